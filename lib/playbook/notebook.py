@@ -1,0 +1,77 @@
+"""Helpers every day's notebook calls first and last, so notebooks stay thin.
+
+A notebook run by the runner gets ``output_dir`` from papermill; one opened by hand in
+JupyterLab gets ``outputs/interactive/<timestamp>/dayNN`` so it never writes over a run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from playbook.engines import Server, attach, launch
+from playbook.errors import ValidationFailed
+from playbook.profiles import REPO_ROOT, Profile, load_profile
+from playbook.reports import DayRecorder
+
+
+@dataclass
+class DayContext:
+    profile: Profile
+    recorder: DayRecorder
+    output_dir: Path
+    failures: list[str]
+
+    @property
+    def api_key(self) -> str | None:
+        name = self.profile.server.api_key_env
+        return os.environ.get(name) if name else None
+
+    def check(self, ok: bool, message: str) -> bool:
+        """Remember a failed check; the day fails at the end, after teardown."""
+        print(("PASS: " if ok else "FAIL: ") + message)
+        if not ok:
+            self.failures.append(message)
+        return ok
+
+    def finish(self, server: Server | None = None) -> None:
+        """Stop the server, write the final status, and fail the notebook if a check failed."""
+        if server is not None:
+            server.stop()
+        self.recorder.data["failures"] = self.failures
+        self.recorder.finish("failed" if self.failures else "ok")
+        if self.failures:
+            raise ValidationFailed("; ".join(self.failures))
+        print(f"Day {self.recorder.data['day']} passed; metrics in {self.recorder.path}")
+
+
+def start_day(day: int, profile: str, overrides: list[str] | None, output_dir: str | None) -> DayContext:
+    loaded = load_profile(profile, overrides)
+    if output_dir is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        output_dir = REPO_ROOT / "outputs" / "interactive" / stamp / f"day{day:02d}"
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recorder = DayRecorder(out, day, loaded.name)
+    print(f"profile {loaded.name}: {loaded.description}\noutputs: {out}")
+    return DayContext(loaded, recorder, out, [])
+
+
+def start_server(ctx: DayContext, model_arg: str, base_url: str | None = None) -> Server:
+    """Launch the profile's engine (log into the day folder), or attach to ``base_url``."""
+    if base_url:
+        server = attach(base_url, ctx.profile.model.served_name)
+        print(f"attached to {server.base_url} (no server launched by this notebook)")
+        return server
+    print(f"starting {ctx.profile.engine}; log: {ctx.output_dir / 'server.log'} (this takes a minute or more)")
+    server = launch(ctx.profile, model_arg, ctx.output_dir / "server.log")
+    print(f"healthy after {server.started_s:.0f} s at {server.base_url}")
+    return server
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)

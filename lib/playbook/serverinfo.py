@@ -1,0 +1,74 @@
+"""What a running server says about itself: Prometheus /metrics, models, log facts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from playbook.engines import Server
+
+KV_LOG_PATTERN = re.compile(r"KV cache size: ([\d,]+) tokens")
+NON_DEFAULT_PATTERN = re.compile(r"non-default args: (\{.*\})")
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+def scrape(server: Server, timeout_s: float = 5.0) -> list[Sample]:
+    """Every sample of the server's Prometheus endpoint."""
+    text = httpx.get(server.base_url + "/metrics", timeout=timeout_s).text
+    return [
+        Sample(s.name, dict(s.labels), s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+
+
+def metric_value(samples: list[Sample], name: str) -> float | None:
+    """Sum of a metric over its label sets (e.g. all engines), or None if absent."""
+    values = [s.value for s in samples if s.name == name]
+    return sum(values) if values else None
+
+
+def reported_kv_capacity_tokens(server: Server) -> int | None:
+    """The KV capacity vLLM computed at start: from /metrics, else from its log."""
+    try:
+        for sample in scrape(server):
+            if sample.name == "vllm:cache_config_info" and "kv_cache_size_tokens" in sample.labels:
+                return int(sample.labels["kv_cache_size_tokens"])
+    except httpx.HTTPError:
+        pass
+    if server.log_path and server.log_path.exists():
+        found = KV_LOG_PATTERN.findall(server.log_path.read_text(errors="replace"))
+        if found:
+            return int(found[-1].replace(",", ""))
+    return None
+
+
+def served_models(server: Server, api_key: str | None = None) -> list[str]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    data = httpx.get(server.api_url + "/models", headers=headers, timeout=10).json()
+    return [m["id"] for m in data.get("data", [])]
+
+
+def engine_version(server: Server) -> str | None:
+    try:
+        response = httpx.get(server.base_url + "/version", timeout=5)
+        return response.json().get("version") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def non_default_args(server: Server) -> str | None:
+    """vLLM logs the arguments that differ from its defaults once at start."""
+    if not server.log_path or not server.log_path.exists():
+        return None
+    found = NON_DEFAULT_PATTERN.findall(server.log_path.read_text(errors="replace"))
+    return found[0] if found else None

@@ -1,0 +1,44 @@
+"""Shared fixtures. The live server is real vLLM on the CPU, started once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from playbook.engines import launch
+from playbook.models import prepare_model
+from playbook.profiles import load_profile
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def cpu_profile():
+    return load_profile("cpu-smollm2")
+
+
+@pytest.fixture(scope="session")
+def prepared_model(cpu_profile):
+    """The SmolLM2 folder, converted once and cached by content hash."""
+    return prepare_model(cpu_profile.model)
+
+
+@pytest.fixture(scope="session")
+def live_server(cpu_profile, prepared_model, tmp_path_factory):
+    """One float32 vLLM CPU server shared by every test that only needs an endpoint."""
+    log = tmp_path_factory.mktemp("live-server") / "server.log"
+    server = launch(cpu_profile, prepared_model.model_arg, log)
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order: fast unit tests, then end-to-end runs that start their own servers, then
+    the tests sharing one server (created on first use, so it never overlaps the e2e runs)."""
+    rank = {"unit": 0, "e2e": 1, "integration": 2}
+    items.sort(key=lambda it: rank.get(Path(str(it.fspath)).parent.name, 3))
+
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

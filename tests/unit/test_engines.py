@@ -1,0 +1,137 @@
+"""Launcher: argv building, health wait, and teardown of real process trees."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from playbook import engines
+from playbook.errors import EngineNotInstalledError, PlaybookError, ServerStartError
+from playbook.profiles import load_profile
+
+FAKE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_engine.py"
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(pgid: int, timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """Make the launcher start fake_engine.py in MODE instead of vLLM (everything else real)."""
+
+    def use(mode: str):
+        argv = lambda p, e, m, port: [sys.executable, str(FAKE), str(port), mode]  # noqa: E731
+        monkeypatch.setattr(engines, "build_command", argv)
+
+    return use
+
+
+def test_vllm_argv_is_a_list_from_the_profile():
+    spec = load_profile("h100-qwen2.5-7b").engines["vllm"]
+    argv = engines.vllm_argv(spec, "Qwen/Qwen2.5-7B-Instruct", "qwen", "127.0.0.1", 8000)
+    assert argv[:2] == ["-m", "vllm.entrypoints.openai.api_server"]
+    pairs = dict(zip(argv[2::2], argv[3::2], strict=False))
+    assert pairs["--dtype"] == "bfloat16" and pairs["--gpu-memory-utilization"] == "0.85"
+    assert pairs["--max-model-len"] == "8192"
+
+
+def test_sglang_argv_uses_real_flags():
+    spec = load_profile("h100-qwen2.5-7b").engines["sglang"]
+    argv = engines.sglang_argv(spec, "Qwen/Qwen2.5-7B-Instruct", "qwen", "127.0.0.1", 30000)
+    assert "--mem-fraction-static" in argv and "--context-length" in argv
+    assert "--mem_fraction_static" not in argv and "--" not in argv
+
+
+def test_missing_interpreter_names_the_fix():
+    profile = load_profile("h100-qwen2.5-7b", ["engines.sglang.python=/nonexistent/python"])
+    with pytest.raises(EngineNotInstalledError, match=r"does not exist.*GPU host"):
+        engines.build_command(profile, "sglang", "m", 30000)
+
+
+def test_port_in_use_is_named_before_launch():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(PlaybookError, match=f"port {port} on 127.0.0.1 is already in use"):
+            engines.ensure_port_free("127.0.0.1", port)
+
+
+def test_teardown_after_exception_leaves_no_process(fake_engine, tmp_path):
+    fake_engine("healthy")
+    profile = load_profile("cpu-smollm2", ["server.startup_timeout_s=30"])
+    with pytest.raises(RuntimeError, match="boom"), engines.launch(profile, "m", tmp_path / "server.log") as server:
+        pgid = server.process.pid
+        assert group_alive(pgid)
+        raise RuntimeError("boom")
+    assert wait_gone(pgid)
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_crash_at_start_reports_log_tail(fake_engine, tmp_path):
+    fake_engine("crash")
+    profile = load_profile("cpu-smollm2", ["server.startup_timeout_s=30"])
+    with pytest.raises(ServerStartError, match=r"exited with code 3(.|\n)*simulated engine failure"):
+        engines.launch(profile, "m", tmp_path / "server.log")
+
+
+def test_never_healthy_times_out_and_kills_the_group(fake_engine, tmp_path):
+    fake_engine("never-healthy")
+    profile = load_profile("cpu-smollm2", ["server.startup_timeout_s=3"])
+    started = time.monotonic()
+    with pytest.raises(ServerStartError, match="did not become healthy within 3 s"):
+        engines.launch(profile, "m", tmp_path / "server.log")
+    assert time.monotonic() - started < 30
+    pgid = int(next(line for line in (tmp_path / "server.log").read_text().splitlines() if "pid-child" in line)
+               .split("=")[1])  # fmt: skip
+    assert wait_gone(pgid) or not group_alive(pgid)
+
+
+def test_engine_dies_when_its_parent_is_killed(tmp_path):
+    """A notebook kernel killed with SIGKILL runs no cleanup; PR_SET_PDEATHSIG still stops the engine."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from playbook import engines
+        from playbook.profiles import load_profile
+        engines.build_command = lambda p, e, m, port: [sys.executable, {str(FAKE)!r}, str(port), "healthy"]
+        server = engines.launch(load_profile("cpu-smollm2"), "m", Path({str(tmp_path)!r}) / "server.log")
+        print(server.process.pid, flush=True)
+        time.sleep(600)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    engine_pid = int(parent.stdout.readline())
+    assert group_alive(engine_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    assert wait_gone(engine_pid), "engine process group outlived its killed parent"
+
+
+def test_sweep_kills_leftover_groups(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    (tmp_path / "server.pid").write_text(str(proc.pid))
+    assert engines.sweep_pid_files(tmp_path) == [proc.pid]
+    proc.wait(10)
+    assert not (tmp_path / "server.pid").exists()

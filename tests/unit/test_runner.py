@@ -1,0 +1,79 @@
+"""Run-id allocation, day parsing, output checks, recorder and index."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date
+
+import pytest
+
+from playbook.errors import OutputNotWritableError, PlaybookError
+from playbook.reports import DayRecorder, load_runs, write_index
+from playbook.runner import allocate_run_dir, ensure_writable, parse_days
+
+
+def test_run_ids_increase_across_dates(tmp_path):
+    first = allocate_run_dir(tmp_path, date(2026, 11, 24))
+    second = allocate_run_dir(tmp_path, date(2026, 11, 25))
+    third = allocate_run_dir(tmp_path, date(2026, 11, 25))
+    assert [p.name for p in (first, second, third)] == ["run-0001", "run-0002", "run-0003"]
+    assert second.parent.name == "2026-11-25"
+
+
+def test_run_ids_never_reuse_a_folder(tmp_path):
+    (tmp_path / "2026-01-01" / "run-0007").mkdir(parents=True)
+    assert allocate_run_dir(tmp_path, date(2026, 1, 2)).name == "run-0008"
+
+
+def test_concurrent_allocation_gives_distinct_folders(tmp_path):
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(allocate_run_dir(tmp_path))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({p.name for p in got}) == 8
+
+
+def test_parse_days():
+    assert parse_days("1") == [1]
+    assert parse_days(None) == parse_days("all")
+    with pytest.raises(PlaybookError, match="unknown day"):
+        parse_days("1,42")
+    with pytest.raises(PlaybookError, match="comma-separated"):
+        parse_days("one")
+
+
+def test_unwritable_outputs_fail_before_running(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OutputNotWritableError, match="not writable"):
+        ensure_writable(blocker / "outputs")
+
+
+def test_recorder_saves_after_every_step(tmp_path):
+    recorder = DayRecorder(tmp_path, 1, "cpu-smollm2")
+    recorder.record("first", {"ttft_ms": 12.5})
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["status"] == "running" and on_disk["steps"]["first"]["ttft_ms"] == 12.5
+    recorder.skip("sglang", "no CPU build")
+    recorder.finish("ok")
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["status"] == "ok" and on_disk["skipped"] == {"sglang": "no CPU build"}
+
+
+def test_index_lists_every_run(tmp_path):
+    for number, status in ((1, "ok"), (2, "failed"), (3, "partial")):
+        run = tmp_path / "2026-11-25" / f"run-{number:04d}"
+        run.mkdir(parents=True)
+        manifest = {"run_id": run.name, "status": status, "profile": {"name": "cpu-smollm2"}, "engine": "vllm",
+                    "days": [{"day": 1, "folder": "day01", "status": status, "error": None}]}  # fmt: skip
+        (run / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "2026-11-25" / "run-0004").mkdir()  # a run that died before its manifest
+    runs = load_runs(tmp_path)
+    assert [r["run_id"] for r in runs] == ["run-0003", "run-0002", "run-0001"]
+    html = write_index(tmp_path).read_text()
+    for number in (1, 2, 3):
+        assert f"2026-11-25/run-{number:04d}/day01/report.html" in html
+    assert 'class="failed">failed' in html
