@@ -69,6 +69,68 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    """Any OpenAI-compatible endpoint: JSONL records, summary.json and plots in --out."""
+    import os
+    from datetime import datetime
+
+    from pydantic import ValidationError
+
+    from playbook import day7
+    from playbook.datasets import build_requests
+    from playbook.loadgen import LoadConfig, run_load
+
+    try:
+        config = LoadConfig(
+            base_url=args.base_url, model=args.model, mode=args.mode, concurrency=args.concurrency,
+            request_rate=args.request_rate, warmup_requests=args.warmup, slo_ttft_ms=args.slo_ttft_ms,
+            slo_tpot_ms=args.slo_tpot_ms, seed=args.seed, ignore_eos=not args.no_ignore_eos,
+        )  # fmt: skip
+    except ValidationError as exc:
+        raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                                      for e in exc.errors())) from None  # fmt: skip
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    out = Path(args.out or Path("outputs") / "loadtests" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    samples = build_requests(args.dataset, args.requests, args.seed, args.tokenizer, input_tokens=args.input_tokens,
+                             output_tokens=args.output_tokens, max_prompt_tokens=args.max_prompt_tokens)  # fmt: skip
+    result = run_load(config, samples, out, api_key, desc=f"c={args.concurrency}")
+    print("\n" + result.summary.format_text())
+    if result.error:
+        print(f"status: {result.status}: {result.error}")
+    day7.plot_cdfs({f"c={args.concurrency}": result.requests_path}).savefig(out / "cdf.png", dpi=100)
+    timeline = day7.plot_server_timeline(result.server_metrics_path)
+    if timeline is not None:
+        timeline.savefig(out / "server_timeline.png", dpi=100)
+    print(f"records: {result.requests_path}\nsummary: {out / 'summary.json'}")
+    return 0 if result.status == "ok" else 1
+
+
+def _day7_run(run_dir: Path) -> tuple[dict, dict]:
+    metrics_path = Path(run_dir) / "day07" / "metrics.json"
+    if not metrics_path.exists():
+        raise PlaybookError(f"{metrics_path} does not exist: pass a run folder whose Day 7 ran")
+    steps = json.loads(metrics_path.read_text())["steps"]
+    if "peak" not in steps or "baseline_identity" not in steps:
+        raise PlaybookError(f"{metrics_path} has no complete 1000-concurrent result to use as a baseline")
+    return steps["baseline_identity"], steps["peak"]["summary"]
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from playbook import baseline, day7
+    from playbook.profiles import load_profile as _load
+
+    identity, summary = _day7_run(Path(args.run))
+    path = day7.baseline_path(Path(args.outputs), identity["profile"])
+    if args.action == "save":
+        baseline.save_baseline(baseline.make_baseline(identity, summary, str(args.run)), path)
+        print(f"baseline saved: {path}")
+        return 0
+    threshold = args.threshold or _load(identity["profile"]).days.day7.regression_threshold_pct
+    comparison = baseline.compare(baseline.load_baseline(path), identity, summary, threshold)
+    print(comparison.format_text())
+    return 1 if comparison.regressed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="playbook", description="LLM Inference Playbook")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +149,34 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("preflight", help="memory pre-flight: does the model and its KV cache fit?")
     _add_profile_args(pre)
     pre.set_defaults(func=cmd_preflight)
+
+    load = sub.add_parser("loadtest", help="load-test any OpenAI-compatible endpoint")
+    load.add_argument("--base-url", required=True, help="server root, e.g. http://127.0.0.1:8000")
+    load.add_argument("--model", required=True, help="the served model name (see /v1/models)")
+    load.add_argument("--concurrency", type=int, default=8, help="requests in flight (open loop: the cap)")
+    load.add_argument("--requests", type=int, default=100)
+    load.add_argument("--mode", choices=["closed", "open"], default="closed")
+    load.add_argument("--request-rate", type=float, default=None, help="open loop: requests per second")
+    load.add_argument("--dataset", choices=["sharegpt", "synthetic", "shared-prefix"], default="sharegpt")
+    load.add_argument("--input-tokens", type=int, default=256, help="synthetic: prompt length")
+    load.add_argument("--output-tokens", type=int, default=128, help="tokens to generate (sharegpt: the cap)")
+    load.add_argument("--max-prompt-tokens", type=int, default=1024, help="sharegpt: longest prompt kept")
+    load.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
+    load.add_argument("--warmup", type=int, default=2)
+    load.add_argument("--slo-ttft-ms", type=float, default=None)
+    load.add_argument("--slo-tpot-ms", type=float, default=None)
+    load.add_argument("--no-ignore-eos", action="store_true", help="let answers end early (lengths then vary)")
+    load.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
+    load.add_argument("--seed", type=int, default=0)
+    load.add_argument("--out", default=None, help="folder for records and plots")
+    load.set_defaults(func=cmd_loadtest)
+
+    base = sub.add_parser("baseline", help="save a run's Day 7 numbers as baseline, or compare a run with it")
+    base.add_argument("action", choices=["save", "compare"])
+    base.add_argument("--run", required=True, help="a run folder, e.g. outputs/2026-11-25/run-0003")
+    base.add_argument("--outputs", default="outputs")
+    base.add_argument("--threshold", type=float, default=None, help="percent; default: the profile's")
+    base.set_defaults(func=cmd_baseline)
 
     sub.add_parser("profiles", help="list the profiles under params/").set_defaults(func=cmd_profiles)
 

@@ -18,10 +18,11 @@ from typing import Any
 
 import openai
 
-from playbook.aio import run
-from playbook.client import RequestRecord, make_async_client, stream_chat
+from playbook.client import RequestRecord
+from playbook.datasets import SampleRequest
 from playbook.engines import Server
-from playbook.metrics import LatencySummary, summarize
+from playbook.loadgen import LoadConfig, read_records, run_load
+from playbook.metrics import LatencySummary
 from playbook.profiles import KnownQuestion
 
 ARTICLE_CURL = """curl http://localhost:8000/v1/chat/completions \\
@@ -179,22 +180,12 @@ def reference_check(
     return ReferenceCheck(comparisons, mean, exact, threshold, mean >= threshold)
 
 
-async def _sequential_latency(server: Server, model: str, prompt: str, n: int, max_tokens: int, api_key: str | None):
-    client = make_async_client(server, api_key)
-    records = []
-    async with client:
-        for i in range(n):
-            messages = [{"role": "user", "content": prompt}]
-            records.append(await stream_chat(client, model, messages, max_tokens, request_id=i))
-    return records
-
-
 def measure_latency(
-    server: Server, model: str, prompt: str, n: int, max_tokens: int, api_key: str | None = None
+    server: Server, model: str, prompt: str, n: int, max_tokens: int, out_dir: Path, api_key: str | None = None
 ) -> tuple[list[RequestRecord], LatencySummary]:
-    """A few requests one after another: TTFT, TPOT and E2E of an idle server.
-
-    ``ignore_eos`` is not used: an answer that ends early simply has fewer tokens.
-    """
-    records = run(_sequential_latency(server, model, prompt, n, max_tokens, api_key))
-    return records, summarize(records)
+    """A few streamed requests one after another (the load generator at concurrency 1):
+    TTFT, TPOT and E2E of an idle server, through the same client the load tests use."""
+    config = LoadConfig(base_url=server.base_url, model=model, concurrency=1, warmup_requests=1, scrape_interval_s=None)
+    samples = [SampleRequest([{"role": "user", "content": prompt}], max_tokens, 0)] * n
+    result = run_load(config, samples, out_dir, api_key, desc="latency")
+    return read_records(result.requests_path), result.summary

@@ -51,6 +51,20 @@ class LatencySummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def format_text(self) -> str:
+        """A plain-text table for terminals and logs."""
+        lines = [
+            f"{self.successes}/{self.requests} ok in {self.duration_s:.1f} s; "
+            f"output {self.output_throughput_tok_s:.1f} tok/s, {self.request_throughput_rps:.2f} req/s",
+            f"{'':12s}{'mean':>10s}{'p50':>10s}{'p90':>10s}{'p95':>10s}{'p99':>10s}",
+        ]
+        for row in self.table_rows():
+            values = (row[k] for k in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms"))
+            lines.append(f"{row['metric']:12s}" + "".join("       n/a" if v is None else f"{v:10.1f}" for v in values))
+        if self.errors_by_kind:
+            lines.append(f"errors: {self.errors_by_kind}")
+        return "\n".join(lines)
+
     def table_rows(self) -> list[dict[str, Any]]:
         """One row per metric, for a pandas DataFrame in a report."""
         rows = []

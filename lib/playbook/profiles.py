@@ -136,8 +136,34 @@ class Day1Settings(StrictModel):
     latency_max_tokens: int = Field(32, ge=1)
 
 
+class Day7Settings(StrictModel):
+    """Load test. CPU profiles keep prompts and outputs short so the day fits in minutes."""
+
+    dataset: Literal["sharegpt", "synthetic", "shared-prefix"] = "synthetic"
+    input_tokens: int = Field(64, ge=1, description="synthetic: prompt length in tokens.")
+    output_tokens: int = Field(8, ge=1, description="Tokens to generate (sharegpt: the cap).")
+    max_prompt_tokens: int = Field(512, ge=4, description="sharegpt: longest prompt kept.")
+    sweep_concurrency: list[int] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
+    min_requests_per_level: int = Field(16, ge=1)
+    peak_concurrency: int = Field(1000, ge=1, description="The single run at the article's 1000 concurrent requests.")
+    peak_requests: int = Field(1000, ge=1)
+    warmup_requests: int = Field(4, ge=0)
+    request_timeout_s: float = Field(900, gt=0)
+    slo_ttft_ms: float | None = Field(None, gt=0)
+    slo_tpot_ms: float | None = Field(None, gt=0)
+    regression_threshold_pct: float = Field(10.0, gt=0)
+
+    @field_validator("sweep_concurrency")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(c < 1 for c in v):
+            raise ValueError(f"every concurrency must be >= 1, got {v}")
+        return sorted(set(v))
+
+
 class DaySettings(StrictModel):
     day1: Day1Settings = Day1Settings()
+    day7: Day7Settings = Day7Settings()
 
 
 class Profile(StrictModel):

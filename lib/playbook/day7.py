@@ -1,0 +1,181 @@
+"""Day 7: a concurrency sweep and one run at 1000 concurrent requests, with plots.
+
+Each level is one closed-loop run of the load generator into its own folder
+(``c0001/``, ``c0008/``, ...), so a level that dies keeps its records and the next
+levels still run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import ScalarFormatter
+
+from playbook.datasets import SampleRequest, build_requests
+from playbook.loadgen import LoadConfig, LoadResult, read_records, run_load
+from playbook.profiles import Day7Settings
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    concurrency: int
+    requests: int
+    result: LoadResult
+
+    def row(self) -> dict[str, Any]:
+        s = self.result.summary
+        return {
+            "concurrency": self.concurrency, "requests": self.requests, "ok": s.successes, "status": self.result.status,
+            "ttft_p50_ms": s.ttft.p50_ms, "ttft_p95_ms": s.ttft.p95_ms, "ttft_p99_ms": s.ttft.p99_ms,
+            "tpot_p50_ms": s.tpot.p50_ms, "tpot_p99_ms": s.tpot.p99_ms,
+            "e2e_p50_ms": s.e2e.p50_ms, "e2e_p95_ms": s.e2e.p95_ms, "e2e_p99_ms": s.e2e.p99_ms,
+            "output_tok_s": s.output_throughput_tok_s, "req_s": s.request_throughput_rps,
+            "goodput_share": self.result.goodput_share, "duration_s": s.duration_s,
+        }  # fmt: skip
+
+
+def requests_for(settings: Day7Settings, n: int, seed: int, tokenizer_dir: str | None) -> list[SampleRequest]:
+    sizes = {"input_tokens": settings.input_tokens, "output_tokens": settings.output_tokens,
+             "max_prompt_tokens": settings.max_prompt_tokens}  # fmt: skip
+    return build_requests(settings.dataset, n, seed, tokenizer_dir, **sizes)
+
+
+def level_config(base_url: str, model: str, settings: Day7Settings, concurrency: int, seed: int) -> LoadConfig:
+    return LoadConfig(base_url=base_url, model=model, concurrency=concurrency, warmup_requests=settings.warmup_requests,
+                      request_timeout_s=settings.request_timeout_s, slo_ttft_ms=settings.slo_ttft_ms,
+                      slo_tpot_ms=settings.slo_tpot_ms, seed=seed)  # fmt: skip
+
+
+def run_level(
+    base_url: str,
+    model: str,
+    settings: Day7Settings,
+    concurrency: int,
+    n: int,
+    pool: list[SampleRequest],
+    out_dir: Path,
+    seed: int,
+    api_key: str | None = None,
+) -> LevelResult:
+    """One closed-loop run at ``concurrency`` into ``out_dir``."""
+    config = level_config(base_url, model, settings, concurrency, seed)
+    samples = [pool[i % len(pool)] for i in range(n)]
+    result = run_load(config, samples, out_dir, api_key, desc=f"c={concurrency}")
+    return LevelResult(concurrency, n, result)
+
+
+def sweep(
+    base_url: str,
+    model: str,
+    settings: Day7Settings,
+    pool: list[SampleRequest],
+    out_dir: Path,
+    seed: int,
+    api_key: str | None = None,
+) -> list[LevelResult]:
+    levels = []
+    for c in settings.sweep_concurrency:
+        n = max(settings.min_requests_per_level, c)
+        levels.append(run_level(base_url, model, settings, c, n, pool, out_dir / f"c{c:04d}", seed, api_key))
+    return levels
+
+
+def table(levels: list[LevelResult]) -> pd.DataFrame:
+    return pd.DataFrame([lv.row() for lv in levels]).set_index("concurrency")
+
+
+def plot_latency(frame: pd.DataFrame) -> plt.Figure:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for column, style in (("ttft_p50_ms", "o-"), ("ttft_p95_ms", "s--"), ("ttft_p99_ms", "^:")):
+        axes[0].plot(frame.index, frame[column], style, label=column.split("_")[1].upper())
+    for column, style in (("e2e_p50_ms", "o-"), ("e2e_p95_ms", "s--"), ("e2e_p99_ms", "^:")):
+        axes[1].plot(frame.index, frame[column], style, label=column.split("_")[1].upper())
+    for ax, title in zip(axes, ("TTFT", "End-to-end latency"), strict=True):
+        ax.set(xscale="log", yscale="log", xlabel="concurrent requests", ylabel="ms", title=title)
+        _concurrency_ticks(ax, frame.index)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_throughput(frame: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(frame.index, frame["output_tok_s"], "o-")
+    knee = knee_concurrency(frame)
+    if knee is not None:
+        ax.axvline(knee, color="gray", ls="--", label=f"knee ≈ {knee}")
+        ax.legend()
+    ax.set(xscale="log", xlabel="concurrent requests", ylabel="output tokens/s", title="Throughput vs concurrency")
+    _concurrency_ticks(ax, frame.index)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _concurrency_ticks(ax: plt.Axes, levels: pd.Index) -> None:
+    """Plain numbers at the measured levels, not 10^x, on a log axis."""
+    ax.set_xticks(list(levels))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+
+
+def knee_concurrency(frame: pd.DataFrame, gain: float = 1.1) -> int | None:
+    """First level after which doubling-ish concurrency adds < 10 % throughput."""
+    values = frame["output_tok_s"].dropna()
+    for (c, tput), (_, nxt) in zip(values.items(), list(values.items())[1:], strict=False):
+        if tput > 0 and nxt / tput < gain:
+            return int(c)
+    return None
+
+
+def plot_cdfs(records_paths: dict[str, str]) -> plt.Figure:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, path in records_paths.items():
+        ok = [r for r in read_records(path) if r.success]
+        for ax, values in zip(axes, ([r.ttft_ms for r in ok], [r.e2e_ms for r in ok]), strict=True):
+            data = np.sort(np.asarray(values, dtype=float))
+            if data.size:
+                ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
+    for ax, title in zip(axes, ("TTFT CDF", "End-to-end CDF"), strict=True):
+        ax.set(xscale="log", xlabel="ms", ylabel="share of requests", title=title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_server_timeline(metrics_path: str | None) -> plt.Figure | None:
+    """Server state during the run, from the scraped /metrics time series."""
+    if not metrics_path or not Path(metrics_path).exists():
+        return None
+    frame = pd.read_json(metrics_path, lines=True)
+    if frame.empty or "running" not in frame:
+        return None
+    t = frame["t_unix_s"] - frame["t_unix_s"].iloc[0]
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    ax.plot(t, frame["running"], label="running")
+    if "waiting" in frame:
+        ax.plot(t, frame["waiting"], label="waiting")
+    ax.set(xlabel="seconds", ylabel="requests", title="Server state during the run (/metrics)")
+    if "kv_cache_usage" in frame:
+        twin = ax.twinx()
+        twin.plot(t, frame["kv_cache_usage"] * 100, color="gray", ls="--", label="KV cache %")
+        twin.set_ylabel("KV cache used (%)")
+        twin.legend(loc="upper right")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def baseline_identity(profile_name: str, model: str, engine: str, engine_version: str | None) -> dict[str, str]:
+    return {"profile": profile_name, "model": model, "engine": engine, "engine_version": engine_version or "unknown"}
+
+
+def baseline_path(outputs_root: Path, profile_name: str) -> Path:
+    return outputs_root / "baselines" / f"{profile_name}-day7.json"

@@ -1,0 +1,68 @@
+"""A tiny OpenAI-compatible streaming server with no model: fixed token rate.
+
+Used to measure the load generator's own overhead (``benchmarks/client_overhead.py``)
+and in fast tests of the client against real HTTP. Binds 127.0.0.1 only.
+
+    python -m playbook.mockserver --port 8099 --tokens-per-s 50 --ttft-ms 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+MODEL = "mock-model"
+
+
+def _chunk(content: str | None, usage: dict | None = None) -> bytes:
+    choices = [] if content is None else [{"index": 0, "delta": {"content": content}, "finish_reason": None}]
+    body = {"id": "mock", "object": "chat.completion.chunk", "created": int(time.time()), "model": MODEL,
+            "choices": choices, "usage": usage}  # fmt: skip
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+def make_app(tokens_per_s: float, ttft_ms: float) -> web.Application:
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="")
+
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        n = int(body.get("max_tokens") or 16)
+        prompt_tokens = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await asyncio.sleep(ttft_ms / 1000)
+        for i in range(n):
+            if i:
+                await asyncio.sleep(1 / tokens_per_s)
+            await response.write(_chunk(f" tok{i}"))
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
+        await response.write(_chunk(None, usage))
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.add_routes([web.get("/health", health), web.get("/v1/models", models),
+                    web.post("/v1/chat/completions", chat)])  # fmt: skip
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--tokens-per-s", type=float, default=50.0)
+    parser.add_argument("--ttft-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    web.run_app(make_app(args.tokens_per_s, args.ttft_ms), host="127.0.0.1", port=args.port, print=None,
+                backlog=4096)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

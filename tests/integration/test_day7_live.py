@@ -1,0 +1,33 @@
+"""Day 7 against the shared live vLLM CPU server: a real 1000-concurrent step."""
+
+from __future__ import annotations
+
+import json
+
+import papermill
+import pytest
+
+from playbook.runner import NOTEBOOKS_DIR
+
+pytestmark = pytest.mark.server
+
+
+def test_day7_notebook_with_1000_concurrent_requests(live_server, tmp_path):
+    out = tmp_path / "day07"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "day7_load_test.ipynb"), str(tmp_path / "day7.ipynb"),
+        parameters={"profile": "cpu-smollm2", "output_dir": str(out), "base_url": live_server.base_url},
+        cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+    )  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "ok", metrics.get("failures")
+    peak = metrics["steps"]["peak"]
+    assert peak["config"]["concurrency"] == 1000
+    assert peak["summary"]["requests"] == peak["summary"]["successes"] == 1000
+    assert peak["summary"]["ttft"]["p99_ms"] >= peak["summary"]["ttft"]["p50_ms"] > 0
+    records = (out / "peak-c1000" / "requests.jsonl").read_text().splitlines()
+    assert len(records) == 1000 and all(json.loads(r)["completion_tokens"] == 8 for r in records)
+    server_rows = [json.loads(r) for r in (out / "peak-c1000" / "server_metrics.jsonl").read_text().splitlines()]
+    assert max(r.get("running", 0) + r.get("waiting", 0) for r in server_rows) > 100, "the server saw the load"
+    sweep = {row["concurrency"]: row for row in metrics["steps"]["sweep"]}
+    assert set(sweep) == {1, 8, 64, 256} and all(row["ok"] == row["requests"] for row in sweep.values())
