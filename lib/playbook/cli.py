@@ -38,6 +38,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if manifest["status"] == "ok" else 1
 
 
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """Repeat a recorded run (same profile file, overrides and days) into a new run id."""
+    from playbook.runner import find_run
+
+    manifest = json.loads((find_run(Path(args.outputs), args.run_id) / "manifest.json").read_text())
+    days = ",".join(str(d["day"]) for d in manifest["days"]) or "all"
+    print(f"rerunning {manifest['run_id']}: profile {manifest['profile_file']}, days {days}, "
+          f"overrides {manifest['overrides']}")  # fmt: skip
+    args.profile, args.overrides, args.days = manifest["profile_file"], manifest["overrides"], days
+    return cmd_run(args)
+
+
 def cmd_prepare_model(args: argparse.Namespace) -> int:
     from playbook.models import prepare_model
 
@@ -141,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--outputs", default="outputs", help="reports folder (default: outputs)")
     run.add_argument("--cell-timeout", type=int, default=None, help="papermill per-cell timeout in seconds")
     run.set_defaults(func=cmd_run)
+
+    rerun = sub.add_parser("rerun", help="repeat a recorded run into a new run id")
+    rerun.add_argument("run_id", help="e.g. run-0003")
+    rerun.add_argument("--outputs", default="outputs")
+    rerun.add_argument("--cell-timeout", type=int, default=None)
+    rerun.set_defaults(func=cmd_rerun)
 
     prep = sub.add_parser("prepare-model", help="prepare (and cache) the profile's model folder")
     _add_profile_args(prep)

@@ -58,6 +58,13 @@ def run_curl(server: Server, model: str, question: str, api_key: str | None = No
     return CurlResult(shlex.join(shown), proc.returncode, response, answer, (proc.stdout or proc.stderr)[:4000])
 
 
+def unauthenticated_status(server: Server) -> int:
+    """HTTP status of ``/v1/models`` asked without a key (401 when the server requires one)."""
+    import httpx
+
+    return httpx.get(server.api_url + "/models", timeout=10).status_code
+
+
 @dataclass(frozen=True)
 class QuestionResult:
     prompt: str

@@ -24,6 +24,7 @@ from playbook.engines import Server
 from playbook.errors import PlaybookError
 from playbook.memory import check_fits, plan_for
 from playbook.models import PreparedModel
+from playbook.plots import concurrency_axis
 from playbook.profiles import Profile, SpecMethod
 
 SPEC_COUNTERS = {
@@ -160,8 +161,7 @@ def plot_speedup(frame: pd.DataFrame) -> plt.Figure:
     ax.axhline(1.0, color="gray", ls="--", label="no speculation")
     ax.set(xscale="log", xlabel="concurrent requests", ylabel="output throughput vs no speculation",
            title="Where speculation stops paying")  # fmt: skip
-    levels = sorted(frame["concurrency"].unique())
-    ax.set_xticks(levels, [str(c) for c in levels])
+    concurrency_axis(ax, sorted(frame["concurrency"].unique()))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

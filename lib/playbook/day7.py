@@ -14,10 +14,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import ScalarFormatter
 
 from playbook.datasets import SampleRequest, build_requests
 from playbook.loadgen import LoadConfig, LoadResult, read_records, run_load
+from playbook.plots import concurrency_axis
 from playbook.profiles import Day7Settings
 
 
@@ -97,7 +97,7 @@ def plot_latency(frame: pd.DataFrame) -> plt.Figure:
         axes[1].plot(frame.index, frame[column], style, label=column.split("_")[1].upper())
     for ax, title in zip(axes, ("TTFT", "End-to-end latency"), strict=True):
         ax.set(xscale="log", yscale="log", xlabel="concurrent requests", ylabel="ms", title=title)
-        _concurrency_ticks(ax, frame.index)
+        concurrency_axis(ax, frame.index)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -112,17 +112,10 @@ def plot_throughput(frame: pd.DataFrame) -> plt.Figure:
         ax.axvline(knee, color="gray", ls="--", label=f"knee ≈ {knee}")
         ax.legend()
     ax.set(xscale="log", xlabel="concurrent requests", ylabel="output tokens/s", title="Throughput vs concurrency")
-    _concurrency_ticks(ax, frame.index)
+    concurrency_axis(ax, frame.index)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-def _concurrency_ticks(ax: plt.Axes, levels: pd.Index) -> None:
-    """Plain numbers at the measured levels, not 10^x, on a log axis."""
-    ax.set_xticks(list(levels))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
 
 
 def knee_concurrency(frame: pd.DataFrame, gain: float = 1.1) -> int | None:

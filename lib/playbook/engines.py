@@ -130,13 +130,36 @@ INSTALL_HINTS = {
 }
 
 
-def engine_env(engine: str, spec: EngineSpec, accelerator: str) -> dict[str, str]:
-    """Environment for the child: the caller's, plus the engine's knobs."""
+def api_key(profile: Profile) -> str | None:
+    """The API key named by ``server.api_key_env``; a named but unset variable is an error."""
+    name = profile.server.api_key_env
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise PlaybookError(f"server.api_key_env names {name}, but that environment variable is not set")
+    return value
+
+
+def engine_env(engine: str, profile: Profile) -> dict[str, str]:
+    """Environment for the child: the caller's, plus the engine's knobs.
+
+    vLLM gets its API key as ``VLLM_API_KEY``, never on the command line, where ``ps``
+    and every report that lists the server's arguments would show it."""
+    spec = profile.engines[engine]
     env = dict(os.environ)
-    if engine == "vllm" and accelerator == "cpu" and spec.kv_cache_space_gib:
+    if engine == "vllm" and profile.hardware.accelerator == "cpu" and spec.kv_cache_space_gib:
         env["VLLM_CPU_KVCACHE_SPACE"] = f"{spec.kv_cache_space_gib:g}"
+    key = api_key(profile)
+    if key and engine == "vllm":
+        env["VLLM_API_KEY"] = key
     env.update(spec.env)
     return env
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The arguments with the value after any ``--api-key`` masked, for logs and reports."""
+    return ["***" if i and argv[i - 1] == "--api-key" else a for i, a in enumerate(argv)]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -253,10 +276,14 @@ def build_command(profile: Profile, engine: str, model: str, port: int) -> list[
     if engine not in LAUNCHERS:
         raise PlaybookError(f"unknown engine {engine!r}; known: {', '.join(LAUNCHERS)}")
     builder = LAUNCHERS[engine]
-    return [
+    argv = [
         resolve_interpreter(engine, spec),
         *builder(spec, model, profile.model.served_name, profile.server.host, port),
     ]
+    key = api_key(profile)
+    if key and engine in ("sglang", "trtllm"):  # these take the key only as an argument
+        argv += ["--api-key", key]
+    return argv
 
 
 def launch(profile: Profile, model: str, log_path: Path, engine: str | None = None) -> Server:
@@ -275,14 +302,15 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
         stdout=log_file,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=engine_env(engine, profile.engines[engine], profile.hardware.accelerator),
+        env=engine_env(engine, profile),
         preexec_fn=_die_with_parent,
         cwd=log_path.parent,
     )
     log_file.close()
     pid_file = log_path.with_suffix(".pid")
     pid_file.write_text(str(process.pid))
-    server = Server(engine, f"http://{host}:{port}", profile.model.served_name, argv, log_path, process, pid_file)
+    shown = redact_argv(argv)  # what reports and errors may show
+    server = Server(engine, f"http://{host}:{port}", profile.model.served_name, shown, log_path, process, pid_file)
     atexit.register(server.stop)
     started = time.monotonic()
     try:

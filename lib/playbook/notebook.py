@@ -6,13 +6,13 @@ JupyterLab gets ``outputs/interactive/<timestamp>/dayNN`` so it never writes ove
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from playbook import engines
 from playbook.engines import Server, attach, launch
 from playbook.errors import ValidationFailed
 from playbook.profiles import REPO_ROOT, Profile, load_profile
@@ -28,8 +28,7 @@ class DayContext:
 
     @property
     def api_key(self) -> str | None:
-        name = self.profile.server.api_key_env
-        return os.environ.get(name) if name else None
+        return engines.api_key(self.profile)
 
     def check(self, ok: bool, message: str) -> bool:
         """Remember a failed check; the day fails at the end, after teardown."""

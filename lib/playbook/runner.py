@@ -54,6 +54,11 @@ DAYS: dict[int, DaySpec] = {
 }
 
 
+def outputs_root_of(day_dir: str | Path) -> Path:
+    """The outputs root of a day folder: <root>/<date>/<run-id>/<dayNN> (also <root>/interactive/<ts>/<dayNN>)."""
+    return Path(day_dir).resolve().parents[2]
+
+
 def parse_days(text: str | None) -> list[int]:
     """``"1,7"`` -> [1, 7]; ``None`` or ``"all"`` -> every day that exists."""
     if text in (None, "", "all"):
@@ -193,6 +198,8 @@ def run_playbook(
     return run_dir
 
 
-def latest_run(outputs_root: Path = DEFAULT_OUTPUTS) -> Path | None:
-    runs = [p for p in Path(outputs_root).glob("*/run-*") if RUN_ID.match(p.name)]
-    return max(runs, key=lambda p: int(RUN_ID.match(p.name).group(1)), default=None)
+def find_run(outputs_root: Path, run_id: str) -> Path:
+    matches = [p for p in Path(outputs_root).glob(f"*/{run_id}") if (p / "manifest.json").exists()]
+    if not matches:
+        raise PlaybookError(f"no run {run_id!r} with a manifest under {outputs_root}")
+    return matches[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -22,9 +23,14 @@ def engine_processes() -> list[str]:
     return [line for line in out.stdout.splitlines() if "pgrep" not in line]
 
 
-def test_run_day1_on_cpu_profile(tmp_path):
+PLANTED_SECRET = "sk-planted-4f9c2e7a1b"  # must appear nowhere under outputs/
+
+
+def test_run_day1_on_cpu_profile(tmp_path, monkeypatch):
+    """The README's run path, with an API key required end to end (launcher, curl, SDK, load generator)."""
+    monkeypatch.setenv("PLAYBOOK_TEST_API_KEY", PLANTED_SECRET)
     before = engine_processes()
-    run_dir = run_playbook("cpu-smollm2", [1], outputs_root=tmp_path)
+    run_dir = run_playbook("cpu-smollm2", [1], ["server.api_key_env=PLAYBOOK_TEST_API_KEY"], outputs_root=tmp_path)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "ok", manifest["days"]
     assert run_dir.parent.name == manifest["date"] and run_dir.name == "run-0001"
@@ -40,6 +46,9 @@ def test_run_day1_on_cpu_profile(tmp_path):
     assert (day / "server.log").stat().st_size > 0
     assert "run-0001" in (tmp_path / "index.html").read_text()
     assert engine_processes() == before, "the runner left an engine running"
+    assert metrics["steps"]["auth"]["unauthenticated_status"] == 401
+    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and PLANTED_SECRET.encode() in p.read_bytes()]
+    assert leaks == [], f"the API key leaked into {leaks}"
 
 
 def test_bf16_on_cpu_fails_the_reference_check_visibly(tmp_path):
@@ -65,4 +74,20 @@ def test_bad_profile_fails_before_any_server(tmp_path):
     assert result.returncode == 2
     assert "max_model_len 16384 exceeds the model's max_position_embeddings 8192" in result.stderr
     assert not list(tmp_path.glob("*/run-*")), "no run folder for a refused profile"
+    assert engine_processes() == []
+
+
+def test_cell_timeout_while_the_engine_starts_leaves_no_orphan(tmp_path):
+    """papermill's per-cell timeout interrupts the launch cell mid-start: the day fails, nothing keeps running."""
+    run_dir = run_playbook("cpu-smollm2", [1], outputs_root=tmp_path, timeout_s=20)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    day = manifest["days"][0]
+    assert manifest["status"] == "failed" and day["status"] == "failed"
+    assert "Timeout" in day["error"] or "timed out" in day["error"].lower()
+    assert (run_dir / "day01" / "notebook.ipynb").exists() and (run_dir / "day01" / "report.html").exists()
+    assert not list((run_dir / "day01").glob("*.pid"))
+    for _ in range(30):  # the group gets SIGTERM, then SIGKILL after its grace period
+        if not engine_processes():
+            break
+        time.sleep(1)
     assert engine_processes() == []

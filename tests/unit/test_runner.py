@@ -77,3 +77,14 @@ def test_index_lists_every_run(tmp_path):
     for number in (1, 2, 3):
         assert f"2026-11-25/run-{number:04d}/day01/report.html" in html
     assert 'class="failed">failed' in html
+
+
+def test_find_run_for_rerun(tmp_path):
+    from playbook.runner import find_run
+
+    run = tmp_path / "2026-11-24" / "run-0002"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text("{}")
+    assert find_run(tmp_path, "run-0002") == run
+    with pytest.raises(PlaybookError, match="no run 'run-0009'"):
+        find_run(tmp_path, "run-0009")

@@ -1,0 +1,104 @@
+"""Bad input gets a clear error before anything expensive starts.
+
+One row per bad input: what the user did, and the exact words of the error they get.
+None of these starts a server (the memory rows use shape presets, not weights). The
+README's "What happens when..." section is written from this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from playbook.datasets import build_requests
+from playbook.engines import api_key, build_command
+from playbook.errors import (
+    EngineNotInstalledError,
+    ModelPrepareError,
+    OutputNotWritableError,
+    PlaybookError,
+    PreflightError,
+    ProfileError,
+)
+from playbook.loadgen import LoadConfig
+from playbook.memory import ModelShape, check_fits, plan_memory
+from playbook.models import load_shape, prepare_model
+from playbook.profiles import load_profile
+from playbook.runner import ensure_writable, parse_days
+
+
+def plan(profile_name: str, overrides: list[str], shape: str = "qwen2.5-7b", bits: int = 16):
+    profile = load_profile(profile_name, overrides)
+    model = ModelShape.from_config(load_shape(shape))
+    return check_fits(plan_memory(model, profile.engine_spec, profile.hardware, bits))
+
+
+def unwritable() -> None:
+    blocker = Path("/proc/version")  # a file: nothing can be created under it
+    ensure_writable(blocker / "outputs")
+
+
+def cpu(*overrides: str):
+    return load_profile("cpu-smollm2", list(overrides))
+
+
+def h100(*overrides: str):
+    return load_profile("h100-qwen2.5-7b", list(overrides))
+
+
+LOCAL = "http://127.0.0.1:8000"
+NGRAM_UPSIDE_DOWN = "days.day2.methods=[{name: m, method: ngram, prompt_lookup_min: 5, prompt_lookup_max: 2}]"
+
+BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
+    ("unknown key in a profile", lambda: cpu("engines.vllm.gpu_mem=0.5"),
+     ProfileError, r"engines\.vllm\.gpu_mem: unknown key"),
+    ("wrong type", lambda: cpu("engines.vllm.max_model_len=lots"),
+     ProfileError, r"engines\.vllm\.max_model_len: Input should be a valid integer"),
+    ("gpu_memory_utilization above 1", lambda: cpu("engines.vllm.gpu_memory_utilization=1.2"),
+     ProfileError, r"gpu_memory_utilization: Input should be less than or equal to 1"),
+    ("unknown profile", lambda: load_profile("h100"), ProfileError, r"profile 'h100' not found; known profiles: "),
+    ("port out of range", lambda: cpu("server.port=0"), ProfileError, r"port must be 1\.\.65535"),
+    ("base_url without a scheme", lambda: cpu("server.base_url=localhost:8000"),
+     ProfileError, r"base_url must start with http:// or https://"),
+    ("unpinned container image", lambda: h100("engines.vllm.image=vllm/vllm-openai"),
+     ProfileError, r"must carry a pinned tag"),
+    ("unknown speculative method", lambda: cpu("days.day2.methods=[{name: m, method: medusa}]"),
+     ProfileError, r"days\.day2\.methods\.0\.method: Input should be 'ngram', 'draft_model'"),
+    ("ngram lookup window upside down", lambda: cpu(NGRAM_UPSIDE_DOWN),
+     ProfileError, r"prompt_lookup_min 5 > prompt_lookup_max 2"),
+    ("max_model_len beyond the model's", lambda: plan("h100-qwen2.5-7b", ["engines.vllm.max_model_len=65536"]),
+     PreflightError, r"max_model_len 65536 exceeds the model's max_position_embeddings 32768"),
+    ("model that does not fit", lambda: plan("rtx4090-24g-awq", [], "llama-3.1-70b", 16),
+     PreflightError, r"weights alone \(131\.4 GiB\) exceed 1 x 23\.6 GiB x 0\.9"),
+    ("KV cache smaller than one sequence", lambda: plan("a100-40g", ["engines.vllm.gpu_memory_utilization=0.42"]),
+     PreflightError, r"fewer than one sequence of max_model_len 8192"),
+    ("missing local model folder", lambda: prepare_model(cpu("model.source=local", "model.path=/no/model").model),
+     ModelPrepareError, r"model\.path /no/model has no config\.json"),
+    ("unknown shape preset", lambda: load_shape("gpt-5"), ModelPrepareError, r"unknown model\.shape 'gpt-5'; known: "),
+    ("engine interpreter not installed",
+     lambda: build_command(h100("engines.sglang.python=.venvs/none/bin/python"), "sglang", "m", 1),
+     EngineNotInstalledError, r"interpreter \.venvs/none/bin/python does not exist"),
+    ("API key variable named but unset", lambda: api_key(cpu("server.api_key_env=PLAYBOOK_UNSET_KEY_VAR")),
+     PlaybookError, r"server\.api_key_env names PLAYBOOK_UNSET_KEY_VAR, but that environment variable is not set"),
+    ("negative concurrency", lambda: LoadConfig(base_url=LOCAL, model="m", concurrency=-4),
+     ValidationError, r"concurrency\n  Input should be greater than or equal to 1"),
+    ("open loop without a rate", lambda: LoadConfig(base_url=LOCAL, model="m", concurrency=4, mode="open"),
+     ValidationError, r"mode='open' needs request_rate"),
+    ("unknown dataset", lambda: build_requests("alpaca", 1, 0), PlaybookError,
+     r"unknown dataset 'alpaca'; known: sharegpt, synthetic, shared-prefix"),
+    ("unknown day", lambda: parse_days("1,9"), PlaybookError, r"unknown day\(s\) \[9\]; available: "),
+    ("outputs folder not writable", unwritable, OutputNotWritableError, r"is not writable"),
+]  # fmt: skip
+
+
+def test_the_table_covers_at_least_fifteen_inputs():
+    assert len(BAD_INPUTS) >= 15
+
+
+@pytest.mark.parametrize(("what", "call", "error", "message"), BAD_INPUTS, ids=[row[0] for row in BAD_INPUTS])
+def test_bad_input_fails_early_with_a_clear_message(what, call, error, message):
+    with pytest.raises(error, match=message):
+        call()
