@@ -25,6 +25,13 @@ def _chunk(content: str | None, usage: dict | None = None) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+def _text(content: str | list | None) -> str:
+    """Message content is a string, or a list of parts ({"type": "text", "text": ...}) as vLLM's client sends."""
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content or ""
+
+
 def make_app(tokens_per_s: float, ttft_ms: float) -> web.Application:
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="")
@@ -34,8 +41,8 @@ def make_app(tokens_per_s: float, ttft_ms: float) -> web.Application:
 
     async def chat(request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        n = int(body.get("max_tokens") or 16)
-        prompt_tokens = sum(len(m.get("content", "").split()) for m in body.get("messages", []))
+        n = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)  # vLLM's client sends the former
+        prompt_tokens = sum(len(_text(m.get("content")).split()) for m in body.get("messages", []))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await asyncio.sleep(ttft_ms / 1000)
