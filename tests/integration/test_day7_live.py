@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import json
 
-import papermill
 import pytest
-
-from playbook.runner import NOTEBOOKS_DIR
 
 pytestmark = pytest.mark.server
 
 
-def test_day7_notebook_with_1000_concurrent_requests(live_server, tmp_path):
+def test_day7_notebook_with_1000_concurrent_requests(live_server, run_day_notebook, tmp_path):
+    metrics = run_day_notebook("day7_load_test.ipynb", "day07", base_url=live_server.base_url)
     out = tmp_path / "day07"
-    papermill.execute_notebook(
-        str(NOTEBOOKS_DIR / "day7_load_test.ipynb"), str(tmp_path / "day7.ipynb"),
-        parameters={"profile": "cpu-smollm2", "output_dir": str(out), "base_url": live_server.base_url},
-        cwd=str(NOTEBOOKS_DIR), progress_bar=False,
-    )  # fmt: skip
-    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "ok", metrics.get("failures")
     peak = metrics["steps"]["peak"]
     assert peak["config"]["concurrency"] == 1000

@@ -135,3 +135,10 @@ def test_sweep_kills_leftover_groups(tmp_path):
     assert engines.sweep_pid_files(tmp_path) == [proc.pid]
     proc.wait(10)
     assert not (tmp_path / "server.pid").exists()
+
+
+def test_dummy_models_load_random_weights_and_parallelism_reaches_argv():
+    profile = load_profile("h100x2-llama-70b-dummy", ["engines.vllm.python=" + sys.executable])
+    argv = engines.build_command(profile, "vllm", "/models/llama-70b", 8000)
+    assert argv[argv.index("--load-format") + 1] == "dummy"
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "2"

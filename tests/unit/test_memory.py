@@ -81,13 +81,13 @@ def test_70b_awq_fits_on_80gb_but_not_24gb():
 def test_tensor_parallel_splits_the_model():
     """70B BF16 (131 GiB of weights): 2 x 80 GB at 0.85 leaves no KV room, at 0.95 it does; TP=4 fits easily."""
     shape = ModelShape.from_config(load_shape("llama-3.1-70b"))
-    tight = load_profile("h100-qwen2.5-7b", ["engines.vllm.tensor_parallel_size=2"])
+    tight = load_profile("h100-qwen2.5-7b", ["hardware.count=2", "engines.vllm.tensor_parallel_size=2"])
     assert not plan_memory(shape, tight.engine_spec, tight.hardware, 16).fits
-    roomy = ["engines.vllm.tensor_parallel_size=2", "engines.vllm.gpu_memory_utilization=0.95"]
+    roomy = ["hardware.count=2", "engines.vllm.tensor_parallel_size=2", "engines.vllm.gpu_memory_utilization=0.95"]
     tp2 = load_profile("h100-qwen2.5-7b", roomy)
     plan = plan_memory(shape, tp2.engine_spec, tp2.hardware, 16)
     assert plan.fits and plan.kv_budget_bytes / GIB == pytest.approx(2 * 79.2 * 0.95 - 131.4 - 4, abs=0.1)
-    tp4 = load_profile("h100-qwen2.5-7b", ["engines.vllm.tensor_parallel_size=4"])
+    tp4 = load_profile("h100-qwen2.5-7b", ["hardware.count=4", "engines.vllm.tensor_parallel_size=4"])
     assert plan_memory(shape, tp4.engine_spec, tp4.hardware, 16).fits
 
 
@@ -110,3 +110,22 @@ def test_plan_json_round_trip():
     profile = load_profile("cpu-smollm2")
     plan = plan_memory(ModelShape.from_config(SMOLLM2), profile.engine_spec, profile.hardware, 32)
     assert json.loads(json.dumps(plan.to_dict()))["kv_capacity_tokens"] == plan.kv_capacity_tokens
+
+
+def test_data_parallel_replicas_multiply_kv_capacity_not_weight_room():
+    shape = ModelShape.from_config(load_shape("qwen2.5-7b"))
+    one = load_profile("h100-qwen2.5-7b")
+    dp2 = load_profile("h100-qwen2.5-7b", ["hardware.count=2", "engines.vllm.data_parallel_size=2"])
+    tp2 = load_profile("h100-qwen2.5-7b", ["hardware.count=2", "engines.vllm.tensor_parallel_size=2"])
+    base = plan_memory(shape, one.engine_spec, one.hardware, 16)
+    assert plan_memory(shape, dp2.engine_spec, dp2.hardware, 16).kv_capacity_tokens == 2 * base.kv_capacity_tokens
+    # TP=2 splits the weights, so more of each card is left for KV than with two full copies
+    assert plan_memory(shape, tp2.engine_spec, tp2.hardware, 16).kv_capacity_tokens > 2 * base.kv_capacity_tokens
+
+
+def test_more_parallel_gpus_than_the_hardware_has_is_refused():
+    from playbook.errors import ProfileError
+
+    with pytest.raises(ProfileError, match=r"tensor x pipeline x data parallel = 4 GPUs, but hardware\.count is 2"):
+        load_profile("h100-qwen2.5-7b", ["hardware.count=2", "engines.vllm.tensor_parallel_size=2",
+                                         "engines.vllm.data_parallel_size=2"])  # fmt: skip
