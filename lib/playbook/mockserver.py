@@ -32,7 +32,9 @@ def _text(content: str | list | None) -> str:
     return content or ""
 
 
-def make_app(tokens_per_s: float, ttft_ms: float) -> web.Application:
+def make_app(tokens_per_s: float, ttft_ms: float, stall_after: int | None = None) -> web.Application:
+    """``stall_after``: stop sending (but keep the connection open) after that many tokens: a hung request."""
+
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="")
 
@@ -47,6 +49,8 @@ def make_app(tokens_per_s: float, ttft_ms: float) -> web.Application:
         await response.prepare(request)
         await asyncio.sleep(ttft_ms / 1000)
         for i in range(n):
+            if stall_after is not None and i == stall_after:
+                await asyncio.sleep(3600)
             if i:
                 await asyncio.sleep(1 / tokens_per_s)
             await response.write(_chunk(f" tok{i}"))
@@ -66,9 +70,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--tokens-per-s", type=float, default=50.0)
     parser.add_argument("--ttft-ms", type=float, default=20.0)
+    parser.add_argument("--stall-after", type=int, default=None, help="hang every stream after N tokens")
     args = parser.parse_args()
-    web.run_app(make_app(args.tokens_per_s, args.ttft_ms), host="127.0.0.1", port=args.port, print=None,
-                backlog=4096)  # fmt: skip
+    app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, backlog=4096)
 
 
 if __name__ == "__main__":

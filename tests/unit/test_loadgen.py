@@ -23,20 +23,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def mock_server():
+def start_mock(*extra: str):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "playbook.mockserver", "--port", str(port),
-                             "--tokens-per-s", "200", "--ttft-ms", "30"])  # fmt: skip
+                             "--tokens-per-s", "200", "--ttft-ms", "30", *extra])  # fmt: skip
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.1)
-    yield proc, f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def mock_server():
+    proc, url = start_mock()
+    yield proc, url
     proc.kill()
     proc.wait()
+
+
+def test_a_hanging_request_times_out_as_an_error_not_a_stuck_run(tmp_path):
+    proc, url = start_mock("--stall-after", "3")
+    try:
+        config = LoadConfig(
+            base_url=url, model="mock-model", concurrency=4, request_timeout_s=2, scrape_interval_s=None
+        )
+        started = time.monotonic()
+        result = run_load(config, SAMPLES[:8], tmp_path)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert time.monotonic() - started < 30
+    records = read_records(tmp_path / "requests.jsonl")
+    assert len(records) == 8 and {r.error_kind for r in records} == {"timeout"}
+    assert all(r.ttft_ms is not None for r in records), "the first tokens arrived before the stall"
+    assert result.status == "partial" and "timeout" in result.error
 
 
 SAMPLES = [SampleRequest([{"role": "user", "content": f"hello {i}"}], 8, 2) for i in range(40)]
