@@ -135,9 +135,6 @@ def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeou
         sweep_pid_files(day_dir)  # a notebook that died must not leave its server running
     if output_nb.exists():
         render_html(output_nb, day_dir / "report.html")
-    metrics = day_dir / "metrics.json"
-    if status == "ok" and metrics.exists() and '"status": "partial"' in metrics.read_text():
-        status = "partial"
     return {"day": spec.day, "title": spec.title, "folder": spec.folder, "status": status, "error": error,
             "started_utc": started, "finished_utc": utc_now()}  # fmt: skip
 
