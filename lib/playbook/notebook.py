@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
-
 from playbook import engines
 from playbook.engines import Server, attach, launch
 from playbook.errors import ValidationFailed
@@ -70,7 +68,3 @@ def start_server(ctx: DayContext, model_arg: str, base_url: str | None = None) -
     server = launch(ctx.profile, model_arg, ctx.output_dir / "server.log")
     print(f"healthy after {server.started_s:.0f} s at {server.base_url}")
     return server
-
-
-def frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows)
