@@ -45,10 +45,9 @@ def vllm_argv(spec: EngineSpec, model: str, served_name: str, host: str, port: i
         "-m", "vllm.entrypoints.openai.api_server",
         "--model", model, "--served-model-name", served_name,
         "--dtype", spec.dtype, "--max-model-len", str(spec.max_model_len),
+        "--gpu-memory-utilization", str(spec.gpu_memory_utilization),  # always: the default moves (0.92 in 0.24)
         "--host", host, "--port", str(port),
     ]  # fmt: skip
-    if spec.gpu_memory_utilization != 0.9:
-        argv += ["--gpu-memory-utilization", str(spec.gpu_memory_utilization)]
     if spec.tensor_parallel_size > 1:
         argv += ["--tensor-parallel-size", str(spec.tensor_parallel_size)]
     if spec.pipeline_parallel_size > 1:

@@ -227,8 +227,23 @@ def _draft_advice(engine, hardware, weights, draft_weights, target_per_token, pe
     return tuple(lines)
 
 
+# Memory a multi-GPU vLLM worker uses beyond its gpu_memory_utilization share (CUDA context,
+# NCCL buffers, cuBLAS workspaces, and the profiler's misses). Measured 2026-11-25 on 2 x H100
+# 80GB, vLLM 0.24.0, Llama-70B-shaped TP=2: at 0.95 (3.96 GiB left) the KV allocation ran out
+# of memory with 2.9 GiB held outside PyTorch; at 0.92 (6.3 GiB left) it served 1000 requests.
+MULTI_GPU_HEADROOM_GIB = 4.5
+
+
 def _find_problems(shape, engine, hardware, weights, budget, capacity, shards) -> list[str]:
     problems = []
+    left_outside = hardware.memory_gib * (1 - engine.gpu_memory_utilization)
+    if hardware.accelerator != "cpu" and shards > 1 and left_outside < MULTI_GPU_HEADROOM_GIB:
+        problems.append(
+            f"gpu_memory_utilization {engine.gpu_memory_utilization:g} leaves {left_outside:.1f} GiB per GPU outside "
+            f"the engine's budget; with {shards} GPUs in one replica the CUDA context and NCCL buffers need about "
+            f"{MULTI_GPU_HEADROOM_GIB:g} GiB (0.95 ran out of memory on 2 x H100 at TP=2): lower it to "
+            f"{1 - MULTI_GPU_HEADROOM_GIB / hardware.memory_gib:.2f} or less"
+        )
     if shape.max_position_embeddings and engine.max_model_len > shape.max_position_embeddings:
         problems.append(
             f"max_model_len {engine.max_model_len} exceeds the model's max_position_embeddings "

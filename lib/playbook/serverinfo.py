@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from playbook.engines import Server
 
-KV_LOG_PATTERN = re.compile(r"KV cache size: ([\d,]+) tokens")
+KV_LOG_PATTERN = re.compile(r"KV cache size: ([\d,]+) tokens|max_total_num_tokens=(\d+)")
 NON_DEFAULT_PATTERN = re.compile(r"non-default args: (\{.*\})")
 
 
@@ -38,7 +38,12 @@ def metric_value(samples: list[Sample], name: str) -> float | None:
 
 
 def reported_kv_capacity_tokens(server: Server) -> int | None:
-    """The KV capacity vLLM computed at start: from /metrics, else from its log."""
+    """The KV capacity the engine computed at start: vLLM's /metrics, SGLang's
+    /get_server_info, else the log line either writes."""
+    if server.engine == "sglang":
+        found = _sglang_max_total_tokens(server)
+        if found:
+            return found
     try:
         for sample in scrape(server):
             if sample.name == "vllm:cache_config_info" and "kv_cache_size_tokens" in sample.labels:
@@ -48,7 +53,25 @@ def reported_kv_capacity_tokens(server: Server) -> int | None:
     if server.log_path and server.log_path.exists():
         found = KV_LOG_PATTERN.findall(server.log_path.read_text(errors="replace"))
         if found:
-            return int(found[-1].replace(",", ""))
+            return int("".join(found[-1]).replace(",", ""))
+    return None
+
+
+def _sglang_max_total_tokens(server: Server) -> int | None:
+    """SGLang reports ``max_total_num_tokens`` in /get_server_info (nested in newer releases)."""
+    try:
+        info = httpx.get(server.base_url + "/get_server_info", timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    stack = [info]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("max_total_num_tokens"), int):
+                return item["max_total_num_tokens"]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return None
 
 

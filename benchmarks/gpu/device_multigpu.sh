@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine (the `device` tool), from the repo root, after the engine
+# chunks of ../shared/gpu/stage were copied to /root/parts/<engine>. Unpacks each engine
+# stack once per machine, then measures the named variants of lib/playbook/multigpu.py.
+#   bash benchmarks/gpu/device_multigpu.sh OUT_DIR [--parallel] VARIANT[,VARIANT...]
+set -euo pipefail
+out=$1; shift
+for stack in vllm sglang pkgs; do
+  if [ -d "/root/parts/$stack" ] && [ ! -f "/tmp/$stack/.unpacked" ]; then
+    mkdir -p "/tmp/$stack"
+    cat /root/parts/$stack/part.* | xz -d -T0 | tar -xf - -C "/tmp/$stack"
+    touch "/tmp/$stack/.unpacked"
+  fi
+done
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+export PLAYBOOK_CACHE=$PWD/.gpu-stage/cache PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+export PLAYBOOK_VLLM_PYTHONPATH=/tmp/vllm:/tmp/pkgs PLAYBOOK_SGLANG_PYTHONPATH=/tmp/sglang:/tmp/pkgs
+export PYTHONPATH=$PWD/lib:/tmp/vllm:/tmp/pkgs
+args=()
+if [ "${1:-}" = "--parallel" ]; then args+=(--parallel); shift; fi
+python3 -m playbook.multigpu --out "$out" --variants "$1" "${args[@]}"

@@ -1,0 +1,42 @@
+"""Multi-GPU variants and their report: profiles that validate, the utilization that ran, a page that renders."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from playbook.memory import plan_for
+from playbook.models import prepare_model
+from playbook.multigpu import VARIANTS, variant_profile
+from playbook.multigpu_report import effective_utilization, render
+
+REFERENCE = Path(__file__).parents[2] / "reference" / "h100x2-2026-11-25" / "multigpu.json"
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_every_variant_is_a_valid_profile_on_its_gpus(name):
+    variant = VARIANTS[name]
+    profile = variant_profile(variant, "/usr/bin/python3")
+    spec = profile.engine_spec
+    assert spec.tensor_parallel_size * spec.data_parallel_size == variant.gpus <= profile.hardware.count
+    assert profile.engine == variant.engine
+    assert spec.env["CUDA_VISIBLE_DEVICES"] == variant.visible_devices and spec.env["NCCL_NVLS_ENABLE"] == "0"
+    plan = plan_for(profile, prepare_model(profile.model))
+    assert plan.fits == (name != "llama70b-tp2-u095"), plan.problems  # 0.95 ran out of memory on 2 x H100
+
+
+def test_effective_utilization_reads_what_vllm_used():
+    equivalent = "The current --gpu-memory-utilization=0.9200 is equivalent to --gpu-memory-utilization=0.9135"
+    assert effective_utilization(equivalent, None) == 0.92
+    non_default = "non-default args: {'dtype': 'bfloat16', 'gpu_memory_utilization': 0.95}"
+    assert effective_utilization(non_default, None) == 0.95
+    assert effective_utilization("no such line", "0.24.0") == 0.92  # the release's default: the flag was not given
+    assert effective_utilization("no such line", "0.1.0") is None
+
+
+def test_committed_reference_renders(tmp_path):
+    summary = json.loads(REFERENCE.read_text())
+    page = render(summary, tmp_path).read_text()
+    for variant in summary["variants"]:
+        assert variant["variant"] in page
+    assert "Dummy weights" in page and "NV18" in page and "out of memory" in page
