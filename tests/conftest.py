@@ -14,6 +14,17 @@ from playbook.profiles import load_profile
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def mock_server():
+    """``playbook.mockserver`` on a free port: (process, base_url)."""
+    from tests.support.mock import start_mock
+
+    proc, url = start_mock()
+    yield proc, url
+    proc.kill()
+    proc.wait()
+
+
 @pytest.fixture(scope="session")
 def cpu_profile():
     return load_profile("cpu-smollm2")

@@ -117,6 +117,47 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0 if result.status == "ok" else 1
 
 
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when healthy; else 1 with a one-line reason (JSON with --json)."""
+    import os
+
+    from playbook.healthcheck import run_healthcheck
+
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not api_key:
+        raise PlaybookError(f"--api-key-env names {args.api_key_env}, but that environment variable is not set")
+    report = run_healthcheck(args.base_url, args.model, args.prompt, args.expect, args.max_latency_ms, api_key,
+                             args.timeout)  # fmt: skip
+    print(report.to_json() if args.json else report.one_line())
+    return 0 if report.ok else 1
+
+
+def cmd_k8s(args: argparse.Namespace) -> int:
+    """render: print (or write) the manifests; validate: check YAML files offline."""
+    import yaml
+
+    from playbook import k8s
+
+    if args.action == "render":
+        profile = load_profile(args.profile, args.overrides)
+        documents = k8s.render(profile, args.flavor, args.engine)
+        problems = k8s.validate_all(documents)
+        text = k8s.to_yaml(documents)
+        if args.out:
+            Path(args.out).write_text(text)
+            print(f"wrote {args.out}")
+        else:
+            print(text, end="")
+    else:
+        problems = []
+        for path in args.files:
+            documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+            problems += [f"{path}: {p}" for p in k8s.validate_all(documents)]
+    for problem in problems:
+        print(f"INVALID {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def _day7_run(run_dir: Path) -> tuple[dict, dict]:
     metrics_path = Path(run_dir) / "day07" / "metrics.json"
     if not metrics_path.exists():
@@ -195,6 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--outputs", default="outputs")
     base.add_argument("--threshold", type=float, default=None, help="percent; default: the profile's")
     base.set_defaults(func=cmd_baseline)
+
+    health = sub.add_parser("healthcheck", help="CI/CD check: /health, /v1/models, one answer within a budget")
+    health.add_argument("--base-url", required=True, help="server root, e.g. http://vllm.llm-serving.svc")
+    health.add_argument("--model", default=None, help="must be listed by /v1/models (default: the first listed)")
+    health.add_argument("--prompt", default="What is the capital of France?")
+    health.add_argument("--expect", default="Paris", help="text the answer must contain (case-insensitive)")
+    health.add_argument("--max-latency-ms", type=float, default=None, help="budget for the whole answer")
+    health.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
+    health.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
+    health.add_argument("--json", action="store_true", help="print the full report as JSON")
+    health.set_defaults(func=cmd_healthcheck)
+
+    kube = sub.add_parser("k8s", help="Kubernetes/KServe manifests from a profile; offline validation")
+    kube_sub = kube.add_subparsers(dest="action", required=True)
+    render = kube_sub.add_parser("render", help="print the manifests (validated) for a profile")
+    _add_profile_args(render)
+    render.add_argument("--flavor", choices=["kserve", "deployment"], default="kserve")
+    render.add_argument("--engine", default=None, help="which engines.<name> section (default: the profile's)")
+    render.add_argument("--out", default=None, help="write to this file instead of stdout")
+    render.set_defaults(func=cmd_k8s)
+    check = kube_sub.add_parser("validate", help="validate YAML manifests offline (schemas + production rules)")
+    check.add_argument("files", nargs="+")
+    check.set_defaults(func=cmd_k8s)
 
     sub.add_parser("profiles", help="list the profiles under params/").set_defaults(func=cmd_profiles)
 

@@ -45,6 +45,19 @@ def make_app(tokens_per_s: float, ttft_ms: float, stall_after: int | None = None
         body = await request.json()
         n = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)  # vLLM's client sends the former
         prompt_tokens = sum(len(_text(m.get("content")).split()) for m in body.get("messages", []))
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
+        if not body.get("stream"):  # one JSON answer, as the OpenAI API gives without streaming
+            await asyncio.sleep(ttft_ms / 1000 + (n - 1) / tokens_per_s)
+            message = {"role": "assistant", "content": "".join(f" tok{i}" for i in range(n))}
+            return web.json_response(
+                {
+                    "id": "mock",
+                    "object": "chat.completion",
+                    "model": MODEL,
+                    "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": "length"}],
+                }
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await asyncio.sleep(ttft_ms / 1000)
@@ -54,7 +67,6 @@ def make_app(tokens_per_s: float, ttft_ms: float, stall_after: int | None = None
             if i:
                 await asyncio.sleep(1 / tokens_per_s)
             await response.write(_chunk(f" tok{i}"))
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
         await response.write(_chunk(None, usage))
         await response.write(b"data: [DONE]\n\n")
         return response

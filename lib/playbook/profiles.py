@@ -220,9 +220,24 @@ class Day7Settings(StrictModel):
     regression_threshold_pct: float = Field(10.0, gt=0)
 
 
+class Day5Settings(StrictModel):
+    """Kubernetes: what the cluster needs beyond the engine's own arguments."""
+
+    namespace: str = Field("llm-serving", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    cpu: str = Field("8", description="CPU request of the serving pod.")
+    memory: str = Field("64Gi", description="Memory request and limit of the serving pod.")
+    shm_size: str = Field("16Gi", description="/dev/shm size (PyTorch shares tensors between workers through it).")
+    model_cache_size: str = Field("100Gi", description="PersistentVolumeClaim for the model cache.")
+    hf_token_secret: str = Field("hf-token", description="Secret holding the Hugging Face token under key 'token'.")
+    exclusive_gpu_nodes: bool = Field(True, description="Tolerate the GPU taint and select this GPU model (pitfall 4).")
+    max_replicas: int = Field(1, ge=1)
+    healthcheck_expect: str = Field("Paris", description="What the health check's question must be answered with.")
+
+
 class DaySettings(StrictModel):
     day1: Day1Settings = Day1Settings()
     day2: Day2Settings = Day2Settings()
+    day5: Day5Settings = Day5Settings()
     day7: Day7Settings = Day7Settings()
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,33 +12,7 @@ from playbook.client import RequestRecord
 from playbook.datasets import SampleRequest
 from playbook.errors import PlaybookError
 from playbook.loadgen import LoadConfig, arrival_offsets, goodput, read_records, run_load
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_mock(*extra: str):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "playbook.mockserver", "--port", str(port),
-                             "--tokens-per-s", "200", "--ttft-ms", "30", *extra])  # fmt: skip
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def mock_server():
-    proc, url = start_mock()
-    yield proc, url
-    proc.kill()
-    proc.wait()
+from tests.support.mock import free_port, start_mock
 
 
 def test_a_hanging_request_times_out_as_an_error_not_a_stuck_run(tmp_path):
