@@ -32,6 +32,7 @@ class SampleRequest:
     messages: list[dict[str, str]]
     max_tokens: int
     prompt_tokens_estimate: int
+    extra_body: dict[str, Any] | None = None  # merged into the request: response_format, structured_outputs, ...
 
     def to_dict(self) -> dict[str, Any]:
         return {"messages": self.messages, "max_tokens": self.max_tokens, "prompt_tokens": self.prompt_tokens_estimate}

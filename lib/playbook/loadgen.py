@@ -124,6 +124,7 @@ async def send_one(
             "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     if config.ignore_eos:
         body["ignore_eos"] = True
+    body.update(sample.extra_body or {})
     record = RequestRecord(request_id=request_id, start_unix_s=time.time(), scheduled_unix_s=scheduled)
     start = time.perf_counter()
     last = None

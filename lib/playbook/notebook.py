@@ -68,3 +68,15 @@ def start_server(ctx: DayContext, model_arg: str, base_url: str | None = None) -
     server = launch(ctx.profile, model_arg, ctx.output_dir / "server.log")
     print(f"healthy after {server.started_s:.0f} s at {server.base_url}")
     return server
+
+
+def launch_variant(ctx: DayContext, model_arg: str, label: str, engine: str | None = None, **updates) -> Server:
+    """Start another server of this profile with some engine settings changed (its own log)."""
+    engine = engine or (ctx.profile.engine if ctx.profile.engine != "attach" else "vllm")
+    spec = ctx.profile.engines[engine].model_copy(update=updates)
+    profile = ctx.profile.model_copy(update={"engines": {**ctx.profile.engines, engine: spec}, "engine": engine})
+    log = ctx.output_dir / f"server-{label}.log"
+    print(f"starting {engine} ({label}); log: {log}")
+    server = launch(profile, model_arg, log, engine)
+    print(f"healthy after {server.started_s:.0f} s at {server.base_url}")
+    return server

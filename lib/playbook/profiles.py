@@ -220,6 +220,26 @@ class Day7Settings(StrictModel):
     regression_threshold_pct: float = Field(10.0, gt=0)
 
 
+class Day3Settings(StrictModel):
+    """Structured output and prefix caching."""
+
+    tasks_per_kind: int = Field(
+        4, ge=1, description="Extraction tasks per kind (person, company, order, choice, regex)."
+    )
+    max_tokens: int = Field(64, ge=8)
+    concurrency: ConcurrencyLevels = Field(default_factory=lambda: [1, 32])
+    extra_backends: list[Literal["xgrammar", "guidance", "outlines", "lm-format-enforcer"]] = Field(
+        default_factory=lambda: ["guidance"],
+        description="vLLM grammar backends measured on servers of their own (the main server runs 'auto').",
+    )
+    prefix_requests: int = Field(32, ge=2)
+    num_prefixes: int = Field(2, ge=1)
+    prefix_tokens: int = Field(384, ge=16)
+    suffix_tokens: int = Field(32, ge=1)
+    prefix_output_tokens: int = Field(8, ge=1)
+    hit_rate_threshold: float = Field(0.6, gt=0, le=1, description="Pitfall 3: warn below this hit rate.")
+
+
 class Day5Settings(StrictModel):
     """Kubernetes: what the cluster needs beyond the engine's own arguments."""
 
@@ -237,6 +257,7 @@ class Day5Settings(StrictModel):
 class DaySettings(StrictModel):
     day1: Day1Settings = Day1Settings()
     day2: Day2Settings = Day2Settings()
+    day3: Day3Settings = Day3Settings()
     day5: Day5Settings = Day5Settings()
     day7: Day7Settings = Day7Settings()
 

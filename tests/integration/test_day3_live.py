@@ -1,0 +1,23 @@
+"""Day 3 against the shared live vLLM CPU server (caching on, backend auto) plus the servers it starts
+itself (guidance backend, caching off): structured output measured, prefix-cache hit rate from /metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.server
+
+
+def test_day3_notebook_measures_structured_output_and_prefix_caching(live_server, run_day_notebook):
+    metrics = run_day_notebook("day3_structured_output_prefix_cache.ipynb", "day03", base_url=live_server.base_url)
+    assert metrics["status"] == "ok", metrics.get("failures")
+    rows = metrics["steps"]["comparison"]
+    structured = [r for r in rows if r["workload"] == "structured"]
+    assert {r["backend"] for r in structured if r["constrained"]} == {"auto", "guidance"}
+    for row in (r for r in structured if r["constrained"]):  # truncated answers (max_tokens) count as invalid
+        assert row["valid_rate"] >= 1 - row["truncated"] / row["requests"], row
+    shared_on = next(r for r in rows if r["workload"] == "shared-prefix" and r["prefix_caching"])
+    shared_off = next(r for r in rows if r["workload"] == "shared-prefix" and not r["prefix_caching"])
+    assert shared_on["hit_rate"] >= 0.6 and (shared_off["hit_rate"] or 0) < 0.1
+    assert "no-sharing/on" in metrics["steps"]["prefix_cache_warnings"]
+    assert "sglang_structured" in metrics["skipped"]

@@ -1,0 +1,69 @@
+"""Day 3 scoring and constraints: known answers, real schema validation, the hit-rate warning."""
+
+import json
+
+import pytest
+
+from playbook import prefixcache
+from playbook.prefixcache import CacheCounters, hit_rate_between, hit_rate_warning
+from playbook.structured import STATUSES, constraint_body, make_tasks, score, to_sample
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return make_tasks(2, seed=0)
+
+
+def test_tasks_are_deterministic_and_cover_every_kind(tasks):
+    assert [t.text for t in tasks] == [t.text for t in make_tasks(2, seed=0)]
+    assert [t.text for t in tasks] != [t.text for t in make_tasks(2, seed=1)]
+    assert {t.kind for t in tasks} == {"person", "company", "order", "choice", "regex"}
+    for t in tasks:
+        if isinstance(t.truth, dict):
+            assert all(str(v) in t.text for v in t.truth.values()), "the answer is in the paragraph"
+
+
+def test_json_scoring_validates_against_the_schema(tasks):
+    person = next(t for t in tasks if t.kind == "person")
+    exact = score(person, json.dumps(person.truth))
+    assert exact.schema_valid and exact.field_accuracy == 1.0
+    answer = json.dumps({"name": person.truth["name"], "age": 1, "city": "x"})
+    wrapped = score(person, f"Sure! {answer} Hope it helps.")
+    assert wrapped.parsed and wrapped.schema_valid and wrapped.field_accuracy == pytest.approx(1 / 3)
+    wrong_type = score(person, '{"name": "A", "age": "forty", "city": "x", "extra": 1}')
+    assert wrong_type.parsed and not wrong_type.schema_valid
+    assert any("is not of type 'integer'" in e for e in wrong_type.errors)
+    assert not score(person, "I cannot help with that.").parsed
+
+
+def test_choice_and_regex_scoring(tasks):
+    choice = next(t for t in tasks if t.kind == "choice")
+    assert score(choice, choice.truth).field_accuracy == 1.0
+    other = next(s for s in STATUSES if s != choice.truth)
+    assert score(choice, other).schema_valid and score(choice, other).field_accuracy == 0.0
+    assert not score(choice, "It has been shipped").schema_valid
+    date = next(t for t in tasks if t.kind == "regex")
+    assert score(date, date.truth).field_accuracy == 1.0 and not score(date, "March 3rd").schema_valid
+
+
+def test_constraints_use_each_engines_real_api(tasks):
+    person, choice, date = (next(t for t in tasks if t.kind == k) for k in ("person", "choice", "regex"))
+    assert constraint_body(person, "vllm")["response_format"]["json_schema"]["schema"]["required"] == [
+        "name", "age", "city"]  # fmt: skip
+    assert constraint_body(choice, "vllm") == {"structured_outputs": {"choice": STATUSES}}
+    assert constraint_body(date, "vllm") == {"structured_outputs": {"regex": r"\d{4}-\d{2}-\d{2}"}}
+    assert constraint_body(choice, "sglang") == {"regex": "(pending|shipped|delivered|cancelled)"}
+    assert to_sample(person, False, "vllm", 64).extra_body is None  # same prompt, no constraint
+
+
+def test_hit_rate_warning_fires_below_the_threshold():
+    low = hit_rate_between(CacheCounters(100, 1000), CacheCounters(110, 2000))
+    assert low.rate == pytest.approx(0.01)
+    warning = hit_rate_warning("no-sharing", low.rate, 0.6)
+    assert warning.startswith("WARNING") and "1%, below 60%" in warning
+    assert all(cause in warning for cause in prefixcache.LIKELY_CAUSES)
+    high = hit_rate_between(CacheCounters(0, 0), CacheCounters(900, 1000))
+    assert hit_rate_warning("shared-prefix", high.rate, 0.6) is None
+    assert "no lookups were counted" in hit_rate_warning(
+        "idle", hit_rate_between(CacheCounters(5, 5), CacheCounters(5, 5)).rate, 0.6
+    )
