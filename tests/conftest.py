@@ -45,6 +45,14 @@ def live_server(cpu_profile, prepared_model, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def week_run(tmp_path_factory):
+    """A run folder the live day tests copy their metrics.json into, for the selection report to read."""
+    run = tmp_path_factory.mktemp("outputs") / "2026-01-01" / "run-0001"
+    run.mkdir(parents=True)
+    return run
+
+
 @pytest.fixture
 def run_day_notebook(tmp_path):
     """Execute a day's notebook with papermill (real kernel, real server) and return its metrics.json."""

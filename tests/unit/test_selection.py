@@ -1,0 +1,98 @@
+"""The selection report's logic: each branch of the decision tree, the cost arithmetic, the sizing table
+against hand-computed cases, and what happens when evidence is missing."""
+
+import json
+
+import pytest
+
+from playbook import selection
+from playbook.memory import ModelShape
+from playbook.models import load_shape
+from playbook.selection import Evidence, Workload, decide
+
+GIB = 2**30
+
+
+def test_each_branch_of_the_decision_tree():
+    empty = Evidence()
+    assert decide(Workload(gpu_vendor="amd"), empty).engine == "sglang"
+    assert decide(Workload(gpu_vendor="amd"), empty).runner_up == "vllm"
+    assert decide(Workload(daily_output_tokens=200_000_000, infra_engineers=3), empty).engine == "trtllm"
+    assert decide(Workload(daily_output_tokens=200_000_000, infra_engineers=1), empty).engine == "vllm"
+    assert decide(Workload(structured_share=0.3), empty).engine == "sglang"
+    assert decide(Workload(shared_prefix_share=0.5), empty).engine == "sglang"
+    general = decide(Workload(), empty)
+    assert general.engine == "vllm" and general.missing == ("no day of this profile has run yet",)
+
+
+def test_decisions_cite_measurements_and_name_the_gaps():
+    rows = [
+        {"engine": "vllm", "workload": "structured", "constrained": True, "valid_rate": 0.95, "tpot_p50_ms": 45.0},
+        {"engine": "vllm", "workload": "structured", "constrained": False, "valid_rate": 0.2, "tpot_p50_ms": 44.9},
+        {"engine": "vllm", "workload": "shared-prefix", "prefix_caching": True, "hit_rate": 0.84},
+    ]
+    evidence = Evidence({3: {"steps": {"comparison": rows}}})
+    decision = decide(Workload(structured_share=0.6), evidence)
+    assert any("valid 95% vs 20% prompt-only" in e for e in decision.evidence)
+    assert any("hit rate on a shared-prefix workload: 84%" in e for e in decision.evidence)
+    assert any("SGLang vs vLLM" in m for m in decision.missing)
+    table = {r["dimension"]: r for r in selection.evidence_table(evidence)}
+    assert table["Constrained output valid rate (Day 3)"]["vllm (measured)"] == "95 %"
+    assert table["Multi-LoRA (Day 6)"]["vllm (measured)"] == selection.NOT_MEASURED
+    assert all(r["trtllm (measured)"] == selection.NOT_MEASURED for r in table.values())
+
+
+def test_cost_and_capacity_arithmetic():
+    # 1000 tok/s for one hour = 3.6 M tokens for $2.50 -> $0.694 per million
+    assert selection.cost_per_million_tokens(1000, 2.5) == pytest.approx(2.5 / 3.6)
+    assert selection.cost_per_million_tokens(1000, 2.5, gpus=2) == pytest.approx(5 / 3.6)
+    assert selection.gpus_for_volume(86_400_000, 1000) == 1  # exactly one replica's day
+    assert selection.gpus_for_volume(86_400_001, 1000, gpus_per_replica=2) == 4
+    assert selection.gpus_for_volume(0, 1000) == 0
+
+
+def test_slo_picks_the_fastest_level_that_meets_it():
+    levels = [{"concurrency": c, "output_tok_s": t, "ttft_p99_ms": ttft, "tpot_p50_ms": tpot}
+              for c, t, ttft, tpot in [(1, 20, 200, 44), (8, 100, 900, 60), (64, 300, 5000, 150)]]  # fmt: skip
+    assert selection.best_level_within_slo(levels, None, None)["concurrency"] == 64
+    assert selection.best_level_within_slo(levels, 1000, 100)["concurrency"] == 8
+    assert selection.best_level_within_slo(levels, 100, None) is None
+
+
+def test_sizing_matches_a_hand_computed_case():
+    row = selection.sizing_row("H100 80GB", "7B", "BF16", 8192)
+    shape = ModelShape.from_config(load_shape("qwen2.5-7b"))
+    weights = shape.parameter_count * 2
+    per_token = 2 * shape.num_layers * shape.num_kv_heads * shape.head_dim * 2
+    budget = 79.2 * 0.9 * GIB - weights - 2 * GIB
+    assert row["gpus_needed"] == 1 and row["kv_tokens"] == int(budget // per_token)
+    assert row["concurrent_full_context"] == row["kv_tokens"] // 8192
+
+
+def test_seventy_b_in_bf16_fits_no_single_40_or_80_gb_card():
+    for gpu in ("A100 40GB", "H100 80GB"):
+        row = selection.sizing_row(gpu, "70B", "BF16", 8192)
+        assert row["weights_gb"] > 140 and row["gpus_needed"] != 1
+    assert selection.sizing_row("H100 80GB", "70B", "BF16", 8192)["gpus_needed"] == 2
+    assert selection.sizing_row("H100 80GB", "70B", "4-bit (AWQ/GPTQ)", 8192)["gpus_needed"] == 1
+
+
+def test_evidence_comes_from_the_run_folder_or_the_newest_run_of_the_profile(tmp_path):
+    def make_run(run_id: str, profile: str, days: list[int]) -> None:
+        run = tmp_path / "2026-11-25" / run_id
+        for day in days:
+            (run / f"day{day:02d}").mkdir(parents=True)
+            (run / f"day{day:02d}" / "metrics.json").write_text(json.dumps({"day": day, "steps": {}}))
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "manifest.json").write_text(json.dumps({"run_id": run_id, "profile": {"name": profile}}))
+
+    make_run("run-0001", "cpu-smollm2", [1, 7])
+    make_run("run-0002", "h100-qwen2.5-7b", [1])
+    make_run("run-0003", "cpu-smollm2", [])
+    inside = tmp_path / "2026-11-25" / "run-0001" / "day08"
+    assert selection.evidence_run(inside, "cpu-smollm2") == inside.parent
+    elsewhere = tmp_path / "interactive" / "20261125-120000" / "day08"
+    found = selection.evidence_run(elsewhere, "cpu-smollm2")
+    assert found == tmp_path / "2026-11-25" / "run-0001"  # the newest run of the profile that has days
+    assert sorted(selection.gather_evidence(found).days) == [1, 7]
+    assert selection.evidence_run(elsewhere, "a100-40g") is None
