@@ -28,12 +28,12 @@ class DayContext:
     def api_key(self) -> str | None:
         return engines.api_key(self.profile)
 
-    def check(self, ok: bool, message: str) -> bool:
-        """Remember a failed check; the day fails at the end, after teardown."""
+    def check(self, ok: bool, message: str) -> None:
+        """Remember a failed check; the day fails at the end, after teardown. Returns nothing, so a
+        check as a cell's last line prints only its PASS/FAIL line."""
         print(("PASS: " if ok else "FAIL: ") + message)
         if not ok:
             self.failures.append(message)
-        return ok
 
     def finish(self, server: Server | None = None) -> None:
         """Stop the server, write the final status, and fail the notebook if a check failed."""

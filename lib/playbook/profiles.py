@@ -240,6 +240,24 @@ class Day3Settings(StrictModel):
     hit_rate_threshold: float = Field(0.6, gt=0, le=1, description="Pitfall 3: warn below this hit rate.")
 
 
+class Day6Settings(StrictModel):
+    """Multi-LoRA: adapters trained here (CPU) unless paths are given."""
+
+    adapters: list[str] = Field(
+        default_factory=lambda: ["acme-tag", "json-answer"],
+        description="Recipes of playbook.lora.RECIPES to train and serve.",
+    )
+    max_loras: int = Field(2, ge=1, description="Adapters resident at once (--max-loras).")
+    max_lora_rank: int = Field(8, ge=1, description="--max-lora-rank: adapters above it are refused.")
+    behaviour_questions: int = Field(8, ge=2)
+    behaviour_max_tokens: int = Field(24, ge=4)
+    load_requests: int = Field(32, ge=4)
+    load_concurrency: int = Field(8, ge=1)
+    load_max_tokens: int = Field(16, ge=1)
+    skew_hot_share: float = Field(0.8, gt=0, lt=1)
+    min_routing_rate: float = Field(0.8, gt=0, le=1, description="An adapter's behaviour share must reach this.")
+
+
 class Day5Settings(StrictModel):
     """Kubernetes: what the cluster needs beyond the engine's own arguments."""
 
@@ -259,6 +277,7 @@ class DaySettings(StrictModel):
     day2: Day2Settings = Day2Settings()
     day3: Day3Settings = Day3Settings()
     day5: Day5Settings = Day5Settings()
+    day6: Day6Settings = Day6Settings()
     day7: Day7Settings = Day7Settings()
 
 

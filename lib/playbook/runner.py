@@ -52,6 +52,7 @@ DAYS: dict[int, DaySpec] = {
     2: DaySpec(2, "day2_speculative_decoding.ipynb", "Speculative decoding, measured against no speculation"),
     3: DaySpec(3, "day3_structured_output_prefix_cache.ipynb", "Structured output, prefix caching; SGLang on GPUs"),
     5: DaySpec(5, "day5_kubernetes_healthcheck.ipynb", "Kubernetes/KServe manifests, validated, and a CI health check"),
+    6: DaySpec(6, "day6_multi_lora.ipynb", "Multi-LoRA serving: adapters made here, routing by behaviour"),
     7: DaySpec(7, "day7_load_test.ipynb", "Load test to 1000 concurrent requests, P50/P95/P99, baseline"),
     8: DaySpec(8, "selection_report.ipynb", "Engine selection from the measured results"),
 }

@@ -232,6 +232,12 @@ def _spec_speedup(evidence: Evidence) -> float | None:
     return max(best) if best else None
 
 
+def _lora_ratio(evidence: Evidence) -> float | None:
+    rows = {r["traffic"]: r for r in evidence.step(6, "mixed_traffic") or []}
+    base, mixed = rows.get("base only"), rows.get("uniform over adapters")
+    return mixed["output_tok_s"] / base["output_tok_s"] if base and mixed and base["output_tok_s"] else None
+
+
 def evidence_table(evidence: Evidence, reference: dict[str, Any] | None = None) -> list[dict[str, str]]:
     """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
     c1, peak = _sweep_row(evidence, 1), evidence.step(7, "peak")
@@ -254,7 +260,8 @@ def evidence_table(evidence: Evidence, reference: dict[str, Any] | None = None) 
         ("Constrained output valid rate (Day 3)", _fmt(constrained and 100 * constrained["valid_rate"], "%"),
          _fmt(sglang and 100 * sglang["valid_rate"], "%")),
         ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(hit and 100 * hit, "%"), NOT_MEASURED),
-        ("Multi-LoRA (Day 6)", NOT_MEASURED, NOT_MEASURED),
+        ("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(evidence), "x", 2),
+         NOT_MEASURED),
         ("AWQ 4-bit quality loss (Day 4)", NOT_MEASURED, NOT_MEASURED),
         ("H100 reference: 7B dummy, tok/s at c=256 (committed)",
          _fmt(next((lv["output_tok_s"] for lv in h100_tp1["levels"] if lv["concurrency"] == 256), None) if h100_tp1

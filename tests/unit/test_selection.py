@@ -38,7 +38,9 @@ def test_decisions_cite_measurements_and_name_the_gaps():
     assert any("SGLang vs vLLM" in m for m in decision.missing)
     table = {r["dimension"]: r for r in selection.evidence_table(evidence)}
     assert table["Constrained output valid rate (Day 3)"]["vllm (measured)"] == "95 %"
-    assert table["Multi-LoRA (Day 6)"]["vllm (measured)"] == selection.NOT_MEASURED
+    assert (
+        table["Multi-LoRA: mixed-adapter / base-only throughput (Day 6)"]["vllm (measured)"] == selection.NOT_MEASURED
+    )
     assert all(r["trtllm (measured)"] == selection.NOT_MEASURED for r in table.values())
 
 

@@ -1,0 +1,64 @@
+"""Day 6 pre-flight of adapters (refused before any server starts) and the behaviour checks."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from playbook.day6 import held_out_questions, mixed_samples, traffic_mixes
+from playbook.lora import RECIPES, LoraError, check_adapter, has_behaviour, lora_server_args
+from playbook.profiles import Day6Settings
+
+
+def fake_adapter(folder, rank: int, width: int, base: str = "smollm2"):
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "base_model_name_or_path": base}))
+    key = "base_model.model.model.layers.29.self_attn.q_proj.lora_A.weight"
+    save_file({key: torch.zeros(rank, width)}, str(folder / "adapter_model.safetensors"))
+    return folder
+
+
+@pytest.fixture
+def base_model(tmp_path):
+    folder = tmp_path / "base"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 576}))
+    return folder
+
+
+def test_a_matching_adapter_passes(tmp_path, base_model):
+    assert check_adapter(fake_adapter(tmp_path / "ok", 8, 576), base_model, max_lora_rank=8) == 8
+
+
+def test_missing_path_is_refused(tmp_path, base_model):
+    with pytest.raises(LoraError, match=r"no adapter_config\.json"):
+        check_adapter(tmp_path / "nowhere", base_model, 8)
+
+
+def test_rank_above_max_lora_rank_is_refused(tmp_path, base_model):
+    with pytest.raises(LoraError, match=r"rank 16 exceeds --max-lora-rank 8"):
+        check_adapter(fake_adapter(tmp_path / "big", 16, 576), base_model, 8)
+
+
+def test_adapter_for_another_base_model_is_refused(tmp_path, base_model):
+    qwen = fake_adapter(tmp_path / "qwen", 8, 3584, base="Qwen/Qwen2.5-7B-Instruct")
+    with pytest.raises(LoraError, match=r"made for another base model \(Qwen/Qwen2.5-7B-Instruct: input width 3584"):
+        check_adapter(qwen, base_model, 8)
+
+
+def test_behaviours_are_checked_exactly():
+    assert has_behaviour("tag", "[ACME] Rivers are long.") and not has_behaviour("tag", "Rivers [ACME]")
+    assert has_behaviour("json", '{"answer": "Rivers are long."}') and not has_behaviour("json", '{"reply": 1}')
+    assert not has_behaviour("json", "answer: rivers")
+
+
+def test_server_args_and_traffic_mixes():
+    args = lora_server_args({"a": "/x/a", "b": "/x/b"}, max_loras=2, max_lora_rank=8)
+    assert args[:5] == ["--enable-lora", "--max-loras", "2", "--max-lora-rank", "8"]
+    assert args[5:] == ["--lora-modules", "a=/x/a", "b=/x/b"]
+    mixes = traffic_mixes("base", ["a", "b", "c"], Day6Settings())
+    assert mixes["skewed (one hot adapter)"] == pytest.approx({"a": 0.8, "b": 0.1, "c": 0.1})
+    samples = mixed_samples(held_out_questions(4), mixes["uniform over adapters"], 30, 8, seed=0)
+    assert {s.extra_body["model"] for s in samples} == {"a", "b", "c"}  # the model field picks the adapter
+    assert set(RECIPES) == {"acme-tag", "json-answer"}
