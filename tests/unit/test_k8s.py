@@ -9,26 +9,11 @@ import pytest
 import yaml
 
 from playbook import k8s
+from playbook.day5 import ARTICLE_MANIFEST
 from playbook.profiles import list_profiles, load_profile
 
 REPO = Path(__file__).parents[2]
-ARTICLE_ISVC = """
-apiVersion: serving.kserve.io/v1alpha1
-kind: InferenceService
-metadata:
-  name: vllm-qwen-server
-spec:
-  predictor:
-    minReplicas: 1
-    maxReplicas: 3
-    containers:
-    - name: predictor
-      image: vllm/vllm-openai:latest
-      args: ["--model", "Qwen/Qwen2.5-7B-Instruct", "--dtype", "half", "--gpu-memory-utilization", "0.85"]
-      resources:
-        requests: {nvidia.com/gpu: "1"}
-        limits: {nvidia.com/gpu: "1"}
-"""
+ARTICLE_ISVC = ARTICLE_MANIFEST  # the source article's InferenceService, as published
 
 
 def every_rendering():
