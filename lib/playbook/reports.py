@@ -105,4 +105,7 @@ def write_index(outputs_root: Path) -> Path:
     html = env.get_template("index.html.j2").render(runs=load_runs(outputs_root), generated=utc_now())
     path = Path(outputs_root) / "index.html"
     path.write_text(html)
+    from playbook.trends import write_trends  # the trends page is rebuilt with the index
+
+    write_trends(outputs_root)
     return path
