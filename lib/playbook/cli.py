@@ -97,6 +97,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
             base_url=args.base_url, model=args.model, mode=args.mode, concurrency=args.concurrency,
             request_rate=args.request_rate, warmup_requests=args.warmup, slo_ttft_ms=args.slo_ttft_ms,
             slo_tpot_ms=args.slo_tpot_ms, seed=args.seed, ignore_eos=not args.no_ignore_eos,
+            max_retries=args.max_retries,
         )  # fmt: skip
     except ValidationError as exc:
         raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
@@ -226,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--slo-tpot-ms", type=float, default=None)
     load.add_argument("--no-ignore-eos", action="store_true", help="let answers end early (lengths then vary)")
     load.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
+    load.add_argument("--max-retries", type=int, default=0,
+                      help="retry requests refused before their first token (429/502/503/504, connection), "
+                           "with jittered backoff; reported apart from first-try success")  # fmt: skip
     load.add_argument("--seed", type=int, default=0)
     load.add_argument("--out", default=None, help="folder for records and plots")
     load.set_defaults(func=cmd_loadtest)

@@ -32,6 +32,7 @@ class RequestRecord:
     error_kind: str | None = None
     error: str | None = None
     output_text: str = ""
+    attempts: int = 1  # > 1: succeeded (or failed for good) after retries; latency counts from the first try
 
     @property
     def tpot_ms(self) -> float | None:

@@ -65,6 +65,14 @@ class LoadConfig(BaseModel):
     request_timeout_s: float = Field(600, gt=0)
     ignore_eos: bool = Field(True, description="vLLM/SGLang extension: generate exactly max_tokens.")
     scrape_interval_s: float | None = Field(1.0, gt=0)
+    max_retries: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Retries of a request refused before its first token "
+        "(connection error, HTTP 429/502/503/504). 0 measures the server as it is.",
+    )
+    retry_backoff_s: float = Field(0.5, gt=0, description="Backoff base: try k waits uniform(0, base x 2^k).")
     slo_ttft_ms: float | None = Field(None, gt=0)
     slo_tpot_ms: float | None = Field(None, gt=0)
     seed: int = 0
@@ -169,6 +177,36 @@ async def send_one(
     return record
 
 
+RETRYABLE = {"connection", "http_429", "http_502", "http_503", "http_504"}
+
+
+def is_retryable(record: RequestRecord) -> bool:
+    """Only what failed before any token arrived: a retry never duplicates streamed output."""
+    return not record.success and record.ttft_ms is None and record.error_kind in RETRYABLE
+
+
+async def send_with_retries(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], config: LoadConfig, sample: SampleRequest,
+    request_id: int, scheduled: float | None, rng: random.Random,
+) -> RequestRecord:  # fmt: skip
+    """``send_one`` with bounded retries and full jitter; timings are what the caller saw, from the first try."""
+    first_wall, first = time.time(), time.perf_counter()
+    attempt = 0
+    while True:
+        offset_ms = (time.perf_counter() - first) * 1000
+        record = await send_one(session, url, headers, config, sample, request_id, scheduled)
+        if attempt >= config.max_retries or not is_retryable(record):
+            break
+        await asyncio.sleep(rng.uniform(0, config.retry_backoff_s * 2**attempt))
+        attempt += 1
+    if attempt:
+        record.start_unix_s = first_wall
+        record.ttft_ms = None if record.ttft_ms is None else record.ttft_ms + offset_ms
+        record.e2e_ms = (record.e2e_ms or 0) + offset_ms
+    record.attempts = attempt + 1
+    return record
+
+
 async def scrape_metrics(
     session: aiohttp.ClientSession, base_url: str, path: Path, interval_s: float, stop: asyncio.Event
 ) -> None:
@@ -251,6 +289,7 @@ async def _run(
             )
         progress = _Progress(len(samples), desc)
         gate = asyncio.Semaphore(config.concurrency)
+        retry_rng = random.Random(config.seed)
         deadline = time.monotonic() + config.max_duration_s if config.max_duration_s else None
         abort = asyncio.Event()
         with requests_path.open("a") as sink:
@@ -260,7 +299,8 @@ async def _run(
                     if abort.is_set() or (deadline and time.monotonic() > deadline):
                         return
                     progress.started()
-                    record = await send_one(session, url, headers, config, samples[index], index, scheduled)
+                    record = await send_with_retries(session, url, headers, config, samples[index], index,
+                                                     scheduled, retry_rng)  # fmt: skip
                 records.append(record)
                 sink.write(json.dumps(record.to_dict()) + "\n")
                 sink.flush()

@@ -47,6 +47,7 @@ class LatencySummary:
     request_throughput_rps: float
     output_throughput_tok_s: float
     total_throughput_tok_s: float
+    retried_successes: int = 0  # succeeded only after a retry: apart from first-try success
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,7 +55,9 @@ class LatencySummary:
     def format_text(self) -> str:
         """A plain-text table for terminals and logs."""
         lines = [
-            f"{self.successes}/{self.requests} ok in {self.duration_s:.1f} s; "
+            f"{self.successes}/{self.requests} ok"
+            + (f" ({self.retried_successes} only after retries)" if self.retried_successes else "")
+            + f" in {self.duration_s:.1f} s; "
             f"output {self.output_throughput_tok_s:.1f} tok/s, {self.request_throughput_rps:.2f} req/s",
             f"{'':12s}{'mean':>10s}{'p50':>10s}{'p90':>10s}{'p95':>10s}{'p99':>10s}",
         ]
@@ -96,4 +99,5 @@ def summarize(records: Sequence[RequestRecord], duration_s: float | None = None)
         request_throughput_rps=per_s(len(ok)),
         output_throughput_tok_s=per_s(out_tokens),
         total_throughput_tok_s=per_s(out_tokens + in_tokens),
+        retried_successes=sum(1 for r in ok if r.attempts > 1),
     )

@@ -32,8 +32,12 @@ def _text(content: str | list | None) -> str:
     return content or ""
 
 
-def make_app(tokens_per_s: float, ttft_ms: float, stall_after: int | None = None) -> web.Application:
-    """``stall_after``: stop sending (but keep the connection open) after that many tokens: a hung request."""
+def make_app(
+    tokens_per_s: float, ttft_ms: float, stall_after: int | None = None, fail_first: int = 0
+) -> web.Application:
+    """``stall_after``: stop sending (but keep the connection open) after that many tokens: a hung request.
+    ``fail_first``: answer the first N chat requests with HTTP 503 (an overloaded or restarting server)."""
+    refused = {"count": 0}
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="")
@@ -42,6 +46,9 @@ def make_app(tokens_per_s: float, ttft_ms: float, stall_after: int | None = None
         return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
 
     async def chat(request: web.Request) -> web.StreamResponse:
+        if refused["count"] < fail_first:
+            refused["count"] += 1
+            return web.Response(status=503, text="mock: service unavailable")
         body = await request.json()
         n = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)  # vLLM's client sends the former
         prompt_tokens = sum(len(_text(m.get("content")).split()) for m in body.get("messages", []))
@@ -83,8 +90,9 @@ def main() -> None:
     parser.add_argument("--tokens-per-s", type=float, default=50.0)
     parser.add_argument("--ttft-ms", type=float, default=20.0)
     parser.add_argument("--stall-after", type=int, default=None, help="hang every stream after N tokens")
+    parser.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests with 503")
     args = parser.parse_args()
-    app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after)
+    app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after, args.fail_first)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, backlog=4096)
 
 

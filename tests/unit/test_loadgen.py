@@ -141,3 +141,31 @@ def test_sharegpt_package_yields_real_conversations():
     requests = build_requests("sharegpt", 20, seed=0, max_prompt_tokens=256, output_tokens=32)
     assert len(requests) == 20 and all(r.messages[0]["role"] == "user" for r in requests)
     assert all(4 <= r.max_tokens <= 32 for r in requests)
+
+
+@pytest.mark.parametrize(
+    ("fail_first", "max_retries", "attempts", "successes", "retried", "errors"),
+    [
+        (2, 2, [3, 1, 1], 3, 1, {}),  # refused twice, third try served: reported apart from first-try success
+        (2, 0, [1, 1, 1], 1, 0, {"http_503": 2}),  # no retries: the server's refusals stay errors
+        (3, 1, [2, 2, 1], 2, 1, {"http_503": 1}),  # bounded: the first request gives up after 2 tries
+    ],
+)
+def test_retries_are_bounded_and_reported_apart(
+    tmp_path, fail_first, max_retries, attempts, successes, retried, errors
+):
+    proc, url = start_mock("--fail-first", str(fail_first))
+    try:
+        samples = [SampleRequest([{"role": "user", "content": "hi"}], 4, 1) for _ in range(3)]
+        config = LoadConfig(base_url=url, model="mock-model", concurrency=1, max_retries=max_retries,
+                            retry_backoff_s=0.05, scrape_interval_s=None)  # fmt: skip
+        result = run_load(config, samples, tmp_path / "retry", desc="retry")
+    finally:
+        proc.kill()
+        proc.wait()
+    records = sorted(read_records(result.requests_path), key=lambda r: r.request_id)
+    assert [r.attempts for r in records] == attempts
+    summary = result.summary
+    assert (summary.successes, summary.retried_successes, summary.errors_by_kind) == (successes, retried, errors)
+    if retried:
+        assert "only after retries" in summary.format_text()
