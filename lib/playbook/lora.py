@@ -69,9 +69,10 @@ def has_behaviour(behaviour: Behaviour, text: str) -> bool:
     if behaviour == "tag":
         return text.startswith(TAG)
     try:
-        return isinstance(json.loads(text), dict) and "answer" in json.loads(text)
+        data = json.loads(text)
     except ValueError:
         return False
+    return isinstance(data, dict) and "answer" in data
 
 
 def adapter_dir(base_model_dir: Path, recipe: AdapterRecipe) -> Path:
