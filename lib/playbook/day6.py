@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from playbook.datasets import SampleRequest
-from playbook.engines import Server
+from playbook.engines import Server, auth_headers
 from playbook.lora import QUESTIONS, Behaviour, has_behaviour
 from playbook.profiles import Day6Settings
 
@@ -24,7 +24,7 @@ def held_out_questions(n: int) -> list[str]:
 
 def answer(server: Server, model: str, question: str, max_tokens: int, api_key: str | None = None,
            extra: dict[str, Any] | None = None) -> str:  # fmt: skip
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": max_tokens,
             "temperature": 0, **(extra or {})}  # fmt: skip
     response = httpx.post(server.api_url + "/chat/completions", json=body, headers=headers, timeout=300)
@@ -47,13 +47,13 @@ def behaviour_rates(server: Server, models: list[str], behaviours: dict[str, Beh
 
 def load_adapter(server: Server, name: str, path: Path, api_key: str | None = None) -> httpx.Response:
     """POST /v1/load_lora_adapter (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=True on the server)."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     return httpx.post(server.api_url + "/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)},
                       headers=headers, timeout=120)  # fmt: skip
 
 
 def unload_adapter(server: Server, name: str, api_key: str | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     return httpx.post(server.api_url + "/unload_lora_adapter", json={"lora_name": name}, headers=headers, timeout=60)
 
 

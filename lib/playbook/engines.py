@@ -148,6 +148,11 @@ def api_key(profile: Profile) -> str | None:
     return value
 
 
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """The bearer header every client of an OpenAI-compatible server sends (none without a key)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 def engine_env(engine: str, profile: Profile) -> dict[str, str]:
     """Environment for the child: the caller's, plus the engine's knobs.
 

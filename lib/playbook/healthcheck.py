@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import httpx
 
+from playbook.engines import auth_headers
+
 
 @dataclass(frozen=True)
 class Step:
@@ -106,7 +108,7 @@ def run_healthcheck(
     timeout_s: float = 60.0,
 ) -> HealthReport:
     report = HealthReport(base_url.rstrip("/"), model)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     with httpx.Client(base_url=report.base_url, headers=headers, timeout=timeout_s) as client:
         try:
             if check_health(client, report) and check_models(client, report):

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from playbook.client import RequestRecord
 from playbook.datasets import SampleRequest
+from playbook.engines import auth_headers
 from playbook.errors import PlaybookError
 from playbook.metrics import Distribution, LatencySummary, summarize
 from playbook.reports import utc_now, write_json_atomic
@@ -266,7 +267,7 @@ class _Progress:
 async def _run(
     config: LoadConfig, samples: list[SampleRequest], out_dir: Path, api_key: str | None, desc: str
 ) -> LoadResult:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     url = config.base_url.rstrip("/") + "/v1/chat/completions"
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)

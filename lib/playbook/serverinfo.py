@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from playbook.engines import Server
+from playbook.engines import Server, auth_headers
 
 KV_LOG_PATTERN = re.compile(r"KV cache size: ([\d,]+) tokens|max_total_num_tokens=(\d+)")
 NON_DEFAULT_PATTERN = re.compile(r"non-default args: (\{.*\})")
@@ -76,7 +76,7 @@ def _sglang_max_total_tokens(server: Server) -> int | None:
 
 
 def served_models(server: Server, api_key: str | None = None) -> list[str]:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = auth_headers(api_key)
     data = httpx.get(server.api_url + "/models", headers=headers, timeout=10).json()
     return [m["id"] for m in data.get("data", [])]
 
