@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from playbook import serverinfo
 from playbook.engines import Server
 
@@ -42,7 +44,11 @@ class HitRate:
 
 
 def read_counters(server: Server) -> CacheCounters | None:
-    samples = serverinfo.scrape(server)
+    """vLLM's prefix-cache counters; None where the engine exposes none (SGLang without --enable-metrics)."""
+    try:
+        samples = serverinfo.scrape(server)
+    except (httpx.HTTPError, ValueError):
+        return None
     hits, queries = serverinfo.metric_value(samples, HITS), serverinfo.metric_value(samples, QUERIES)
     return None if hits is None or queries is None else CacheCounters(hits, queries)
 

@@ -23,7 +23,9 @@ class Sample:
 
 def scrape(server: Server, timeout_s: float = 5.0) -> list[Sample]:
     """Every sample of the server's Prometheus endpoint."""
-    text = httpx.get(server.base_url + "/metrics", timeout=timeout_s).text
+    reply = httpx.get(server.base_url + "/metrics", timeout=timeout_s)
+    reply.raise_for_status()
+    text = reply.text
     return [
         Sample(s.name, dict(s.labels), s.value)
         for family in text_string_to_metric_families(text)

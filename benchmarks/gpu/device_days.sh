@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine (the `device` tool), from the repo root, after the chunks of
+# ../shared/gpu/stage were copied to /root/parts/<stack> (vllm, sglang, nb). Unpacks each
+# stack once per machine, then runs the playbook's own runner on a GPU profile: the same
+# notebooks as on the CPU, only the profile changes. Bundles the run folder into OUT_DIR.
+#   bash benchmarks/gpu/device_days.sh OUT_DIR PROFILE DAYS [--set key=value ...]
+set -euo pipefail
+out=$1; profile=$2; days=$3; shift 3
+for stack in vllm sglang nb; do
+  if [ -d "/root/parts/$stack" ] && [ ! -f "/tmp/$stack/.unpacked" ]; then
+    mkdir -p "/tmp/$stack"
+    cat /root/parts/$stack/part.* | xz -d -T0 | tar -xf - -C "/tmp/$stack"
+    touch "/tmp/$stack/.unpacked"
+  fi
+done
+export PLAYBOOK_CACHE=$PWD/.gpu-stage/cache PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+templates=$(ls -d /tmp/nb/nbconvert-*.data/data/share/jupyter 2>/dev/null | head -1 || true)
+export JUPYTER_PATH=${templates}
+# The notebook kernel sees the playbook, the notebook stack and vLLM's stack (openai, pydantic);
+# each engine server gets its own stack first on its path.
+export PYTHONPATH=$PWD/lib:/tmp/nb:/tmp/vllm
+py=$(command -v python3)
+mkdir -p "$out"
+set +e
+python3 -m playbook run --profile "$profile" --days "$days" --outputs "$PWD/gpu-outputs" \
+  --set "engines.vllm.python=$py" --set "engines.vllm.env.PYTHONPATH=$PWD/lib:/tmp/vllm:/tmp/nb" \
+  --set "engines.sglang.python=$py" --set "engines.sglang.env.PYTHONPATH=$PWD/lib:/tmp/sglang:/tmp/nb" \
+  "$@" 2>&1 | tee "$out/runner.log"
+status=${PIPESTATUS[0]}
+set -e
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/gpu.csv" || true
+for stack in vllm sglang; do  # each engine's version, read from its own stack
+  PYTHONPATH=/tmp/$stack python3 -c "import importlib.metadata as m, torch; print('$stack', m.version('$stack'), 'torch', torch.__version__)" >> "$out/gpu.csv" || true
+done
+run=$(ls -d "$PWD"/gpu-outputs/*/run-* | tail -1)
+tar -czf "$out/run.tar.gz" -C "$(dirname "$run")" "$(basename "$run")"
+cp "$run/manifest.json" "$out/manifest.json"
+exit "$status"
