@@ -6,17 +6,27 @@ PROFILE ?= cpu-smollm2
 DAYS ?= all
 LOCK := requirements/cpu.lock.txt
 STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-12)
+# Day 4's quantizer (llm-compressor) pins its own torch/transformers: a second environment.
+QVENV := .venvs/quant
+QLOCK := requirements/quant.lock.txt
+QSTAMP := $(QVENV)/.installed-$(shell cat $(QLOCK) | sha256sum | cut -c1-12)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup run test unit lint lab strip lock clean-venv
 
-setup: $(STAMP)
+setup: $(STAMP) $(QSTAMP)
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --no-deps -r $(LOCK)
 	$(VENV)/bin/pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+$(QSTAMP): $(QLOCK)
+	@test -x $(QVENV)/bin/python || $(PY) -m venv $(QVENV)
+	$(QVENV)/bin/pip install -q --no-deps -r $(QLOCK)
+	@rm -f $(QVENV)/.installed-*
 	@touch $@
 
 run: setup
@@ -44,4 +54,4 @@ lock:
 	(head -3 $(LOCK); $(VENV)/bin/pip freeze --exclude-editable) > $(LOCK).new && mv $(LOCK).new $(LOCK)
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(QVENV)

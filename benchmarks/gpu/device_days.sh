@@ -13,7 +13,10 @@ for stack in vllm sglang nb; do
     touch "/tmp/$stack/.unpacked"
   fi
 done
-export PLAYBOOK_CACHE=$PWD/.gpu-stage/cache PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
+# Outside the repo copy: later device calls re-send the working tree while this may still run.
+results=/root/gpu-outputs
+mkdir -p /root/playbook-cache && cp -rn .gpu-stage/cache/. /root/playbook-cache/
+export PLAYBOOK_CACHE=/root/playbook-cache PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
 templates=$(ls -d /tmp/nb/nbconvert-*.data/data/share/jupyter 2>/dev/null | head -1 || true)
 export JUPYTER_PATH=${templates}
 # The notebook kernel sees the playbook, the notebook stack and vLLM's stack (openai, pydantic);
@@ -22,7 +25,7 @@ export PYTHONPATH=$PWD/lib:/tmp/nb:/tmp/vllm
 py=$(command -v python3)
 mkdir -p "$out"
 set +e
-python3 -m playbook run --profile "$profile" --days "$days" --outputs "$PWD/gpu-outputs" \
+python3 -m playbook run --profile "$profile" --days "$days" --outputs "$results" \
   --set "engines.vllm.python=$py" --set "engines.vllm.env.PYTHONPATH=$PWD/lib:/tmp/vllm:/tmp/nb" \
   --set "engines.sglang.python=$py" --set "engines.sglang.env.PYTHONPATH=$PWD/lib:/tmp/sglang:/tmp/nb" \
   "$@" 2>&1 | tee "$out/runner.log"
@@ -32,7 +35,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/gpu
 for stack in vllm sglang; do  # each engine's version, read from its own stack
   PYTHONPATH=/tmp/$stack python3 -c "import importlib.metadata as m, torch; print('$stack', m.version('$stack'), 'torch', torch.__version__)" >> "$out/gpu.csv" || true
 done
-run=$(ls -d "$PWD"/gpu-outputs/*/run-* | tail -1)
+run=$(ls -d "$results"/*/run-* | tail -1)
 tar -czf "$out/run.tar.gz" -C "$(dirname "$run")" "$(basename "$run")"
 cp "$run/manifest.json" "$out/manifest.json"
 exit "$status"

@@ -78,11 +78,25 @@ def sweep(
     seed: int,
     api_key: str | None = None,
 ) -> list[LevelResult]:
+    """Each level in turn; stops after a level that did not end ``ok`` (a server that died mid-level
+    cannot serve the next one), keeping every level measured so far."""
     levels = []
     for c in settings.sweep_concurrency:
         n = max(settings.min_requests_per_level, c)
         levels.append(run_level(base_url, model, settings, c, n, pool, out_dir / f"c{c:04d}", seed, api_key))
+        if levels[-1].result.status != "ok":
+            break
     return levels
+
+
+def judge_level(ctx: Any, label: str, result: LoadResult) -> None:
+    """ok: a PASS; cut short with some answers kept: the day is partial; nothing answered: a failure."""
+    s = result.summary
+    message = f"{label}: {s.successes}/{s.requests} ok ({result.status}{': ' + result.error if result.error else ''})"
+    if result.status != "ok" and s.successes:
+        ctx.partial(message + "; the completed requests are kept")
+    else:
+        ctx.check(result.status == "ok", message)
 
 
 def table(levels: list[LevelResult]) -> pd.DataFrame:

@@ -132,11 +132,28 @@ class MemoryPlan:
         return "\n".join(lines)
 
 
-def _weights(shape: ModelShape, dtype_bytes: int, weight_bits: int, on_disk: int | None) -> tuple[int, str]:
+def quantized_weight_bytes(shape: ModelShape, bits: int, group_size: int, float_bytes: int = 2) -> int:
+    """W{bits}A16 weights: the decoder's Linear layers at ``bits`` plus one float scale and one
+    packed zero point per group; embeddings, norms and the output head stay at 16 bits."""
+    embeddings = shape.vocab_size * shape.hidden_size * (1 if shape.tie_word_embeddings else 2)
+    linear = shape.parameter_count - embeddings - (2 * shape.num_layers + 1) * shape.hidden_size
+    per_weight = bits / 8 + (float_bytes + bits / 8) / group_size
+    return int(linear * per_weight + (shape.parameter_count - linear) * float_bytes)
+
+
+def _weights(
+    shape: ModelShape, dtype_bytes: int, weight_bits: int, on_disk: int | None, group_size: int = 128
+) -> tuple[int, str]:
     if on_disk is not None and weight_bits >= 16:
         # On-disk size is exact, but the engine casts to its dtype.
         disk_elem = resolve_dtype_bytes(shape.torch_dtype, shape)
         return int(on_disk * dtype_bytes / disk_elem), f"safetensors on disk, cast to {dtype_bytes} B/param"
+    if weight_bits < 16:
+        return (
+            quantized_weight_bytes(shape, weight_bits, group_size, min(dtype_bytes, 2)),
+            f"~{shape.parameter_count / 1e9:.2f} B params: Linear at {weight_bits} bits + scales per "
+            f"{group_size}, embeddings and head at 16 bits",
+        )
     bits = min(weight_bits, dtype_bytes * 8)
     return int(shape.parameter_count * bits / 8), f"~{shape.parameter_count / 1e9:.2f} B params x {bits} bits"
 
@@ -160,6 +177,7 @@ def plan_memory(
     weight_bits: int,
     weight_bytes_on_disk: int | None = None,
     draft: ModelShape | None = None,
+    group_size: int = 128,
 ) -> MemoryPlan:
     """Compute the plan; never raises (see :func:`check_fits` for that).
 
@@ -167,7 +185,7 @@ def plan_memory(
     every token the target caches, so the same budget holds fewer tokens.
     """
     dtype_bytes = resolve_dtype_bytes(engine.dtype, shape)
-    weights, source = _weights(shape, dtype_bytes, weight_bits, weight_bytes_on_disk)
+    weights, source = _weights(shape, dtype_bytes, weight_bits, weight_bytes_on_disk, group_size)
     target_per_token = kv_bytes_per_token(shape, dtype_bytes)
     draft_weights = draft.parameter_count * dtype_bytes if draft else 0
     draft_per_token = kv_bytes_per_token(draft, dtype_bytes) if draft else 0
@@ -317,4 +335,5 @@ def plan_for(profile: Profile, prepared: PreparedModel) -> MemoryPlan:
     shape = prepared.shape(profile.model)
     draft = draft_shape(profile.engine_spec.speculative)
     spec = profile.engine_spec
-    return plan_memory(shape, spec, profile.hardware, profile.model.weight_bits, prepared.weight_bytes_on_disk, draft)
+    return plan_memory(shape, spec, profile.hardware, profile.model.weight_bits, prepared.weight_bytes_on_disk, draft,
+                       profile.model.weight_group_size)  # fmt: skip

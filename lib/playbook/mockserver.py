@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import time
 
 from aiohttp import web
@@ -33,11 +34,14 @@ def _text(content: str | list | None) -> str:
 
 
 def make_app(
-    tokens_per_s: float, ttft_ms: float, stall_after: int | None = None, fail_first: int = 0
-) -> web.Application:
+    tokens_per_s: float, ttft_ms: float, stall_after: int | None = None, fail_first: int = 0,
+    die_after: int | None = None,
+) -> web.Application:  # fmt: skip
     """``stall_after``: stop sending (but keep the connection open) after that many tokens: a hung request.
-    ``fail_first``: answer the first N chat requests with HTTP 503 (an overloaded or restarting server)."""
+    ``fail_first``: answer the first N chat requests with HTTP 503 (an overloaded or restarting server).
+    ``die_after``: exit abruptly once N streamed answers are complete, cutting those in flight (a kill -9)."""
     refused = {"count": 0}
+    completed = {"count": 0}
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="")
@@ -76,6 +80,9 @@ def make_app(
             await response.write(_chunk(f" tok{i}"))
         await response.write(_chunk(None, usage))
         await response.write(b"data: [DONE]\n\n")
+        completed["count"] += 1
+        if die_after is not None and completed["count"] >= die_after:
+            asyncio.get_running_loop().call_soon(os._exit, 137)
         return response
 
     app = web.Application()
@@ -91,8 +98,9 @@ def main() -> None:
     parser.add_argument("--ttft-ms", type=float, default=20.0)
     parser.add_argument("--stall-after", type=int, default=None, help="hang every stream after N tokens")
     parser.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests with 503")
+    parser.add_argument("--die-after", type=int, default=None, help="exit abruptly after N completed answers")
     args = parser.parse_args()
-    app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after, args.fail_first)
+    app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after, args.fail_first, args.die_after)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, backlog=4096)
 
 

@@ -6,7 +6,7 @@ JupyterLab gets ``outputs/interactive/<timestamp>/dayNN`` so it never writes ove
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ class DayContext:
     recorder: DayRecorder
     output_dir: Path
     failures: list[str]
+    partials: list[str] = field(default_factory=list)
 
     @property
     def api_key(self) -> str | None:
@@ -35,15 +36,23 @@ class DayContext:
         if not ok:
             self.failures.append(message)
 
+    def partial(self, message: str) -> None:
+        """A measurement cut short (the server died mid-run): what was measured is kept and the day
+        ends ``partial`` rather than failed, so the runner goes on to the next day."""
+        print("PARTIAL: " + message)
+        self.partials.append(message)
+
     def finish(self, server: Server | None = None) -> None:
         """Stop the server, write the final status, and fail the notebook if a check failed."""
         if server is not None:
             server.stop()
         self.recorder.data["failures"] = self.failures
-        self.recorder.finish("failed" if self.failures else "ok")
+        self.recorder.data["partial"] = self.partials
+        self.recorder.finish("failed" if self.failures else "partial" if self.partials else "ok")
         if self.failures:
             raise ValidationFailed("; ".join(self.failures))
-        print(f"Day {self.recorder.data['day']} passed; metrics in {self.recorder.path}")
+        verdict = "ended partial" if self.partials else "passed"
+        print(f"Day {self.recorder.data['day']} {verdict}; metrics in {self.recorder.path}")
 
 
 def start_day(day: int, profile: str, overrides: list[str] | None, output_dir: str | None) -> DayContext:
@@ -60,6 +69,7 @@ def start_day(day: int, profile: str, overrides: list[str] | None, output_dir: s
 
 def start_server(ctx: DayContext, model_arg: str, base_url: str | None = None) -> Server:
     """Launch the profile's engine (log into the day folder), or attach to ``base_url``."""
+    base_url = base_url or (ctx.profile.server.base_url if ctx.profile.engine == "attach" else None)
     if base_url:
         server = attach(base_url, ctx.profile.model.served_name)
         print(f"attached to {server.base_url} (no server launched by this notebook)")

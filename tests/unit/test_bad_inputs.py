@@ -27,6 +27,7 @@ from playbook.loadgen import LoadConfig
 from playbook.memory import ModelShape, check_fits, plan_memory
 from playbook.models import load_shape, prepare_model
 from playbook.profiles import load_profile
+from playbook.quantize import QuantizationConfigError, check_group_size, check_interpreter
 from playbook.runner import ensure_writable, parse_days
 
 
@@ -50,6 +51,7 @@ def h100(*overrides: str):
 
 
 LOCAL = "http://127.0.0.1:8000"
+SMOLLM2_SHAPE = ModelShape(30, 576, 9, 3, 64, 1536, 49152, True, 8192, "float32")
 NGRAM_UPSIDE_DOWN = "days.day2.methods=[{name: m, method: ngram, prompt_lookup_min: 5, prompt_lookup_max: 2}]"
 
 BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
@@ -91,6 +93,14 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      r"unknown dataset 'alpaca'; known: sharegpt, synthetic, shared-prefix"),
     ("unknown day", lambda: parse_days("1,9"), PlaybookError, r"unknown day\(s\) \[9\]; available: "),
     ("outputs folder not writable", unwritable, OutputNotWritableError, r"is not writable"),
+    ("quantization group size no kernel takes", lambda: cpu("days.day4.group_size=100"),
+     ProfileError, r"days\.day4\.group_size: Input should be 32, 64 or 128"),
+    ("unknown quantization method", lambda: cpu("days.day4.methods=[fp8]"),
+     ProfileError, r"days\.day4\.methods\.0: Input should be 'awq' or 'gptq'"),
+    ("group size that leaves a partial group", lambda: check_group_size(128, SMOLLM2_SHAPE),
+     QuantizationConfigError, r"hidden_size \(q/k/v, gate/up inputs\) = 576 = 4\.5 x 128.*Use group_size=64"),
+    ("quantizer environment missing", lambda: check_interpreter(cpu("days.day4.quant_python=.venvs/no/py").days.day4),
+     QuantizationConfigError, r"days\.day4\.quant_python \.venvs/no/py does not exist: `make setup`"),
 ]  # fmt: skip
 
 

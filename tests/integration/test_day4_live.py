@@ -1,0 +1,31 @@
+"""Day 4 for real on the CPU: llm-compressor quantizes SmolLM2 (AWQ and GPTQ, in its own venv),
+vLLM serves the original and both checkpoints, and the gate's verdict lands in metrics.json."""
+
+from __future__ import annotations
+
+import pytest
+
+from playbook.profiles import QualityGate
+from playbook.quality import evaluate_gate, verdict
+from tests.support.runs import keep_for_selection
+
+pytestmark = pytest.mark.server
+
+
+def test_day4_quantizes_serves_and_gates(run_day_notebook, tmp_path, week_run):
+    metrics = run_day_notebook("day4_quantization.ipynb", "day04")
+    keep_for_selection(week_run, tmp_path / "day04")
+    assert metrics["status"] == "ok", metrics.get("failures")
+    steps = metrics["steps"]
+    assert steps["quantize_awq"]["job_record"]["cpu_pin_memory_workaround"] is True
+    models = steps["models"]
+    assert set(models) == {"original (float32)", "original (float16)", "AWQ W4A16", "GPTQ W4A16"}
+    assert all(m["status"] == "ok" for m in models.values())
+    original, awq = models["original (float32)"], models["AWQ W4A16"]
+    assert awq["weight_memory_bytes"] < 0.3 * original["weight_memory_bytes"]
+    assert 1 < original["perplexity"] < awq["perplexity"] * 2  # a sane, finite perplexity for both
+    assert steps["gate"]["verdicts"] == {"AWQ W4A16": "PASS", "GPTQ W4A16": "PASS"}
+
+    # The same measurements against a gate tightened below what was measured: it must fail.
+    tight = QualityGate(max_perplexity_increase_pct=0.0, min_greedy_agreement=1.0, max_accuracy_drop=0.0)
+    assert verdict(evaluate_gate(original, awq, tight)) == "FAIL"

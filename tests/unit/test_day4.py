@@ -1,0 +1,88 @@
+"""Day 4 pieces that need no server: group-size refusal, the job's cache key, perplexity on known
+cases, the gate (and that tightening it fails), quantized weight bytes, and the 24 GB planner."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from playbook.day4 import fit_table, weight_memory_bytes
+from playbook.memory import ModelShape, quantized_weight_bytes
+from playbook.profiles import Day4Settings, QualityGate, load_profile
+from playbook.quality import evaluate_gate, greedy_agreement, perplexity, verdict
+from playbook.quantize import QuantizationConfigError, check_group_size, check_interpreter, job_key
+
+# SmolLM2-135M's config.json values that decide the group size and the weight bytes.
+SMOLLM2 = ModelShape(num_layers=30, hidden_size=576, num_attention_heads=9, num_kv_heads=3, head_dim=64,
+                     intermediate_size=1536, vocab_size=49152, tie_word_embeddings=True,
+                     max_position_embeddings=8192, torch_dtype="float32")  # fmt: skip
+
+
+def test_group_size_128_is_refused_for_smollm2_with_the_fix():
+    with pytest.raises(QuantizationConfigError) as err:
+        check_group_size(128, SMOLLM2)
+    assert "576 = 4.5 x 128" in str(err.value) and "Use group_size=64" in str(err.value)
+    check_group_size(64, SMOLLM2)  # divides 576, 576 and 1536
+
+
+def test_missing_quantizer_interpreter_is_named():
+    with pytest.raises(QuantizationConfigError, match="make setup"):
+        check_interpreter(Day4Settings(quant_python="/nonexistent/python"))
+
+
+def test_job_key_is_stable_and_follows_what_changes_the_checkpoint():
+    job = {"method": "awq", "group_size": 64, "calibration_texts": ["a"], "source_dir": "/x", "out_dir": "/y"}
+    assert job_key(job, "abc", "lock1") == job_key({**job, "source_dir": "/elsewhere"}, "abc", "lock1")
+    assert job_key(job, "abc", "lock1") != job_key({**job, "group_size": 32}, "abc", "lock1")
+    assert job_key(job, "abc", "lock1") != job_key(job, "abd", "lock1")  # other source weights
+    assert job_key(job, "abc", "lock1") != job_key(job, "abc", "lock2")  # other quantizer versions
+
+
+def test_perplexity_known_cases():
+    assert perplexity([math.log(1 / 4)] * 10) == pytest.approx(4.0)  # uniform over 4 tokens
+    assert perplexity([0.0, 0.0]) == pytest.approx(1.0)  # certain of every token
+    assert perplexity([math.log(0.5), math.log(0.125)]) == pytest.approx(4.0)  # geometric mean of 2 and 8
+    with pytest.raises(ValueError):
+        perplexity([])
+
+
+def test_greedy_agreement_is_the_shared_prefix():
+    result = greedy_agreement([[1, 2, 3, 4], [5, 6, 7, 8]], [[1, 2, 9, 4], [5, 6, 7, 8]])
+    assert result["per_prompt"] == [0.5, 1.0] and result["identical_rate"] == 0.5
+
+
+MEASURED = {"perplexity": 10.0, "accuracy": 0.8, "greedy_agreement": 1.0}
+QUANTIZED = {"perplexity": 11.0, "accuracy": 0.7, "greedy_agreement": 0.6}
+
+
+def test_gate_passes_within_thresholds_and_fails_when_tightened():
+    loose = evaluate_gate(MEASURED, QUANTIZED, QualityGate(max_perplexity_increase_pct=15, min_greedy_agreement=0.5,
+                                                           max_accuracy_drop=0.15))  # fmt: skip
+    assert verdict(loose) == "PASS" and loose[0].change == pytest.approx(10.0)
+    tight = evaluate_gate(MEASURED, QUANTIZED, QualityGate(max_perplexity_increase_pct=5, min_greedy_agreement=0.5,
+                                                           max_accuracy_drop=0.15))  # fmt: skip
+    assert verdict(tight) == "FAIL" and [c.passed for c in tight] == [False, True, True]
+
+
+def test_quantized_weight_bytes_match_the_measured_awq_checkpoint():
+    # llm-compressor AWQ W4A16 g64 of SmolLM2, tensors at float16: 108.650 MiB (measured 2026-11-25).
+    assert quantized_weight_bytes(SMOLLM2, 4, 64) / 2**20 == pytest.approx(108.650, rel=1e-3)
+
+
+def test_weight_memory_counts_floats_at_the_serving_dtype_and_packed_ints_as_stored(tmp_path):
+    save_file(
+        {"w": np.zeros((4, 8), np.float32), "packed": np.zeros((4, 2), np.int32)}, str(tmp_path / "m.safetensors")
+    )
+    assert weight_memory_bytes(tmp_path, "float16") == 32 * 2 + 8 * 4
+    assert weight_memory_bytes(tmp_path, "float32") == 32 * 4 + 8 * 4
+
+
+def test_24gb_card_fits_7b_and_14b_at_4_bits_but_not_70b():
+    card = load_profile("rtx4090-24g-awq")
+    table = fit_table(card.hardware, card.engine_spec, ["qwen2.5-7b", "qwen2.5-14b", "llama-3.1-70b"], 4, 128)
+    fits = {(r.model, r.weights.startswith("W4")): r.fits for r in table.itertuples()}
+    assert fits[("qwen2.5-7b", True)] and fits[("qwen2.5-14b", True)] and not fits[("qwen2.5-14b", False)]
+    assert not fits[("llama-3.1-70b", True)]
