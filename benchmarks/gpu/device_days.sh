@@ -6,13 +6,7 @@
 #   bash benchmarks/gpu/device_days.sh OUT_DIR PROFILE DAYS [--set key=value ...]
 set -euo pipefail
 out=$1; profile=$2; days=$3; shift 3
-for stack in vllm sglang nb; do
-  if [ -d "/root/parts/$stack" ] && [ ! -f "/tmp/$stack/.unpacked" ]; then
-    mkdir -p "/tmp/$stack"
-    cat /root/parts/$stack/part.* | xz -d -T0 | tar -xf - -C "/tmp/$stack"
-    touch "/tmp/$stack/.unpacked"
-  fi
-done
+source "$(dirname "$0")/unpack_stacks.sh" vllm sglang nb
 # Outside the repo copy: later device calls re-send the working tree while this may still run.
 results=/root/gpu-outputs
 mkdir -p /root/playbook-cache && cp -rn .gpu-stage/cache/. /root/playbook-cache/

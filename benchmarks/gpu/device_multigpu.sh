@@ -5,13 +5,7 @@
 #   bash benchmarks/gpu/device_multigpu.sh OUT_DIR [--parallel] VARIANT[,VARIANT...]
 set -euo pipefail
 out=$1; shift
-for stack in vllm sglang pkgs; do
-  if [ -d "/root/parts/$stack" ] && [ ! -f "/tmp/$stack/.unpacked" ]; then
-    mkdir -p "/tmp/$stack"
-    cat /root/parts/$stack/part.* | xz -d -T0 | tar -xf - -C "/tmp/$stack"
-    touch "/tmp/$stack/.unpacked"
-  fi
-done
+source "$(dirname "$0")/unpack_stacks.sh" vllm sglang pkgs
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export PLAYBOOK_CACHE=$PWD/.gpu-stage/cache PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
 export PLAYBOOK_VLLM_PYTHONPATH=/tmp/vllm:/tmp/pkgs PLAYBOOK_SGLANG_PYTHONPATH=/tmp/sglang:/tmp/pkgs
