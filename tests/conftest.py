@@ -47,16 +47,18 @@ def live_server(cpu_profile, prepared_model, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def week_run(tmp_path_factory):
-    """A run folder the live day tests copy their metrics.json into, for the selection report to read."""
+    """A run folder every notebook test copies its metrics.json into, for the selection report to read."""
     run = tmp_path_factory.mktemp("outputs") / "2026-01-01" / "run-0001"
     run.mkdir(parents=True)
     return run
 
 
 @pytest.fixture
-def run_day_notebook(tmp_path):
-    """Execute a day's notebook with papermill (real kernel, real server) and return its metrics.json."""
+def run_day_notebook(tmp_path, week_run):
+    """Execute a day's notebook with papermill (real kernel, real server) and return its metrics.json,
+    also copied into ``week_run/<folder>`` for the selection report at the end of the session."""
     import json
+    import shutil
 
     import papermill
 
@@ -69,6 +71,8 @@ def run_day_notebook(tmp_path):
             parameters={"profile": "cpu-smollm2", "output_dir": str(out), **parameters},
             cwd=str(NOTEBOOKS_DIR), progress_bar=False,
         )  # fmt: skip
+        (week_run / folder).mkdir(exist_ok=True)
+        shutil.copy(out / "metrics.json", week_run / folder / "metrics.json")
         return json.loads((out / "metrics.json").read_text())
 
     return run

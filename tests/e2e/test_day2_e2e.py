@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.runs import keep_for_selection
-
 pytestmark = pytest.mark.slow
 
 
-def test_day2_ngram_vs_no_speculation(run_day_notebook, tmp_path, week_run):
+def test_day2_ngram_vs_no_speculation(run_day_notebook):
     metrics = run_day_notebook("day2_speculative_decoding.ipynb", "day02")
-    keep_for_selection(week_run, tmp_path / "day02")
     steps = metrics["steps"]
     assert metrics["status"] == "ok", metrics.get("failures")
     speedups = [r for r in steps["speedup"] if r["method"] == "ngram-k4"]

@@ -8,7 +8,6 @@ from playbook import serverinfo
 from playbook.client import make_client
 from playbook.day1 import reference_check
 from playbook.memory import compare_with_engine, plan_for
-from tests.support.runs import keep_for_selection
 
 pytestmark = pytest.mark.server
 
@@ -30,9 +29,8 @@ def test_reference_check_passes_in_float32(live_server, cpu_profile, prepared_mo
     assert all(len(c.server_token_ids) > 0 for c in result.comparisons)
 
 
-def test_day1_notebook_attached_to_live_server(live_server, run_day_notebook, tmp_path, week_run):
+def test_day1_notebook_attached_to_live_server(live_server, run_day_notebook):
     metrics = run_day_notebook("day1_serve_validate.ipynb", "day01", base_url=live_server.base_url)
-    keep_for_selection(week_run, tmp_path / "day01")
     steps = metrics["steps"]
     assert metrics["status"] == "ok" and metrics["failures"] == []
     assert any("Paris" in q["answer"] for q in steps["known_questions"])

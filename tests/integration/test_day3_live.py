@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.runs import keep_for_selection
-
 pytestmark = pytest.mark.server
 
 
-def test_day3_notebook_measures_structured_output_and_prefix_caching(live_server, run_day_notebook, tmp_path, week_run):
+def test_day3_notebook_measures_structured_output_and_prefix_caching(live_server, run_day_notebook):
     metrics = run_day_notebook("day3_structured_output_prefix_cache.ipynb", "day03", base_url=live_server.base_url)
-    keep_for_selection(week_run, tmp_path / "day03")
     assert metrics["status"] == "ok", metrics.get("failures")
     rows = metrics["steps"]["comparison"]
     structured = [r for r in rows if r["workload"] == "structured"]

@@ -7,14 +7,12 @@ import pytest
 
 from playbook.profiles import QualityGate
 from playbook.quality import evaluate_gate, verdict
-from tests.support.runs import keep_for_selection
 
 pytestmark = pytest.mark.server
 
 
-def test_day4_quantizes_serves_and_gates(run_day_notebook, tmp_path, week_run):
+def test_day4_quantizes_serves_and_gates(run_day_notebook):
     metrics = run_day_notebook("day4_quantization.ipynb", "day04")
-    keep_for_selection(week_run, tmp_path / "day04")
     assert metrics["status"] == "ok", metrics.get("failures")
     steps = metrics["steps"]
     assert steps["quantize_awq"]["job_record"]["cpu_pin_memory_workaround"] is True

@@ -6,16 +6,12 @@ import pytest
 import yaml
 
 from playbook import k8s
-from tests.support.runs import keep_for_selection
 
 pytestmark = pytest.mark.server
 
 
-def test_day5_notebook_validates_manifests_and_health_checks_the_server(
-    live_server, run_day_notebook, tmp_path, week_run
-):
+def test_day5_notebook_validates_manifests_and_health_checks_the_server(live_server, run_day_notebook, tmp_path):
     metrics = run_day_notebook("day5_kubernetes_healthcheck.ipynb", "day05", base_url=live_server.base_url)
-    keep_for_selection(week_run, tmp_path / "day05")
     assert metrics["status"] == "ok", metrics.get("failures")
     steps = metrics["steps"]
     assert any("v1beta1" in p for p in steps["article_manifest_problems"])

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.runs import keep_for_selection
-
 pytestmark = pytest.mark.server
 
 
-def test_day6_notebook_routes_by_model_and_measures_mixed_traffic(run_day_notebook, tmp_path, week_run):
+def test_day6_notebook_routes_by_model_and_measures_mixed_traffic(run_day_notebook):
     metrics = run_day_notebook("day6_multi_lora.ipynb", "day06")
-    keep_for_selection(week_run, tmp_path / "day06")
     assert metrics["status"] == "ok", metrics.get("failures")
     steps = metrics["steps"]
     routing = {row["model"]: row for row in steps["routing"]}

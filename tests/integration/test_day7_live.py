@@ -6,15 +6,12 @@ import json
 
 import pytest
 
-from tests.support.runs import keep_for_selection
-
 pytestmark = pytest.mark.server
 
 
-def test_day7_notebook_with_1000_concurrent_requests(live_server, run_day_notebook, tmp_path, week_run):
+def test_day7_notebook_with_1000_concurrent_requests(live_server, run_day_notebook, tmp_path):
     metrics = run_day_notebook("day7_load_test.ipynb", "day07", base_url=live_server.base_url)
     out = tmp_path / "day07"
-    keep_for_selection(week_run, out)
     assert metrics["status"] == "ok", metrics.get("failures")
     peak = metrics["steps"]["peak"]
     assert peak["config"]["concurrency"] == 1000
