@@ -6,6 +6,7 @@ One server at a time: the numbers of one model never share the CPU (or GPU) with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,12 +122,9 @@ def weight_memory_bytes(folder: str | Path, serving_dtype: str) -> int:
         with safe_open(str(file), framework="np") as handle:
             for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
                 tensor = handle.get_slice(name)
-                count = 1
-                for dim in tensor.get_shape():
-                    count *= dim
-                dtype = tensor.get_dtype()
+                dtype = tensor.get_dtype()  # "F32", "BF16", "I32", ...
                 size = float_bytes if dtype.startswith(("F", "BF")) else int("".join(filter(str.isdigit, dtype))) // 8
-                total += count * size
+                total += math.prod(tensor.get_shape()) * size
     return total
 
 
