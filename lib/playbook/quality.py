@@ -20,7 +20,7 @@ import openai
 from playbook.datasets import TokenCounter, iter_sharegpt, prose_tokens
 from playbook.day1 import prefix_agreement, server_greedy
 from playbook.profiles import QualityGate
-from playbook.structured import Task, constraint_body, score
+from playbook.structured import Task, score, to_sample
 
 
 def perplexity(token_logprobs: list[float]) -> float:
@@ -86,10 +86,9 @@ def task_accuracy(client: openai.OpenAI, model: str, tasks: list[Task], max_toke
     model got right, not whether it remembered to answer in JSON."""
     scores = []
     for task in tasks:
-        reply = client.chat.completions.create(
-            model=model, messages=[{"role": "user", "content": f"{task.text}\n\n{task.instruction}"}],
-            max_tokens=max_tokens, temperature=0, extra_body=constraint_body(task, "vllm"),
-        )  # fmt: skip
+        sample = to_sample(task, constrained=True, engine="vllm", max_tokens=max_tokens)  # Day 3's very request
+        reply = client.chat.completions.create(model=model, messages=sample.messages, max_tokens=sample.max_tokens,
+                                               temperature=0, extra_body=sample.extra_body)  # fmt: skip
         scores.append(score(task, reply.choices[0].message.content or ""))
     return {"accuracy": sum(s.field_accuracy for s in scores) / len(scores), "tasks": len(scores),
             "valid_rate": sum(s.schema_valid for s in scores) / len(scores)}  # fmt: skip
