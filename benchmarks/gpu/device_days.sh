@@ -6,10 +6,15 @@
 #   bash benchmarks/gpu/device_days.sh OUT_DIR PROFILE DAYS [--set key=value ...]
 set -euo pipefail
 out=$1; profile=$2; days=$3; shift 3
-source "$(dirname "$0")/unpack_stacks.sh" vllm sglang nb
+source "$(dirname "$0")/unpack_stacks.sh" vllm sglang nb smol
 # Outside the repo copy: later device calls re-send the working tree while this may still run.
 results=/root/gpu-outputs
 mkdir -p /root/playbook-cache && cp -rn .gpu-stage/cache/. /root/playbook-cache/
+# smol: the SmolLM2 package and the Day 6 adapters, packed from this machine's cache (same keys).
+[ -d /tmp/smol ] && cp -rn /tmp/smol/. /root/playbook-cache/
+# The profile names an H100; the lent card may be an H200: the pre-flight uses what torch sees.
+gpu_name=$(python3 -c "import torch; print(torch.cuda.get_device_name(0))")
+gpu_gib=$(python3 -c "import torch; print(round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1))")
 export PLAYBOOK_CACHE=/root/playbook-cache PYTHONUNBUFFERED=1 TQDM_MININTERVAL=30
 templates=$(ls -d /tmp/nb/nbconvert-*.data/data/share/jupyter 2>/dev/null | head -1 || true)
 export JUPYTER_PATH=${templates}
@@ -17,11 +22,16 @@ export JUPYTER_PATH=${templates}
 # each engine server gets its own stack first on its path.
 export PYTHONPATH=$PWD/lib:/tmp/nb:/tmp/vllm
 py=$(command -v python3)
+sglang_sets=()  # only for a profile that configures SGLang (a new engines.sglang entry would lack an image)
+if grep -q "^  sglang:" "params/$profile.yaml" 2>/dev/null; then
+  sglang_sets=(--set "engines.sglang.python=$py" --set "engines.sglang.env.PYTHONPATH=$PWD/lib:/tmp/sglang:/tmp/nb")
+fi
 mkdir -p "$out"
 set +e
 python3 -m playbook run --profile "$profile" --days "$days" --outputs "$results" \
   --set "engines.vllm.python=$py" --set "engines.vllm.env.PYTHONPATH=$PWD/lib:/tmp/vllm:/tmp/nb" \
-  --set "engines.sglang.python=$py" --set "engines.sglang.env.PYTHONPATH=$PWD/lib:/tmp/sglang:/tmp/nb" \
+  "${sglang_sets[@]}" \
+  --set "hardware.device_name=$gpu_name" --set "hardware.memory_gib=$gpu_gib" \
   "$@" 2>&1 | tee "$out/runner.log"
 status=${PIPESTATUS[0]}
 set -e

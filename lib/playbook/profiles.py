@@ -313,6 +313,23 @@ class Day5Settings(StrictModel):
     exclusive_gpu_nodes: bool = Field(True, description="Tolerate the GPU taint and select this GPU model (pitfall 4).")
     max_replicas: int = Field(1, ge=1)
     healthcheck_expect: str = Field("Paris", description="What the health check's question must be answered with.")
+    sharing_fractions: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: [0.45, 0.45],
+        min_length=2,
+        description="Pitfall 4 on a GPU: the gpu_memory_utilization of each instance sharing the card.",
+    )
+    sharing_concurrency: int = Field(16, ge=1, description="Pitfall 4: concurrent requests to each instance.")
+    sharing_requests: int = Field(64, ge=1, description="Pitfall 4: requests to each instance.")
+
+    @field_validator("sharing_fractions")
+    @classmethod
+    def _fractions_fit(cls, fractions: list[float]) -> list[float]:
+        if sum(fractions) > 0.95:
+            raise ValueError(
+                f"sharing_fractions sum to {sum(fractions):.2f}: more than 0.95 of one GPU cannot be "
+                "shared out (the CUDA context of each instance lives outside its share)"
+            )
+        return fractions
 
 
 class DaySettings(StrictModel):

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One whole device call: run some days on the lent GPU and bring back what was measured, even
+# when the call's time runs out first. Why: a lent machine goes cold ~30 s after a call, and a
+# run left on it between calls was lost once (2026-11-25). So the runner starts in the
+# background, this waits at most WAIT_S seconds, and then copies whatever exists to $OUT:
+# the finished bundle, or the partial run folder and the log.
+#   bash benchmarks/gpu/device_call.sh WAIT_S PROFILE DAYS [--set key=value ...]
+# Before it, stage the stacks (chunks copied to /root/parts/<stack>) in back-to-back calls.
+set -uo pipefail
+wait_s=$1; shift
+: "${OUT:?the device tool sets OUT}"
+for stack in nb smol; do  # small stacks may travel in this call's carry
+  for chunk in .gpu-stage/$stack/c*; do
+    [ -d "$chunk" ] && mkdir -p "/root/parts/$stack" && cp -n "$chunk"/* "/root/parts/$stack/"
+  done
+done
+rm -rf /root/gpu-run /root/gpu-run.done /root/gpu-outputs
+(bash benchmarks/gpu/device_days.sh /root/gpu-run "$@" > /root/gpu-run.log 2>&1; echo $? > /root/gpu-run.done) &
+waited=0
+while [ ! -f /root/gpu-run.done ] && [ "$waited" -lt "$wait_s" ]; do sleep 5; waited=$((waited + 5)); done
+if [ -f /root/gpu-run.done ]; then
+  echo "runner exit $(cat /root/gpu-run.done) after ${waited} s"
+  cp /root/gpu-run/* "$OUT"/ 2>/dev/null
+else
+  echo "runner still running after ${waited} s: bringing back the partial run folder"
+  tar -czf "$OUT/partial-run.tar.gz" -C /root gpu-outputs 2>/dev/null
+  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+fi
+cp /root/gpu-run.log "$OUT/device.log"
+tail -40 /root/gpu-run.log
