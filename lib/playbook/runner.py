@@ -26,6 +26,7 @@ from typing import Any
 
 from playbook.engines import sweep_pid_files
 from playbook.errors import OutputNotWritableError, PlaybookError
+from playbook.lora import check_serving_dtype
 from playbook.manifest import collect_environment
 from playbook.memory import ModelShape, check_fits, plan_for
 from playbook.models import PreparedModel, prepare_model
@@ -109,10 +110,13 @@ def allocate_run_dir(outputs_root: Path, today: date | None = None) -> Path:
 
 
 def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]:
-    """Prepare the model (cached) and refuse early if it cannot fit, or if Day 4 could not quantize it."""
+    """Prepare the model (cached) and refuse early if it cannot fit, if Day 4 could not quantize it, or if
+    Day 6's server could not load LoRA adapters at this dtype."""
     prepared = prepare_model(profile.model)
     if 4 in (days or []):
         check_day4(profile, prepared)
+    if 6 in (days or []) and profile.engine != "attach":
+        check_serving_dtype(profile.hardware.accelerator, profile.engine, profile.engine_spec.dtype)
     if profile.engine == "attach":
         return {"model": prepared.to_dict(), "memory_plan": None}
     plan = check_fits(plan_for(profile, prepared))

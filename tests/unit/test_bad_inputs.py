@@ -24,6 +24,7 @@ from playbook.errors import (
     ProfileError,
 )
 from playbook.loadgen import LoadConfig
+from playbook.lora import LoraError, check_serving_dtype
 from playbook.memory import ModelShape, check_fits, plan_memory
 from playbook.models import load_shape, prepare_model
 from playbook.profiles import load_profile
@@ -101,6 +102,10 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      QuantizationConfigError, r"hidden_size \(q/k/v, gate/up inputs\) = 576 = 4\.5 x 128.*Use group_size=64"),
     ("quantizer environment missing", lambda: check_interpreter(cpu("days.day4.quant_python=.venvs/no/py").days.day4),
      QuantizationConfigError, r"days\.day4\.quant_python \.venvs/no/py does not exist: `make setup`"),
+    ("GPU profile serving LoRA in float32", lambda: check_serving_dtype("nvidia", "vllm", "float32"),
+     LoraError, r"LoRA kernels on a GPU take float16 or bfloat16 weights only"),
+    ("sharing a GPU beyond what it has", lambda: h100("days.day5.sharing_fractions=[0.6, 0.4]"),
+     ProfileError, r"sharing_fractions sum to 1\.00: more than 0\.95 of one GPU"),
 ]  # fmt: skip
 
 

@@ -62,3 +62,18 @@ def test_server_args_and_traffic_mixes():
     samples = mixed_samples(held_out_questions(4), mixes["uniform over adapters"], 30, 8, seed=0)
     assert {s.extra_body["model"] for s in samples} == {"a", "b", "c"}  # the model field picks the adapter
     assert set(RECIPES) == {"acme-tag", "json-answer"}
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "dtype", "refused"),
+    [("nvidia", "float32", True), ("amd", "float32", True), ("nvidia", "float16", False),
+     ("nvidia", "bfloat16", False), ("cpu", "float32", False)],
+)  # fmt: skip
+def test_float32_lora_on_a_gpu_is_refused_with_the_fix(accelerator, dtype, refused):
+    from playbook.lora import check_serving_dtype
+
+    if refused:
+        with pytest.raises(LoraError, match=r"engines\.vllm\.dtype=float16"):
+            check_serving_dtype(accelerator, "vllm", dtype)
+    else:
+        check_serving_dtype(accelerator, "vllm", dtype)
