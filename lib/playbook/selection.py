@@ -93,7 +93,7 @@ def evidence_run(output_dir: Path, profile_name: str) -> Path | None:
 def gather_evidence(run_dir: Path) -> Evidence:
     """Every ``dayNN/metrics.json`` of one run folder."""
     days = {}
-    for path in sorted(Path(run_dir).glob("day*/metrics.json")):
+    for path in sorted(Path(run_dir).glob("day[0-9][0-9]/metrics.json")):
         number = int(path.parent.name[3:])
         days[number] = json.loads(path.read_text())
     return Evidence(days, str(run_dir))
@@ -274,8 +274,60 @@ def _gpu_day3_rows(day3: dict[str, Any] | None) -> list[tuple[str, str, str]]:
     ]  # fmt: skip
 
 
+@dataclass
+class GpuReference:
+    """A committed GPU reference run of the week: the 7B-shaped dummy model for speed and memory, the
+    real small model for what needs real answers. Laid out like run folders, so Evidence reads them."""
+
+    gpu: str
+    speed: Evidence
+    real: Evidence
+
+
+def load_gpu_reference(folder: Path) -> GpuReference | None:
+    """``folder/versions.csv`` names the GPU (nvidia-smi's first row); ``qwen2.5-7b-dummy/`` and ``smollm2/``
+    hold the days. None when the folder is absent (a report renders without it)."""
+    folder = Path(folder)
+    versions = folder / "versions.csv"
+    if not versions.exists():
+        return None
+    gpu = versions.read_text().splitlines()[1].split(",")[0].strip().removeprefix("NVIDIA ")
+    return GpuReference(gpu, gather_evidence(folder / "qwen2.5-7b-dummy"), gather_evidence(folder / "smollm2"))
+
+
+def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
+    """vLLM on the committed GPU reference: Day 1's pre-flight error, Day 7 at 1000 concurrent and the
+    roofline on the 7B dummy; Days 2, 5 and 6 on the real small model. SGLang ran only Day 3 there."""
+    if ref is None:
+        return []
+    kv, roof = ref.speed.step(1, "kv_capacity"), ref.speed.step(7, "roofline")
+    peak = (ref.speed.step(7, "peak") or {}).get("summary")
+    sharing = {a["label"]: a for a in (ref.real.step(5, "pitfall4_two_instances_one_gpu") or {}).get("attempts", [])}
+    split = [a for label, a in sharing.items() if label.startswith("split-") and a.get("output_tok_s")]
+    speed, real = f"{ref.gpu} reference (7B dummy)", f"{ref.gpu} reference (SmolLM2-135M)"
+    rows = [
+        (f"{speed}: pre-flight KV capacity vs vLLM's report (Day 1)",
+         f"{100 * kv['relative_error']:+.1f} %" if kv else NOT_MEASURED),
+        (f"{speed}: TPOT p50 at c=1 / bandwidth floor (Day 7)",
+         f"{roof['tpot_measured_ms']:.2f} / {roof['tpot_floor_ms']:.2f} ms" if roof else NOT_MEASURED),
+        (f"{speed}: TTFT P50 / P95 / P99 at 1000 concurrent (Day 7)",
+         " / ".join(f"{peak['ttft'][k]:,.0f}" for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms" if peak
+         else NOT_MEASURED),
+        (f"{speed}: output tok/s at 1000 concurrent (Day 7)", _fmt(peak and peak["output_throughput_tok_s"], "tok/s")),
+        (f"{real}: ngram speculation, best speedup at c=1 (Day 2)", _fmt(_spec_speedup(ref.real), "x", 2)),
+        (f"{real}: two instances on one GPU, tok/s together vs alone (Day 5)",
+         f"{sum(a['output_tok_s'] for a in split):,.0f} vs {sharing['alone']['output_tok_s']:,.0f} tok/s"
+         if len(split) > 1 and "alone" in sharing else NOT_MEASURED),
+        (f"{real}: multi-LoRA mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(ref.real), "x", 2)),
+    ]  # fmt: skip
+    return [(dimension, value, NOT_MEASURED) for dimension, value in rows]
+
+
 def evidence_table(
-    evidence: Evidence, reference: dict[str, Any] | None = None, gpu_day3: dict[str, Any] | None = None
+    evidence: Evidence,
+    reference: dict[str, Any] | None = None,
+    gpu_day3: dict[str, Any] | None = None,
+    gpu_week: GpuReference | None = None,
 ) -> list[dict[str, str]]:
     """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
     c1, peak = _sweep_row(evidence, 1), evidence.step(7, "peak")
@@ -306,6 +358,6 @@ def evidence_table(
          _fmt(next((lv["output_tok_s"] for lv in h100_tp1["levels"] if lv["concurrency"] == 256), None) if h100_tp1
               else None, "tok/s"), NOT_MEASURED),
     ]  # fmt: skip
-    rows += _gpu_day3_rows(gpu_day3)
+    rows += _gpu_day3_rows(gpu_day3) + _gpu_week_rows(gpu_week)
     return [{"dimension": d, "vllm (measured)": v, "sglang (measured)": s, "trtllm (measured)": NOT_MEASURED}
             for d, v, s in rows]  # fmt: skip
