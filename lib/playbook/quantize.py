@@ -121,6 +121,23 @@ def _tool_lock() -> str:
     return hashlib.sha256(lock.read_bytes()).hexdigest()[:12] if lock.exists() else "unlocked"
 
 
+def checkpoint_dir(
+    settings: Day4Settings, method: str, source_dir: str, source_sha256: str,
+    torch_dtype: str = "float32", seed: int = 0,
+) -> tuple[Path, dict[str, Any]]:  # fmt: skip
+    """Where this job's checkpoint lives in the cache (whether or not it exists yet), and the job."""
+    job = build_job(settings, method, source_dir, torch_dtype, seed)
+    name = f"{Path(source_dir).name}-{method}-w{settings.bits}g{settings.group_size}"
+    return cache_root() / "quantized" / f"{name}-{job_key(job, source_sha256, _tool_lock())}", job
+
+
+def is_cached(settings: Day4Settings, method: str, source_dir: str, source_sha256: str, seed: int = 0) -> bool:
+    """A cached checkpoint is served as it is: then the quantizer's environment is not needed (a GPU machine
+    that was given the checkpoints made elsewhere, under the same content key, has no llm-compressor)."""
+    out_dir, _ = checkpoint_dir(settings, method, source_dir, source_sha256, seed=seed)
+    return (out_dir / MARKER).exists()
+
+
 def quantize(
     settings: Day4Settings, method: str, source_dir: str, source_sha256: str, log_path: Path,
     torch_dtype: str = "float32", seed: int = 0,
@@ -128,17 +145,14 @@ def quantize(
     """Quantize ``source_dir`` with ``method`` (cached); the job's output streams to ``log_path``."""
     from filelock import FileLock
 
-    python = check_interpreter(settings)
     check_group_size(settings.group_size, ModelShape.from_folder(Path(source_dir)))
-    job = build_job(settings, method, source_dir, torch_dtype, seed)
-    name = f"{Path(source_dir).name}-{method}-w{settings.bits}g{settings.group_size}"
-    out_dir = cache_root() / "quantized" / f"{name}-{job_key(job, source_sha256, _tool_lock())}"
+    out_dir, job = checkpoint_dir(settings, method, source_dir, source_sha256, torch_dtype, seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out_dir) + ".lock"):
         cached = (out_dir / MARKER).exists()
         started = time.perf_counter()
         if not cached:
-            _run_job(python, job, out_dir, log_path, settings.quantize_timeout_s)
+            _run_job(check_interpreter(settings), job, out_dir, log_path, settings.quantize_timeout_s)
         record = json.loads((out_dir / "quantization.json").read_text())
     return QuantizedModel(method, str(out_dir), cached, round(time.perf_counter() - started, 1),
                           safetensors_bytes(out_dir), record)  # fmt: skip

@@ -31,7 +31,7 @@ from playbook.manifest import collect_environment
 from playbook.memory import ModelShape, check_fits, plan_for
 from playbook.models import PreparedModel, prepare_model
 from playbook.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
-from playbook.quantize import check_group_size, check_interpreter
+from playbook.quantize import check_group_size, check_interpreter, is_cached
 from playbook.reports import utc_now, write_index, write_json_atomic
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -124,12 +124,14 @@ def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]
 
 
 def check_day4(profile: Profile, prepared: PreparedModel) -> None:
-    """Day 4's settings against this model, before any day starts: group size and quantizer interpreter."""
+    """Day 4's settings against this model, before any day starts: group size, and the quantizer's
+    interpreter unless every checkpoint is already cached."""
     settings = profile.days.day4
     if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights:
         return
     check_group_size(settings.group_size, ModelShape.from_folder(Path(prepared.local_dir)))
-    check_interpreter(settings)
+    if not all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed) for m in settings.methods):
+        check_interpreter(settings)
 
 
 def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:

@@ -297,7 +297,7 @@ def load_gpu_reference(folder: Path) -> GpuReference | None:
 
 def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
     """vLLM on the committed GPU reference: Day 1's pre-flight error, Day 7 at 1000 concurrent and the
-    roofline on the 7B dummy; Days 2, 5 and 6 on the real small model. SGLang ran only Day 3 there."""
+    roofline on the 7B dummy; Days 2, 4, 5 and 6 on the real small model. SGLang ran only Day 3 there."""
     if ref is None:
         return []
     kv, roof = ref.speed.step(1, "kv_capacity"), ref.speed.step(7, "roofline")
@@ -319,6 +319,7 @@ def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
          f"{sum(a['output_tok_s'] for a in split):,.0f} vs {sharing['alone']['output_tok_s']:,.0f} tok/s"
          if len(split) > 1 and "alone" in sharing else NOT_MEASURED),
         (f"{real}: multi-LoRA mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(ref.real), "x", 2)),
+        (f"{real}: 4-bit quality gate, vs the original (Day 4)", _quantization_summary(ref.real) or NOT_MEASURED),
     ]  # fmt: skip
     return [(dimension, value, NOT_MEASURED) for dimension, value in rows]
 

@@ -3,6 +3,7 @@ cases, the gate (and that tightening it fails), quantized weight bytes, and the 
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from safetensors.numpy import save_file
 
 from playbook.day4 import fit_table, weight_memory_bytes
 from playbook.memory import ModelShape, quantized_weight_bytes
+from playbook.models import PreparedModel, load_shape
 from playbook.profiles import Day4Settings, QualityGate, load_profile
 from playbook.quality import evaluate_gate, greedy_agreement, perplexity, verdict
 from playbook.quantize import QuantizationConfigError, check_group_size, check_interpreter, job_key
@@ -86,3 +88,34 @@ def test_24gb_card_fits_7b_and_14b_at_4_bits_but_not_70b():
     fits = {(r.model, r.weights.startswith("W4")): r.fits for r in table.itertuples()}
     assert fits[("qwen2.5-7b", True)] and fits[("qwen2.5-14b", True)] and not fits[("qwen2.5-14b", False)]
     assert not fits[("llama-3.1-70b", True)]
+
+
+def test_cached_checkpoints_need_no_quantizer_environment(tmp_path, monkeypatch):
+    """A machine given the checkpoints (same content key) serves them without llm-compressor; one
+    without them is refused before anything starts, with the fix."""
+    from playbook import quantize
+    from playbook.runner import check_day4
+
+    monkeypatch.setattr(quantize, "calibration_texts", lambda n: ["calibration text"] * n)
+    monkeypatch.setenv("PLAYBOOK_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(load_shape("qwen2.5-7b")))
+    profile = load_profile("cpu-smollm2", ["days.day4.quant_python=/nonexistent/python", "days.day4.group_size=128"])
+    prepared = PreparedModel("local", str(model), str(model), "ab" * 32, 0, False, "")
+    with pytest.raises(QuantizationConfigError, match="quant_python /nonexistent/python does not exist"):
+        check_day4(profile, prepared)
+    for method in profile.days.day4.methods:
+        out, _ = quantize.checkpoint_dir(profile.days.day4, method, str(model), prepared.sha256, seed=profile.seed)
+        out.mkdir(parents=True)
+        (out / quantize.MARKER).write_text("{}")
+    check_day4(profile, prepared)  # every checkpoint cached: no interpreter needed
+
+
+def test_windows_source_names_the_text_and_changes_with_it():
+    from playbook.quality import windows_source
+
+    a = windows_source([[1, 2, 3], [4, 5, 6]])
+    assert a["text"].startswith("pydoc_data.topics of Python 3.") and a["tokens"] == 6 and a["windows"] == 2
+    assert a["windows_sha256"] == windows_source([[1, 2, 3], [4, 5, 6]])["windows_sha256"]
+    assert a["windows_sha256"] != windows_source([[1, 2, 3], [4, 5, 7]])["windows_sha256"]

@@ -104,10 +104,10 @@ def test_evidence_comes_from_the_run_folder_or_the_newest_run_of_the_profile(tmp
 def test_the_committed_h200_reference_fills_its_rows_with_measured_values():
     reference = selection.load_gpu_reference(REPO_ROOT / "reference" / "h200-2026-11-26")
     assert reference is not None and reference.gpu == "H200"
-    assert sorted(reference.speed.days) == [1, 7] and sorted(reference.real.days) == [1, 2, 5, 6]
+    assert sorted(reference.speed.days) == [1, 7] and sorted(reference.real.days) == [1, 2, 4, 5, 6]
     rows = {r["dimension"]: r for r in selection.evidence_table(selection.Evidence(), gpu_week=reference)}
     gpu_rows = {d: r["vllm (measured)"] for d, r in rows.items() if d.startswith("H200 reference")}
-    assert len(gpu_rows) == 7 and selection.NOT_MEASURED not in gpu_rows.values()
+    assert len(gpu_rows) == 8 and selection.NOT_MEASURED not in gpu_rows.values()
     assert gpu_rows["H200 reference (7B dummy): pre-flight KV capacity vs vLLM's report (Day 1)"] == "+1.0 %"
     assert gpu_rows["H200 reference (7B dummy): TTFT P50 / P95 / P99 at 1000 concurrent (Day 7)"] == (
         "2,874 / 5,796 / 5,955 ms"
