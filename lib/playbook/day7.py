@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from playbook.datasets import SampleRequest, build_requests
-from playbook.loadgen import LoadConfig, LoadResult, read_records, run_load
+from playbook.loadgen import EndpointUnreachable, LoadConfig, LoadResult, read_records, run_load
+from playbook.metrics import Distribution, summarize
 from playbook.plots import concurrency_axis
 from playbook.profiles import Day7Settings
+from playbook.reports import utc_now
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,15 @@ def run_level(
     return LevelResult(concurrency, n, result)
 
 
+def unreachable_level(concurrency: int, requests: int, error: str) -> LevelResult:
+    """A level that never started: the server was gone before its first request (it died between levels)."""
+    result = LoadResult(config={"concurrency": concurrency}, status="partial",
+                        error=f"the server was unreachable before this level started: {error}", started_utc=utc_now(),
+                        summary=summarize([]), e2e_from_schedule=Distribution.of([]), goodput_share=None,
+                        requests_path="", server_metrics_path=None)  # fmt: skip
+    return LevelResult(concurrency, requests, result)
+
+
 def sweep(
     base_url: str,
     model: str,
@@ -79,22 +90,29 @@ def sweep(
     api_key: str | None = None,
 ) -> list[LevelResult]:
     """Each level in turn; stops after a level that did not end ``ok`` (a server that died mid-level
-    cannot serve the next one), keeping every level measured so far."""
-    levels = []
+    cannot serve the next one), keeping every level measured so far. A server gone before a later level
+    starts ends the sweep the same way; one unreachable at the first level is an error (wrong address)."""
+    levels: list[LevelResult] = []
     for c in settings.sweep_concurrency:
         n = max(settings.min_requests_per_level, c)
-        levels.append(run_level(base_url, model, settings, c, n, pool, out_dir / f"c{c:04d}", seed, api_key))
+        try:
+            levels.append(run_level(base_url, model, settings, c, n, pool, out_dir / f"c{c:04d}", seed, api_key))
+        except EndpointUnreachable as exc:
+            if not levels:
+                raise
+            levels.append(unreachable_level(c, n, str(exc)))
         if levels[-1].result.status != "ok":
             break
     return levels
 
 
-def judge_level(ctx: Any, label: str, result: LoadResult) -> None:
-    """ok: a PASS; cut short with some answers kept: the day is partial; nothing answered: a failure."""
+def judge_level(ctx: Any, label: str, result: LoadResult, kept_earlier: bool = False) -> None:
+    """ok: a PASS; cut short with answers kept (in this level, or in the levels before it): the day is
+    partial; nothing answered at all: a failure."""
     s = result.summary
     message = f"{label}: {s.successes}/{s.requests} ok ({result.status}{': ' + result.error if result.error else ''})"
-    if result.status != "ok" and s.successes:
-        ctx.partial(message + "; the completed requests are kept")
+    if result.status != "ok" and (s.successes or kept_earlier):
+        ctx.partial(message + ("; the completed requests are kept" if s.successes else "; earlier levels are kept"))
     else:
         ctx.check(result.status == "ok", message)
 

@@ -105,6 +105,10 @@ class LoadResult:
         return asdict(self)
 
 
+class EndpointUnreachable(PlaybookError):
+    """No server answers at the base URL: a wrong address, or a server that has died."""
+
+
 async def check_endpoint(session: aiohttp.ClientSession, config: LoadConfig, headers: dict[str, str]) -> None:
     """Unreachable endpoint or unknown model: a clear error before any load."""
     url = config.base_url.rstrip("/") + "/v1/models"
@@ -114,7 +118,7 @@ async def check_endpoint(session: aiohttp.ClientSession, config: LoadConfig, hea
                 raise PlaybookError(f"{url} answered HTTP {response.status}: {(await response.text())[:300]}")
             models = [m["id"] for m in (await response.json()).get("data", [])]
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise PlaybookError(f"endpoint {config.base_url} is unreachable ({type(exc).__name__}: {exc})") from None
+        raise EndpointUnreachable(f"endpoint {config.base_url} is unreachable ({type(exc).__name__}: {exc})") from None
     if config.model not in models:
         raise PlaybookError(f"model {config.model!r} is not served at {config.base_url}; it serves {models}")
 

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_server_death_mid_sweep_marks_day_and_run_partial_and_next_day_runs(tmp_path):
-    proc, url = start_mock("--die-after", "30")  # c=1 finishes (2 warm-up + 16); c=8 is cut after 10
+    # c=1 finishes (2 warm-up + 16 = 18 answers); c=8 (2 warm-up, then waves of 8) dies at answer 26, inside its
+    # first wave, so its second wave is sent to a dead server whatever the timing
+    proc, url = start_mock("--die-after", "26")
     overrides = ["engine=attach", f"server.base_url={url}", "model.served_name=mock-model",
                  "days.day7.sweep_concurrency=[1,8,64]", "days.day7.min_requests_per_level=16",
                  "days.day7.warmup_requests=2"]  # fmt: skip
@@ -30,7 +32,7 @@ def test_server_death_mid_sweep_marks_day_and_run_partial_and_next_day_runs(tmp_
     assert day8["status"] == "ok", day8
     metrics = json.loads((run_dir / "day07" / "metrics.json").read_text())
     levels = {row["concurrency"]: row for row in metrics["steps"]["sweep"]}
-    assert set(levels) == {1, 8} and levels[1]["ok"] == 16 and levels[8]["ok"] >= 8
+    assert set(levels) == {1, 8} and levels[1]["ok"] == 16 and 4 <= levels[8]["ok"] < 16
     assert "peak" not in metrics["steps"] and "levels_not_run" in metrics["skipped"]
     kept = (run_dir / "day07" / "c0008" / "requests.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["success"] for line in kept) == levels[8]["ok"]

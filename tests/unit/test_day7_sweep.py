@@ -1,0 +1,67 @@
+"""Day 7's sweep when the server is gone between two levels: the levels measured are kept and the day
+ends partial; gone before the first level, it is an error (a wrong address, or a server that never came up)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from playbook import day7
+from playbook.loadgen import EndpointUnreachable
+from playbook.profiles import Day7Settings
+
+SETTINGS = Day7Settings(sweep_concurrency=[1, 8, 64], min_requests_per_level=4)
+
+
+def fake_levels(monkeypatch, outcomes):
+    """run_level answers each level with the next outcome: an exception to raise, or a level to return."""
+    calls = iter(outcomes)
+
+    def run_level(base_url, model, settings, concurrency, n, pool, out_dir, seed, api_key=None):
+        outcome = next(calls)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(day7, "run_level", run_level)
+
+
+def measured(concurrency: int) -> day7.LevelResult:
+    level = day7.unreachable_level(concurrency, 4, "")
+    return day7.LevelResult(concurrency, 4, SimpleNamespace(**{**level.result.__dict__, "status": "ok"}))
+
+
+def test_a_server_gone_between_levels_ends_the_sweep_with_what_was_measured(monkeypatch, tmp_path):
+    fake_levels(monkeypatch, [measured(1), EndpointUnreachable("endpoint x is unreachable"), measured(64)])
+    levels = day7.sweep("http://x", "m", SETTINGS, [], tmp_path, 0)
+    assert [lv.concurrency for lv in levels] == [1, 8]
+    assert levels[1].result.status == "partial" and "unreachable before this level started" in levels[1].result.error
+    assert levels[1].result.summary.requests == 0
+
+
+def test_a_server_unreachable_at_the_first_level_is_an_error(monkeypatch, tmp_path):
+    fake_levels(monkeypatch, [EndpointUnreachable("endpoint x is unreachable")])
+    with pytest.raises(EndpointUnreachable):
+        day7.sweep("http://x", "m", SETTINGS, [], tmp_path, 0)
+
+
+class Ctx:
+    def __init__(self):
+        self.partials, self.failures = [], []
+
+    def partial(self, message):
+        self.partials.append(message)
+
+    def check(self, ok, message):
+        if not ok:
+            self.failures.append(message)
+
+
+def test_an_empty_level_after_measured_ones_is_partial_but_alone_a_failure():
+    gone = day7.unreachable_level(8, 4, "endpoint x is unreachable").result
+    after, alone = Ctx(), Ctx()
+    day7.judge_level(after, "c=8", gone, kept_earlier=True)
+    day7.judge_level(alone, "c=1", gone)
+    assert after.partials and not after.failures and "earlier levels are kept" in after.partials[0]
+    assert alone.failures and not alone.partials
