@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from playbook.datasets import SampleRequest
+from playbook.load.datasets import SampleRequest
 
 VLLM_BENCH = (
     "import sys; from vllm.utils.argparse_utils import FlexibleArgumentParser; "

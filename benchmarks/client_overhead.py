@@ -1,6 +1,6 @@
 """Client overhead: how much load can the client itself drive, and what latency does it add?
 
-A mock OpenAI streaming server (``playbook.mockserver``: fixed TTFT and token rate, no
+A mock OpenAI streaming server (``playbook.serving.mockserver``: fixed TTFT and token rate, no
 model) on 127.0.0.1; 1000 concurrent streams from this client and from ``vllm bench
 serve`` side by side. Since the server's timing is fixed, whatever a client measures
 above it is the client's (and the shared 2 CPU cores') own cost. Target: this client
@@ -21,18 +21,18 @@ from pathlib import Path
 
 from _common import median, print_table, run_vllm_bench, write_prompts
 
-from playbook.datasets import build_requests
-from playbook.loadgen import LoadConfig, run_load
-from playbook.manifest import cpu_model
-from playbook.models import prepare_model
-from playbook.profiles import load_profile
+from playbook.core.profiles import load_profile
+from playbook.load.datasets import build_requests
+from playbook.load.loadgen import LoadConfig, run_load
+from playbook.run.manifest import cpu_model
+from playbook.sizing.models import prepare_model
 
 
 def start_mock(tokens_per_s: float, ttft_ms: float) -> tuple[subprocess.Popen, str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "playbook.mockserver", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "playbook.serving.mockserver", "--port", str(port),
                              "--tokens-per-s", str(tokens_per_s), "--ttft-ms", str(ttft_ms)])  # fmt: skip
     for _ in range(100):
         with socket.socket() as sock:

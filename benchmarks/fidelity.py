@@ -18,12 +18,12 @@ from pathlib import Path
 
 from _common import median, print_table, run_vllm_bench, write_prompts
 
-from playbook.datasets import build_requests
-from playbook.engines import launch
-from playbook.loadgen import LoadConfig, run_load
-from playbook.manifest import cpu_model, package_versions
-from playbook.models import prepare_model
-from playbook.profiles import load_profile
+from playbook.core.profiles import load_profile
+from playbook.load.datasets import build_requests
+from playbook.load.loadgen import LoadConfig, run_load
+from playbook.run.manifest import cpu_model, package_versions
+from playbook.serving.launcher import launch
+from playbook.sizing.models import prepare_model
 
 
 def main() -> None:

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from playbook.engines import launch
-from playbook.models import prepare_model
-from playbook.profiles import load_profile
+from playbook.core.profiles import load_profile
+from playbook.serving.launcher import launch
+from playbook.sizing.models import prepare_model
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def mock_server():
-    """``playbook.mockserver`` on a free port: (process, base_url)."""
+    """``playbook.serving.mockserver`` on a free port: (process, base_url)."""
     from tests.support.mock import start_mock
 
     proc, url = start_mock()
@@ -62,7 +62,7 @@ def run_day_notebook(tmp_path, week_run):
 
     import papermill
 
-    from playbook.runner import NOTEBOOKS_DIR
+    from playbook.run.runner import NOTEBOOKS_DIR
 
     def run(notebook: str, folder: str, **parameters) -> dict:
         out = tmp_path / folder

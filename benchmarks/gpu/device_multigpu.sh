@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the lent GPU machine (the `device` tool), from the repo root, after the engine
 # chunks of ../shared/gpu/stage were copied to /root/parts/<engine>. Unpacks each engine
-# stack once per machine, then measures the named variants of lib/playbook/multigpu.py.
+# stack once per machine, then measures the named variants of lib/playbook/run/multigpu.py.
 #   bash benchmarks/gpu/device_multigpu.sh OUT_DIR [--parallel] VARIANT[,VARIANT...]
 set -euo pipefail
 out=$1; shift
@@ -12,4 +12,4 @@ export PLAYBOOK_VLLM_PYTHONPATH=/tmp/vllm:/tmp/pkgs PLAYBOOK_SGLANG_PYTHONPATH=/
 export PYTHONPATH=$PWD/lib:/tmp/vllm:/tmp/pkgs
 args=()
 if [ "${1:-}" = "--parallel" ]; then args+=(--parallel); shift; fi
-python3 -m playbook.multigpu --out "$out" --variants "$1" "${args[@]}"
+python3 -m playbook.run.multigpu --out "$out" --variants "$1" "${args[@]}"

@@ -10,9 +10,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
-from playbook.errors import PlaybookError
-from playbook.profiles import list_profiles, load_profile
+from pydantic import BaseModel
+
+from playbook.core.errors import PlaybookError
+from playbook.core.profiles import list_profiles, load_profile
+from playbook.load.loadgen import LoadConfig
+
+# Shorter names the loadtest flags had before they were generated from LoadConfig; both spellings work.
+LOADTEST_ALIASES = {"warmup_requests": "--warmup", "request_timeout_s": "--request-timeout",
+                    "max_duration_s": "--max-duration"}  # fmt: skip
 
 
 def _add_profile_args(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +33,7 @@ def _add_profile_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from playbook.runner import parse_days, run_playbook
+    from playbook.run.runner import parse_days, run_playbook
 
     days = parse_days(args.days)
     run_dir = run_playbook(args.profile, days, args.overrides, Path(args.outputs), args.cell_timeout)
@@ -40,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Repeat a recorded run (same profile file, overrides and days) into a new run id."""
-    from playbook.runner import find_run
+    from playbook.reports.layout import find_run
 
     manifest = json.loads((find_run(Path(args.outputs), args.run_id) / "manifest.json").read_text())
     days = ",".join(str(d["day"]) for d in manifest["days"]) or "all"
@@ -51,7 +60,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_model(args: argparse.Namespace) -> int:
-    from playbook.models import prepare_model
+    from playbook.sizing.models import prepare_model
 
     profile = load_profile(args.profile, args.overrides)
     print(json.dumps(prepare_model(profile.model).to_dict(), indent=2))
@@ -59,7 +68,7 @@ def cmd_prepare_model(args: argparse.Namespace) -> int:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
-    from playbook.runner import preflight
+    from playbook.run.runner import preflight
 
     profile = load_profile(args.profile, args.overrides)
     result = preflight(profile)
@@ -75,7 +84,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from playbook.reports import write_index
+    from playbook.reports.index import write_index
 
     print(write_index(Path(args.outputs)))
     return 0
@@ -88,17 +97,12 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from playbook import day7
-    from playbook.datasets import build_requests
-    from playbook.loadgen import LoadConfig, run_load
+    from playbook.days import day7
+    from playbook.load.datasets import build_requests
+    from playbook.load.loadgen import LoadConfig, run_load
 
     try:
-        config = LoadConfig(
-            base_url=args.base_url, model=args.model, mode=args.mode, concurrency=args.concurrency,
-            request_rate=args.request_rate, warmup_requests=args.warmup, slo_ttft_ms=args.slo_ttft_ms,
-            slo_tpot_ms=args.slo_tpot_ms, seed=args.seed, ignore_eos=not args.no_ignore_eos,
-            max_retries=args.max_retries,
-        )  # fmt: skip
+        config = LoadConfig(**{name: getattr(args, name) for name in LoadConfig.model_fields})
     except ValidationError as exc:
         raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                       for e in exc.errors())) from None  # fmt: skip
@@ -122,7 +126,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when healthy; else 1 with a one-line reason (JSON with --json)."""
     import os
 
-    from playbook.healthcheck import run_healthcheck
+    from playbook.serving.healthcheck import run_healthcheck
 
     api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
     if args.api_key_env and not api_key:
@@ -137,7 +141,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     """render: print (or write) the manifests; validate: check YAML files offline."""
     import yaml
 
-    from playbook import k8s
+    from playbook.serving import k8s
 
     if args.action == "render":
         profile = load_profile(args.profile, args.overrides)
@@ -170,8 +174,9 @@ def _day7_run(run_dir: Path) -> tuple[dict, dict]:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from playbook import baseline, day7
-    from playbook.profiles import load_profile as _load
+    from playbook.core.profiles import load_profile as _load
+    from playbook.days import day7
+    from playbook.load import baseline
 
     identity, summary = _day7_run(Path(args.run))
     path = day7.baseline_path(Path(args.outputs), identity["profile"])
@@ -183,6 +188,33 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     comparison = baseline.compare(baseline.load_baseline(path), identity, summary, threshold)
     print(comparison.format_text())
     return 1 if comparison.regressed else 0
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel], required: set[str],
+                     defaults: dict[str, Any], aliases: dict[str, str]) -> None:  # fmt: skip
+    """One ``--flag`` per field of a pydantic model, with the model's defaults and descriptions, so the
+    CLI and the library cannot drift apart (the model validates the values afterwards)."""
+    for name, field in model.model_fields.items():
+        flags = [f"--{name.replace('_', '-')}", *([aliases[name]] if name in aliases else [])]
+        kind = _flag_type(field.annotation)
+        options: dict[str, Any] = {"dest": name, "help": field.description}
+        if name in required:
+            options["required"] = True
+        else:
+            options["default"] = defaults.get(name, field.default)
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif get_origin(kind) is Literal:
+            options["choices"] = list(get_args(kind))
+        else:
+            options["type"] = kind
+        parser.add_argument(*flags, **options)
+
+
+def _flag_type(annotation: Any) -> Any:
+    """``float | None`` -> float; a Literal stays itself (its values become the choices)."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return args[0] if get_origin(annotation) in (Union, UnionType) and len(args) == 1 else annotation
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -211,26 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(func=cmd_preflight)
 
     load = sub.add_parser("loadtest", help="load-test any OpenAI-compatible endpoint")
-    load.add_argument("--base-url", required=True, help="server root, e.g. http://127.0.0.1:8000")
-    load.add_argument("--model", required=True, help="the served model name (see /v1/models)")
-    load.add_argument("--concurrency", type=int, default=8, help="requests in flight (open loop: the cap)")
+    _add_model_flags(load, LoadConfig, required={"base_url", "model"}, defaults={"concurrency": 8},
+                     aliases=LOADTEST_ALIASES)  # fmt: skip
     load.add_argument("--requests", type=int, default=100)
-    load.add_argument("--mode", choices=["closed", "open"], default="closed")
-    load.add_argument("--request-rate", type=float, default=None, help="open loop: requests per second")
     load.add_argument("--dataset", choices=["sharegpt", "synthetic", "shared-prefix"], default="sharegpt")
     load.add_argument("--input-tokens", type=int, default=256, help="synthetic: prompt length")
     load.add_argument("--output-tokens", type=int, default=128, help="tokens to generate (sharegpt: the cap)")
     load.add_argument("--max-prompt-tokens", type=int, default=1024, help="sharegpt: longest prompt kept")
     load.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
-    load.add_argument("--warmup", type=int, default=2)
-    load.add_argument("--slo-ttft-ms", type=float, default=None)
-    load.add_argument("--slo-tpot-ms", type=float, default=None)
-    load.add_argument("--no-ignore-eos", action="store_true", help="let answers end early (lengths then vary)")
     load.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
-    load.add_argument("--max-retries", type=int, default=0,
-                      help="retry requests refused before their first token (429/502/503/504, connection), "
-                           "with jittered backoff; reported apart from first-try success")  # fmt: skip
-    load.add_argument("--seed", type=int, default=0)
     load.add_argument("--out", default=None, help="folder for records and plots")
     load.set_defaults(func=cmd_loadtest)
 

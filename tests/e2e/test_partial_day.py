@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from playbook.runner import run_playbook
+from playbook.run.runner import run_playbook
 from tests.support.mock import start_mock
 
 pytestmark = pytest.mark.slow
@@ -17,7 +17,7 @@ def test_server_death_mid_sweep_marks_day_and_run_partial_and_next_day_runs(tmp_
     # c=1 finishes (2 warm-up + 16 = 18 answers); c=8 (2 warm-up, then waves of 8) dies at answer 26, inside its
     # first wave, so its second wave is sent to a dead server whatever the timing
     proc, url = start_mock("--die-after", "26")
-    overrides = ["engine=attach", f"server.base_url={url}", "model.served_name=mock-model",
+    overrides = [f"server.base_url={url}", "model.served_name=mock-model",
                  "days.day7.sweep_concurrency=[1,8,64]", "days.day7.min_requests_per_level=16",
                  "days.day7.warmup_requests=2"]  # fmt: skip
     try:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from playbook.runner import run_playbook
+from playbook.run.runner import run_playbook
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from playbook.datasets import build_requests
-from playbook.engines import launch
-from playbook.loadgen import LoadConfig, read_records, run_load
-from playbook.models import prepare_model
-from playbook.profiles import load_profile
+from playbook.core.profiles import load_profile
+from playbook.load.datasets import build_requests
+from playbook.load.loadgen import LoadConfig, read_records, run_load
+from playbook.serving.launcher import launch
+from playbook.sizing.models import prepare_model
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from playbook import serverinfo
-from playbook.client import make_client
-from playbook.day1 import reference_check
-from playbook.memory import compare_with_engine, plan_for
+from playbook.days.day1 import reference_check
+from playbook.load.client import make_client
+from playbook.serving import serverinfo
+from playbook.sizing.memory import compare_with_engine, plan_for
 
 pytestmark = pytest.mark.server
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from playbook.profiles import QualityGate
-from playbook.quality import evaluate_gate, verdict
+from playbook.core.profiles import QualityGate
+from playbook.days.quality import evaluate_gate, verdict
 
 pytestmark = pytest.mark.server
 

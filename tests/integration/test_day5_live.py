@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from playbook import k8s
+from playbook.serving import k8s
 
 pytestmark = pytest.mark.server
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playbook.healthcheck import run_healthcheck
+from playbook.serving.healthcheck import run_healthcheck
 
 pytestmark = pytest.mark.server
 

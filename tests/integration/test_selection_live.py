@@ -8,8 +8,8 @@ import json
 import papermill
 import pytest
 
-from playbook.runner import NOTEBOOKS_DIR
-from playbook.selection import NOT_MEASURED
+from playbook.days.selection import NOT_MEASURED
+from playbook.run.runner import NOTEBOOKS_DIR
 
 pytestmark = pytest.mark.server
 

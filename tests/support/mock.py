@@ -1,4 +1,4 @@
-"""The OpenAI-compatible mock server (``playbook.mockserver``) in a subprocess, for unit tests."""
+"""The OpenAI-compatible mock server (``playbook.serving.mockserver``) in a subprocess, for unit tests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def free_port() -> int:
 
 def start_mock(*extra: str):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "playbook.mockserver", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "playbook.serving.mockserver", "--port", str(port),
                              "--tokens-per-s", "200", "--ttft-ms", "30", *extra])  # fmt: skip
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from playbook.datasets import build_requests
-from playbook.engines import api_key, build_command
-from playbook.errors import (
+from playbook.core.errors import (
     EngineNotInstalledError,
     ModelPrepareError,
     OutputNotWritableError,
@@ -23,13 +21,18 @@ from playbook.errors import (
     PreflightError,
     ProfileError,
 )
-from playbook.loadgen import LoadConfig
-from playbook.lora import LoraError, check_serving_dtype
-from playbook.memory import ModelShape, check_fits, plan_memory
-from playbook.models import load_shape, prepare_model
-from playbook.profiles import load_profile
-from playbook.quantize import QuantizationConfigError, check_group_size, check_interpreter
-from playbook.runner import ensure_writable, parse_days
+from playbook.core.profiles import load_profile
+from playbook.days.lora import LoraError, check_serving_dtype
+from playbook.days.quantize import QuantizationConfigError, check_group_size, check_interpreter
+from playbook.load.datasets import build_requests
+from playbook.load.loadgen import LoadConfig
+from playbook.reports.layout import ensure_writable
+from playbook.run.runner import parse_days
+from playbook.serving.endpoint import api_key
+from playbook.serving.launcher import build_command
+from playbook.sizing.architecture import ModelShape, load_shape
+from playbook.sizing.memory import check_fits, plan_memory
+from playbook.sizing.models import prepare_model
 
 
 def plan(profile_name: str, overrides: list[str], shape: str = "qwen2.5-7b", bits: int = 16):

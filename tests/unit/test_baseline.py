@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from playbook.baseline import compare, load_baseline, make_baseline, save_baseline
-from playbook.errors import PlaybookError
+from playbook.core.errors import PlaybookError
+from playbook.load.baseline import compare, load_baseline, make_baseline, save_baseline
 
 IDENTITY = {"profile": "cpu-smollm2", "model": "smollm2", "engine": "vllm", "engine_version": "0.32.0"}
 SUMMARY = {

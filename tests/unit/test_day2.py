@@ -7,16 +7,17 @@ import json
 import pandas as pd
 import pytest
 
-from playbook import day2, engines
-from playbook.errors import PreflightError, ProfileError
-from playbook.memory import GIB, ModelShape, check_fits, draft_shape, kv_bytes_per_token, plan_memory
-from playbook.models import load_shape
-from playbook.profiles import SpecMethod, load_profile
+from playbook.core.errors import PreflightError, ProfileError
+from playbook.core.profiles import SpecMethod, load_profile
+from playbook.days import day2
+from playbook.serving.engines import LaunchTarget, get_engine, sglang, vllm
+from playbook.sizing.architecture import ModelShape, load_shape
+from playbook.sizing.memory import GIB, check_fits, draft_shape, kv_bytes_per_token, plan_memory
 
 
 def test_vllm_speculative_config_replaces_the_removed_flags():
     profile = day2.with_speculation(load_profile("cpu-smollm2"), load_profile("cpu-smollm2").days.day2.methods[0])
-    argv = engines.vllm_argv(profile.engine_spec, "m", "m", "127.0.0.1", 8000)
+    argv = get_engine("vllm").argv(profile.engine_spec, LaunchTarget("m", "m", "127.0.0.1", 8000))
     assert "--speculative-model" not in argv and "--num-speculative-tokens" not in argv
     config = json.loads(argv[argv.index("--speculative-config") + 1])
     assert config == {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2, "prompt_lookup_max": 4}
@@ -24,9 +25,9 @@ def test_vllm_speculative_config_replaces_the_removed_flags():
 
 def test_draft_model_config_and_sglang_flags():
     method = load_profile("h100-qwen2.5-7b").days.day2.methods[1]
-    assert engines.vllm_speculative_config(method) == {
+    assert vllm.speculative_config(method) == {
         "method": "draft_model", "num_speculative_tokens": 5, "model": "Qwen/Qwen2.5-1.5B-Instruct"}  # fmt: skip
-    args = engines.sglang_speculative_args(method)
+    args = sglang.speculative_args(method)
     assert args[:2] == ["--speculative-algorithm", "STANDALONE"]
     assert args[args.index("--speculative-draft-model-path") + 1] == "Qwen/Qwen2.5-1.5B-Instruct"
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from playbook.day4 import fit_table, weight_memory_bytes
-from playbook.memory import ModelShape, quantized_weight_bytes
-from playbook.models import PreparedModel, load_shape
-from playbook.profiles import Day4Settings, QualityGate, load_profile
-from playbook.quality import evaluate_gate, greedy_agreement, perplexity, verdict
-from playbook.quantize import QuantizationConfigError, check_group_size, check_interpreter, job_key
+from playbook.core.profiles import Day4Settings, QualityGate, load_profile
+from playbook.days.day4 import fit_table, weight_memory_bytes
+from playbook.days.quality import evaluate_gate, greedy_agreement, perplexity, verdict
+from playbook.days.quantize import QuantizationConfigError, check_group_size, check_interpreter, job_key
+from playbook.sizing.architecture import ModelShape, load_shape
+from playbook.sizing.memory import quantized_weight_bytes
+from playbook.sizing.models import PreparedModel
 
 # SmolLM2-135M's config.json values that decide the group size and the weight bytes.
 SMOLLM2 = ModelShape(num_layers=30, hidden_size=576, num_attention_heads=9, num_kv_heads=3, head_dim=64,
@@ -93,8 +94,8 @@ def test_24gb_card_fits_7b_and_14b_at_4_bits_but_not_70b():
 def test_cached_checkpoints_need_no_quantizer_environment(tmp_path, monkeypatch):
     """A machine given the checkpoints (same content key) serves them without llm-compressor; one
     without them is refused before anything starts, with the fix."""
-    from playbook import quantize
-    from playbook.runner import check_day4
+    from playbook.days import quantize
+    from playbook.run.runner import check_day4
 
     monkeypatch.setattr(quantize, "calibration_texts", lambda n: ["calibration text"] * n)
     monkeypatch.setenv("PLAYBOOK_CACHE", str(tmp_path / "cache"))
@@ -113,7 +114,7 @@ def test_cached_checkpoints_need_no_quantizer_environment(tmp_path, monkeypatch)
 
 
 def test_windows_source_names_the_text_and_changes_with_it():
-    from playbook.quality import windows_source
+    from playbook.days.quality import windows_source
 
     a = windows_source([[1, 2, 3], [4, 5, 6]])
     assert a["text"].startswith("pydoc_data.topics of Python 3.") and a["tokens"] == 6 and a["windows"] == 2

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from playbook import day7
-from playbook.loadgen import EndpointUnreachable
-from playbook.profiles import Day7Settings
+from playbook.core.profiles import Day7Settings
+from playbook.days import day7
+from playbook.load import sweep
+from playbook.load.loadgen import EndpointUnreachable
 
 SETTINGS = Day7Settings(sweep_concurrency=[1, 8, 64], min_requests_per_level=4)
 
@@ -27,9 +28,9 @@ def fake_levels(monkeypatch, outcomes):
     monkeypatch.setattr(day7, "run_level", run_level)
 
 
-def measured(concurrency: int) -> day7.LevelResult:
-    level = day7.unreachable_level(concurrency, 4, "")
-    return day7.LevelResult(concurrency, 4, SimpleNamespace(**{**level.result.__dict__, "status": "ok"}))
+def measured(concurrency: int) -> sweep.LevelResult:
+    level = sweep.unreachable_level(concurrency, 4, "")
+    return sweep.LevelResult(concurrency, 4, SimpleNamespace(**{**level.result.__dict__, "status": "ok"}))
 
 
 def test_a_server_gone_between_levels_ends_the_sweep_with_what_was_measured(monkeypatch, tmp_path):
@@ -59,7 +60,7 @@ class Ctx:
 
 
 def test_an_empty_level_after_measured_ones_is_partial_but_alone_a_failure():
-    gone = day7.unreachable_level(8, 4, "endpoint x is unreachable").result
+    gone = sweep.unreachable_level(8, 4, "endpoint x is unreachable").result
     after, alone = Ctx(), Ctx()
     day7.judge_level(after, "c=8", gone, kept_earlier=True)
     day7.judge_level(alone, "c=1", gone)

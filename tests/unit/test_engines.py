@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from playbook import engines
-from playbook.errors import EngineNotInstalledError, PlaybookError, ServerStartError
-from playbook.profiles import load_profile
+from playbook.core.errors import EngineNotInstalledError, PlaybookError, ServerStartError
+from playbook.core.profiles import load_profile
+from playbook.serving import launcher as engines
+from playbook.serving.engines import LaunchTarget, get_engine
 
 FAKE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_engine.py"
 
@@ -50,7 +51,7 @@ def fake_engine(monkeypatch):
 
 def test_vllm_argv_is_a_list_from_the_profile():
     spec = load_profile("h100-qwen2.5-7b").engines["vllm"]
-    argv = engines.vllm_argv(spec, "Qwen/Qwen2.5-7B-Instruct", "qwen", "127.0.0.1", 8000)
+    argv = get_engine("vllm").argv(spec, LaunchTarget("Qwen/Qwen2.5-7B-Instruct", "qwen", "127.0.0.1", 8000))
     assert argv[:2] == ["-m", "vllm.entrypoints.openai.api_server"]
     pairs = dict(zip(argv[2::2], argv[3::2], strict=False))
     assert pairs["--dtype"] == "bfloat16" and pairs["--gpu-memory-utilization"] == "0.85"
@@ -59,7 +60,7 @@ def test_vllm_argv_is_a_list_from_the_profile():
 
 def test_sglang_argv_uses_real_flags():
     spec = load_profile("h100-qwen2.5-7b").engines["sglang"]
-    argv = engines.sglang_argv(spec, "Qwen/Qwen2.5-7B-Instruct", "qwen", "127.0.0.1", 30000)
+    argv = get_engine("sglang").argv(spec, LaunchTarget("Qwen/Qwen2.5-7B-Instruct", "qwen", "127.0.0.1", 30000))
     assert "--mem-fraction-static" in argv and "--context-length" in argv
     assert "--mem_fraction_static" not in argv and "--" not in argv
 
@@ -114,8 +115,8 @@ def test_engine_dies_when_its_parent_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from playbook import engines
-        from playbook.profiles import load_profile
+        from playbook.serving import launcher as engines
+        from playbook.core.profiles import load_profile
         engines.build_command = lambda p, e, m, port: [sys.executable, {str(FAKE)!r}, str(port), "healthy"]
         server = engines.launch(load_profile("cpu-smollm2"), "m", Path({str(tmp_path)!r}) / "server.log")
         print(server.process.pid, flush=True)

@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from playbook.gpu_sharing import InstanceAttempt, SharingResult, failure_reason
-from playbook.profiles import Day5Settings
+from playbook.core.profiles import Day5Settings
+from playbook.days.gpu_sharing import InstanceAttempt, SharingResult, failure_reason
 
 # The line vLLM 0.24 raises with (vllm/v1/worker/utils.py), inside a traceback.
 VLLM_LOG = """INFO 11-26 01:02:03 [gpu_model_runner.py:1] Starting to load model

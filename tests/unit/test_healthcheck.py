@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from playbook.healthcheck import run_healthcheck
+from playbook.serving.healthcheck import run_healthcheck
 from tests.support.mock import free_port
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbook import k8s
-from playbook.day5 import ARTICLE_MANIFEST
-from playbook.profiles import list_profiles, load_profile
+from playbook.core.profiles import list_profiles, load_profile
+from playbook.days.day5 import ARTICLE_MANIFEST
+from playbook.serving import k8s
 
 REPO = Path(__file__).parents[2]
 ARTICLE_ISVC = ARTICLE_MANIFEST  # the source article's InferenceService, as published

@@ -8,10 +8,10 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from playbook.client import RequestRecord
-from playbook.datasets import SampleRequest
-from playbook.errors import PlaybookError
-from playbook.loadgen import LoadConfig, arrival_offsets, goodput, read_records, run_load
+from playbook.core.errors import PlaybookError
+from playbook.load.client import RequestRecord
+from playbook.load.datasets import SampleRequest
+from playbook.load.loadgen import LoadConfig, arrival_offsets, goodput, read_records, run_load
 from tests.support.mock import free_port, start_mock
 
 
@@ -115,7 +115,7 @@ def test_goodput():
 
 
 def test_datasets_are_seeded_and_named():
-    from playbook.datasets import build_requests
+    from playbook.load.datasets import build_requests
 
     a = build_requests("synthetic", 5, seed=3, input_tokens=32, output_tokens=4)
     b = build_requests("synthetic", 5, seed=3, input_tokens=32, output_tokens=4)
@@ -128,7 +128,7 @@ def test_datasets_are_seeded_and_named():
 
 
 def test_truncated_json_array_is_read_item_by_item(tmp_path):
-    from playbook.datasets import iter_sharegpt
+    from playbook.load.datasets import iter_sharegpt
 
     path = tmp_path / "cut.json"
     path.write_text('[{"id": 1, "conversations": []}, {"id": 2, "conversations": []}, {"id": 3, "conv')
@@ -136,7 +136,7 @@ def test_truncated_json_array_is_read_item_by_item(tmp_path):
 
 
 def test_sharegpt_package_yields_real_conversations():
-    from playbook.datasets import build_requests
+    from playbook.load.datasets import build_requests
 
     requests = build_requests("sharegpt", 20, seed=0, max_prompt_tokens=256, output_tokens=32)
     assert len(requests) == 20 and all(r.messages[0]["role"] == "user" for r in requests)

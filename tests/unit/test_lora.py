@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from playbook.day6 import held_out_questions, mixed_samples, traffic_mixes
-from playbook.lora import RECIPES, LoraError, check_adapter, has_behaviour, lora_server_args
-from playbook.profiles import Day6Settings
+from playbook.core.profiles import Day6Settings
+from playbook.days.day6 import held_out_questions, mixed_samples, traffic_mixes
+from playbook.days.lora import RECIPES, LoraError, check_adapter, has_behaviour, lora_server_args
 
 
 def fake_adapter(folder, rank: int, width: int, base: str = "smollm2"):
@@ -70,7 +70,7 @@ def test_server_args_and_traffic_mixes():
      ("nvidia", "bfloat16", False), ("cpu", "float32", False)],
 )  # fmt: skip
 def test_float32_lora_on_a_gpu_is_refused_with_the_fix(accelerator, dtype, refused):
-    from playbook.lora import check_serving_dtype
+    from playbook.days.lora import check_serving_dtype
 
     if refused:
         with pytest.raises(LoraError, match=r"engines\.vllm\.dtype=float16"):

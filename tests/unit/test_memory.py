@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from playbook.errors import PreflightError
-from playbook.memory import GIB, ModelShape, check_fits, compare_with_engine, kv_bytes_per_token, plan_memory
-from playbook.models import load_shape
-from playbook.profiles import load_profile
+from playbook.core.errors import PreflightError
+from playbook.core.profiles import load_profile
+from playbook.sizing.architecture import ModelShape, load_shape
+from playbook.sizing.memory import GIB, check_fits, compare_with_engine, kv_bytes_per_token, plan_memory
 
 SMOLLM2 = {
     "num_hidden_layers": 30, "hidden_size": 576, "num_attention_heads": 9, "num_key_value_heads": 3,
@@ -136,7 +136,7 @@ def test_data_parallel_replicas_multiply_kv_capacity_not_weight_room():
 
 
 def test_more_parallel_gpus_than_the_hardware_has_is_refused():
-    from playbook.errors import ProfileError
+    from playbook.core.errors import ProfileError
 
     with pytest.raises(ProfileError, match=r"tensor x pipeline x data parallel = 4 GPUs, but hardware\.count is 2"):
         load_profile("h100-qwen2.5-7b", ["hardware.count=2", "engines.vllm.tensor_parallel_size=2",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from playbook.client import RequestRecord
-from playbook.day1 import prefix_agreement
-from playbook.metrics import Distribution, summarize
+from playbook.load.client import RequestRecord
+from playbook.load.greedy import prefix_agreement
+from playbook.load.metrics import Distribution, summarize
 
 
 def test_distribution_matches_numpy():

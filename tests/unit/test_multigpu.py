@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from playbook.memory import plan_for
-from playbook.models import prepare_model
-from playbook.multigpu import VARIANTS, variant_profile
-from playbook.multigpu_report import effective_utilization, render
+from playbook.reports.multigpu_page import effective_utilization, render
+from playbook.run.multigpu import VARIANTS, variant_profile
+from playbook.sizing.memory import plan_for
+from playbook.sizing.models import prepare_model
 
 REFERENCE = Path(__file__).parents[2] / "reference" / "h100x2-2026-11-25" / "multigpu.json"
 

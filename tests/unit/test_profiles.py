@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from playbook.errors import ProfileError
-from playbook.profiles import Profile, list_profiles, load_profile, parse_overrides
+from playbook.core.errors import ProfileError
+from playbook.core.profiles import Profile, list_profiles, load_profile, parse_overrides
 
 SHIPPED = ["cpu-smollm2", "h100-qwen2.5-7b", "rtx4090-24g-awq", "a100-40g", "mi300x-rocm"]
 
@@ -66,9 +66,12 @@ def test_unknown_engine_is_refused(tmp_path, raw):
         load_profile(write(tmp_path, raw))
 
 
-def test_attach_needs_base_url():
-    with pytest.raises(ProfileError, match="base_url"):
+def test_attach_is_a_mode_of_an_engine_not_an_engine():
+    with pytest.raises(ProfileError, match=r"engine='attach' is no engine.*server.base_url"):
         load_profile("cpu-smollm2", ["engine=attach"])
+    attached = load_profile("cpu-smollm2", ["server.base_url=http://127.0.0.1:9"])
+    assert attached.attached and attached.engine == "vllm"
+    assert not load_profile("cpu-smollm2").attached
 
 
 def test_bad_base_url():

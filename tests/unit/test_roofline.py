@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from playbook.roofline import measure_copy_bandwidth, roofline
+from playbook.sizing.roofline import measure_copy_bandwidth, roofline
 
 
 def test_floor_is_weight_bytes_over_bandwidth():

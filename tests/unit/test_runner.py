@@ -8,9 +8,11 @@ from datetime import date
 
 import pytest
 
-from playbook.errors import OutputNotWritableError, PlaybookError
-from playbook.reports import DayRecorder, load_runs, write_index
-from playbook.runner import allocate_run_dir, ensure_writable, parse_days
+from playbook.core.errors import OutputNotWritableError, PlaybookError
+from playbook.reports.index import write_index
+from playbook.reports.layout import allocate_run_dir, ensure_writable, load_runs
+from playbook.reports.recorder import DayRecorder
+from playbook.run.runner import parse_days
 
 
 def test_run_ids_increase_across_dates(tmp_path):
@@ -80,7 +82,7 @@ def test_index_lists_every_run(tmp_path):
 
 
 def test_find_run_for_rerun(tmp_path):
-    from playbook.runner import find_run
+    from playbook.reports.layout import find_run
 
     run = tmp_path / "2026-11-24" / "run-0002"
     run.mkdir(parents=True)

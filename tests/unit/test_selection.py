@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from playbook import selection
-from playbook.memory import ModelShape
-from playbook.models import load_shape
-from playbook.profiles import REPO_ROOT
-from playbook.selection import Evidence, Workload, decide
+from playbook.core.profiles import REPO_ROOT
+from playbook.days import selection
+from playbook.days.selection import Evidence, Workload, decide
+from playbook.sizing.architecture import ModelShape, load_shape
 
 GIB = 2**30
 

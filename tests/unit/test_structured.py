@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from playbook import prefixcache
-from playbook.prefixcache import CacheCounters, hit_rate_between, hit_rate_warning
-from playbook.structured import STATUSES, constraint_body, make_tasks, score, to_sample
+from playbook.days import prefixcache
+from playbook.days.prefixcache import CacheCounters, hit_rate_between, hit_rate_warning
+from playbook.days.structured import STATUSES, constraint_body, make_tasks, score, to_sample
 
 
 @pytest.fixture(scope="module")

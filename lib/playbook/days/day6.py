@@ -1,0 +1,79 @@
+"""Day 6 measurements: which adapter answered (by behaviour), runtime load/unload, and mixed
+traffic over adapters with the Day 7 load generator."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from playbook.core.profiles import Day6Settings
+from playbook.days.lora import QUESTIONS, Behaviour, has_behaviour
+from playbook.load.datasets import SampleRequest
+from playbook.serving.endpoint import auth_headers
+from playbook.serving.launcher import Server
+
+HELD_OUT_TOPICS = ("rivers", "chess", "bread", "volcanoes", "trains", "music", "glaciers", "bees", "bridges", "tea")
+
+
+def held_out_questions(n: int) -> list[str]:
+    """Questions on topics the adapters never saw in training."""
+    return [QUESTIONS[i % len(QUESTIONS)].format(HELD_OUT_TOPICS[i % len(HELD_OUT_TOPICS)]) for i in range(n)]
+
+
+def answer(server: Server, model: str, question: str, max_tokens: int, api_key: str | None = None,
+           extra: dict[str, Any] | None = None) -> str:  # fmt: skip
+    headers = auth_headers(api_key)
+    body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": max_tokens,
+            "temperature": 0, **(extra or {})}  # fmt: skip
+    response = httpx.post(server.api_url + "/chat/completions", json=body, headers=headers, timeout=300)
+    response.raise_for_status()
+    return response.json()["choices"][0]["message"]["content"] or ""
+
+
+def behaviour_rates(server: Server, models: list[str], behaviours: dict[str, Behaviour], questions: list[str],
+                    max_tokens: int, api_key: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """For each served name, the share of answers showing each adapter's behaviour."""
+    rows = []
+    for model in models:
+        answers = [answer(server, model, q, max_tokens, api_key) for q in questions]
+        row: dict[str, Any] = {"model": model, "answers": len(answers), "example": answers[0][:60]}
+        for adapter, behaviour in behaviours.items():
+            row[f"{adapter} behaviour"] = sum(has_behaviour(behaviour, a) for a in answers) / len(answers)
+        rows.append(row)
+    return rows
+
+
+def load_adapter(server: Server, name: str, path: Path, api_key: str | None = None) -> httpx.Response:
+    """POST /v1/load_lora_adapter (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=True on the server)."""
+    headers = auth_headers(api_key)
+    return httpx.post(server.api_url + "/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)},
+                      headers=headers, timeout=120)  # fmt: skip
+
+
+def unload_adapter(server: Server, name: str, api_key: str | None = None) -> httpx.Response:
+    headers = auth_headers(api_key)
+    return httpx.post(server.api_url + "/unload_lora_adapter", json={"lora_name": name}, headers=headers, timeout=60)
+
+
+def mixed_samples(questions: list[str], weights: dict[str, float], n: int, max_tokens: int,
+                  seed: int) -> list[SampleRequest]:  # fmt: skip
+    """``n`` requests whose ``model`` field is drawn from ``weights`` (base model or adapter names)."""
+    rng = random.Random(seed)
+    names, shares = list(weights), list(weights.values())
+    samples = []
+    for i in range(n):
+        model = rng.choices(names, shares)[0]
+        messages = [{"role": "user", "content": questions[i % len(questions)]}]
+        samples.append(SampleRequest(messages, max_tokens, 16, {"model": model}))
+    return samples
+
+
+def traffic_mixes(base: str, adapters: list[str], settings: Day6Settings) -> dict[str, dict[str, float]]:
+    """Base alone, uniform over the adapters, and skewed (one hot adapter)."""
+    uniform = {a: 1 / len(adapters) for a in adapters}
+    hot = {a: (settings.skew_hot_share if i == 0 else (1 - settings.skew_hot_share) / (len(adapters) - 1))
+           for i, a in enumerate(adapters)}  # fmt: skip
+    return {"base only": {base: 1.0}, "uniform over adapters": uniform, "skewed (one hot adapter)": hot}

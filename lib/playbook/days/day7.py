@@ -1,0 +1,147 @@
+"""Day 7: a concurrency sweep and one run at 1000 concurrent requests, with plots.
+
+Each level is one closed-loop run of the load generator into its own folder
+(``c0001/``, ``c0008/``, ...), so a level that dies keeps its records and the next
+levels still run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from playbook.core.profiles import Day7Settings
+from playbook.load.datasets import SampleRequest
+from playbook.load.loadgen import EndpointUnreachable, LoadResult, read_records
+from playbook.load.sweep import LevelResult, run_level, unreachable_level
+from playbook.reports.plots import concurrency_axis
+
+
+def sweep(
+    base_url: str,
+    model: str,
+    settings: Day7Settings,
+    pool: list[SampleRequest],
+    out_dir: Path,
+    seed: int,
+    api_key: str | None = None,
+) -> list[LevelResult]:
+    """Each level in turn; stops after a level that did not end ``ok`` (a server that died mid-level
+    cannot serve the next one), keeping every level measured so far. A server gone before a later level
+    starts ends the sweep the same way; one unreachable at the first level is an error (wrong address)."""
+    levels: list[LevelResult] = []
+    for c in settings.sweep_concurrency:
+        n = max(settings.min_requests_per_level, c)
+        try:
+            levels.append(run_level(base_url, model, settings, c, n, pool, out_dir / f"c{c:04d}", seed, api_key))
+        except EndpointUnreachable as exc:
+            if not levels:
+                raise
+            levels.append(unreachable_level(c, n, str(exc)))
+        if levels[-1].result.status != "ok":
+            break
+    return levels
+
+
+def judge_level(ctx: Any, label: str, result: LoadResult, kept_earlier: bool = False) -> None:
+    """ok: a PASS; cut short with answers kept (in this level, or in the levels before it): the day is
+    partial; nothing answered at all: a failure."""
+    s = result.summary
+    message = f"{label}: {s.successes}/{s.requests} ok ({result.status}{': ' + result.error if result.error else ''})"
+    if result.status != "ok" and (s.successes or kept_earlier):
+        ctx.partial(message + ("; the completed requests are kept" if s.successes else "; earlier levels are kept"))
+    else:
+        ctx.check(result.status == "ok", message)
+
+
+def table(levels: list[LevelResult]) -> pd.DataFrame:
+    return pd.DataFrame([lv.row() for lv in levels]).set_index("concurrency")
+
+
+def plot_latency(frame: pd.DataFrame) -> plt.Figure:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for column, style in (("ttft_p50_ms", "o-"), ("ttft_p95_ms", "s--"), ("ttft_p99_ms", "^:")):
+        axes[0].plot(frame.index, frame[column], style, label=column.split("_")[1].upper())
+    for column, style in (("e2e_p50_ms", "o-"), ("e2e_p95_ms", "s--"), ("e2e_p99_ms", "^:")):
+        axes[1].plot(frame.index, frame[column], style, label=column.split("_")[1].upper())
+    for ax, title in zip(axes, ("TTFT", "End-to-end latency"), strict=True):
+        ax.set(xscale="log", yscale="log", xlabel="concurrent requests", ylabel="ms", title=title)
+        concurrency_axis(ax, frame.index)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_throughput(frame: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(frame.index, frame["output_tok_s"], "o-")
+    knee = knee_concurrency(frame)
+    if knee is not None:
+        ax.axvline(knee, color="gray", ls="--", label=f"knee ≈ {knee}")
+        ax.legend()
+    ax.set(xscale="log", xlabel="concurrent requests", ylabel="output tokens/s", title="Throughput vs concurrency")
+    concurrency_axis(ax, frame.index)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def knee_concurrency(frame: pd.DataFrame, gain: float = 1.1) -> int | None:
+    """First level after which doubling-ish concurrency adds < 10 % throughput."""
+    values = frame["output_tok_s"].dropna()
+    for (c, tput), (_, nxt) in zip(values.items(), list(values.items())[1:], strict=False):
+        if tput > 0 and nxt / tput < gain:
+            return int(c)
+    return None
+
+
+def plot_cdfs(records_paths: dict[str, str]) -> plt.Figure:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, path in records_paths.items():
+        ok = [r for r in read_records(path) if r.success]
+        for ax, values in zip(axes, ([r.ttft_ms for r in ok], [r.e2e_ms for r in ok]), strict=True):
+            data = np.sort(np.asarray(values, dtype=float))
+            if data.size:
+                ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
+    for ax, title in zip(axes, ("TTFT CDF", "End-to-end CDF"), strict=True):
+        ax.set(xscale="log", xlabel="ms", ylabel="share of requests", title=title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_server_timeline(metrics_path: str | None) -> plt.Figure | None:
+    """Server state during the run, from the scraped /metrics time series."""
+    if not metrics_path or not Path(metrics_path).exists():
+        return None
+    frame = pd.read_json(metrics_path, lines=True)
+    if frame.empty or "running" not in frame:
+        return None
+    t = frame["t_unix_s"] - frame["t_unix_s"].iloc[0]
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    ax.plot(t, frame["running"], label="running")
+    if "waiting" in frame:
+        ax.plot(t, frame["waiting"], label="waiting")
+    ax.set(xlabel="seconds", ylabel="requests", title="Server state during the run (/metrics)")
+    if "kv_cache_usage" in frame:
+        twin = ax.twinx()
+        twin.plot(t, frame["kv_cache_usage"] * 100, color="gray", ls="--", label="KV cache %")
+        twin.set_ylabel("KV cache used (%)")
+        twin.legend(loc="upper right")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def baseline_identity(profile_name: str, model: str, engine: str, engine_version: str | None) -> dict[str, str]:
+    return {"profile": profile_name, "model": model, "engine": engine, "engine_version": engine_version or "unknown"}
+
+
+def baseline_path(outputs_root: Path, profile_name: str) -> Path:
+    return outputs_root / "baselines" / f"{profile_name}-day7.json"

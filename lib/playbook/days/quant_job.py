@@ -1,0 +1,104 @@
+"""Quantize one model with llm-compressor: run inside the quantization venv, not the playbook's.
+
+    .venvs/quant/bin/python -P lib/playbook/days/quant_job.py job.json
+
+llm-compressor pins its own torch/transformers, which conflict with vLLM's, so this file
+imports nothing from ``playbook`` and reads everything from one JSON job written by
+:mod:`playbook.days.quantize` (which validated it first). ``-P`` keeps this folder off
+``sys.path``: otherwise ``playbook/datasets.py`` would shadow Hugging Face ``datasets``.
+
+It writes a compressed-tensors checkpoint (what vLLM serves as W4A16) and
+``quantization.json`` with the time taken and the versions used.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+
+def allow_cpu_only_calibration() -> bool:
+    """The one CPU workaround: llm-compressor's AWQ pins its cached activations in page-locked
+    memory for fast copies to an accelerator; ``pin_memory()`` raises when there is none.
+    Pinning only speeds CPU-to-GPU transfer, so skipping it changes no number. Applied only
+    when no accelerator exists; returns whether it was applied."""
+    import torch
+    from llmcompressor.pipelines.cache import IntermediatesCache
+
+    if torch.accelerator.is_available():
+        return False
+    IntermediatesCache.pin_memory = lambda self, *args, **kwargs: None
+    return True
+
+
+def build_recipe(job: dict):
+    """AWQ = activation-aware smoothing, then round-to-nearest of the smoothed weights; GPTQ =
+    second-order error compensation. Both write the same W4A16 group-quantized format."""
+    from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
+    from llmcompressor.modifiers.transform.awq import AWQModifier
+
+    scheme = {
+        "targets": ["Linear"],
+        "weights": {
+            "num_bits": job["bits"],
+            "type": "int",
+            "symmetric": job["symmetric"],
+            "strategy": "group",
+            "group_size": job["group_size"],
+        },
+    }
+    groups = {"config_groups": {"group_0": scheme}, "ignore": job["ignore"]}
+    if job["method"] == "gptq":
+        return [GPTQModifier(**groups)]
+    return [AWQModifier(n_grid=job["awq_n_grid"], duo_scaling=True), QuantizationModifier(**groups)]
+
+
+def calibration_dataset(job: dict, tokenizer):
+    from datasets import Dataset
+
+    encoded = [
+        tokenizer(text, truncation=True, max_length=job["max_seq_len"], add_special_tokens=False)["input_ids"]
+        for text in job["calibration_texts"]
+    ]
+    return Dataset.from_dict({"input_ids": encoded, "attention_mask": [[1] * len(ids) for ids in encoded]})
+
+
+def main(job_path: str) -> None:
+    import torch
+    from llmcompressor import oneshot
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    job = json.loads(Path(job_path).read_text())
+    torch.manual_seed(job["seed"])
+    started = time.perf_counter()
+    workaround = allow_cpu_only_calibration()
+    tokenizer = AutoTokenizer.from_pretrained(job["source_dir"])
+    model = AutoModelForCausalLM.from_pretrained(job["source_dir"], dtype=job["torch_dtype"])
+    dataset = calibration_dataset(job, tokenizer)
+    oneshot(
+        model=model,
+        dataset=dataset,
+        recipe=build_recipe(job),
+        max_seq_length=job["max_seq_len"],
+        num_calibration_samples=len(dataset),
+    )
+    out = Path(job["out_dir"])
+    model.save_pretrained(out, save_compressed=True)
+    tokenizer.save_pretrained(out)
+    record = {
+        "method": job["method"],
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpu_pin_memory_workaround": workaround,
+        "calibration_samples": len(dataset),
+        "calibration_tokens": int(sum(len(x) for x in dataset["input_ids"])),
+        "versions": {name: version(name) for name in ("llmcompressor", "compressed-tensors", "torch", "transformers")},
+    }
+    (out / "quantization.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,362 @@
+"""The engine-selection report: the article's decision tree as code, fed by measured evidence.
+
+The article ends with an opinion table and a decision tree (general use → vLLM; structured
+output / agentic → SGLang; > 100 M tokens/day with a dedicated infra team → TensorRT-LLM; AMD →
+SGLang, then vLLM). Here the tree is a function of a workload questionnaire, and every answer
+lists the measurements that support it and the ones that are missing on this hardware. No
+number from the article is ever shown as ours: its claims sit in their own column.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from playbook.core.profiles import EngineSpec, HardwareSpec
+from playbook.reports.layout import load_runs, outputs_root_of
+from playbook.sizing.architecture import ModelShape, load_shape
+from playbook.sizing.memory import plan_memory
+
+ARTICLE_CLAIMS = {
+    "vllm": "baseline; broad model support; multi-LoRA",
+    "sglang": "+10-30 % on structured output; RadixAttention prefix reuse",
+    "trtllm": "+20-50 % throughput; best P99; high maintenance cost",
+}
+BIG_VOLUME_TOKENS_PER_DAY = 100_000_000
+DEDICATED_INFRA_TEAM = 3
+
+
+class Workload(BaseModel):
+    """The questionnaire (the selection notebook's parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily_output_tokens: int = Field(10_000_000, ge=0)
+    structured_share: float = Field(0.0, ge=0, le=1, description="Share of requests needing JSON/regex/choice.")
+    shared_prefix_share: float = Field(
+        0.0, ge=0, le=1, description="Share of multi-turn / shared-system-prompt traffic."
+    )
+    ttft_slo_ms: float | None = Field(None, gt=0)
+    tpot_slo_ms: float | None = Field(None, gt=0)
+    gpu_vendor: Literal["nvidia", "amd", "cpu"] = "nvidia"
+    infra_engineers: int = Field(1, ge=0, description="People who would maintain the serving stack.")
+
+
+@dataclass
+class Evidence:
+    """What the days measured: day number → that day's metrics.json."""
+
+    days: dict[int, dict[str, Any]] = field(default_factory=dict)
+    source: str = ""
+
+    def step(self, day: int, name: str) -> Any:
+        return self.days.get(day, {}).get("steps", {}).get(name)
+
+
+@dataclass(frozen=True)
+class Decision:
+    engine: str
+    runner_up: str | None
+    rule: str
+    evidence: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    def explain(self) -> str:
+        lines = [f"Recommended: {self.engine}" + (f" (then {self.runner_up})" if self.runner_up else ""),
+                 f"Because: {self.rule}"]  # fmt: skip
+        lines += [f"  measured: {e}" for e in self.evidence] + [f"  not measured: {m}" for m in self.missing]
+        return "\n".join(lines)
+
+
+def evidence_run(output_dir: Path, profile_name: str) -> Path | None:
+    """The run this report belongs to (its parent folder, when the runner ran the week), else the
+    newest run of the same profile under the outputs root."""
+    here = Path(output_dir).parent
+    if any(here.glob("day0*/metrics.json")):
+        return here
+    root = outputs_root_of(output_dir)
+    for run in load_runs(root):
+        if (run.get("profile") or {}).get("name") == profile_name and any(
+            (root / run["_dir"]).glob("day0*/metrics.json")
+        ):
+            return root / run["_dir"]
+    return None
+
+
+def gather_evidence(run_dir: Path) -> Evidence:
+    """Every ``dayNN/metrics.json`` of one run folder."""
+    days = {}
+    for path in sorted(Path(run_dir).glob("day[0-9][0-9]/metrics.json")):
+        number = int(path.parent.name[3:])
+        days[number] = json.loads(path.read_text())
+    return Evidence(days, str(run_dir))
+
+
+def _structured_evidence(evidence: Evidence) -> tuple[list[str], list[str]]:
+    rows = evidence.step(3, "comparison") or []
+    measured, missing = [], []
+    constrained = [r for r in rows if r.get("workload") == "structured" and r.get("constrained")]
+    free = [r for r in rows if r.get("workload") == "structured" and not r.get("constrained")]
+    if constrained and free:
+        c, f = constrained[0], free[0]
+        measured.append(f"vLLM constrained decoding: valid {c['valid_rate']:.0%} vs {f['valid_rate']:.0%} prompt-only, "
+                        f"TPOT {c['tpot_p50_ms']:.1f} vs {f['tpot_p50_ms']:.1f} ms")  # fmt: skip
+    else:
+        missing.append("structured output on vLLM (Day 3 did not run)")
+    if any(r.get("engine") == "sglang" for r in rows):
+        measured.append("SGLang on the same structured tasks (Day 3)")
+    else:
+        missing.append("SGLang vs vLLM on your structured workload (Day 3 on a GPU profile)")
+    return measured, missing
+
+
+def decide(workload: Workload, evidence: Evidence) -> Decision:
+    """The article's tree, in its order; each branch names what supports it and what is missing."""
+    if workload.gpu_vendor == "amd":
+        return Decision("sglang", "vllm", "AMD cluster: both ship ROCm builds; the article ranks SGLang first", (),
+                        ("any AMD GPU run (none was available here; the mi300x-rocm profile is unrun)",))  # fmt: skip
+    if workload.daily_output_tokens > BIG_VOLUME_TOKENS_PER_DAY and workload.infra_engineers >= DEDICATED_INFRA_TEAM:
+        rule = (f"> {BIG_VOLUME_TOKENS_PER_DAY / 1e6:.0f} M tokens/day and a dedicated infra team "
+                f"({workload.infra_engineers} people) to own engine builds")  # fmt: skip
+        gap = "TensorRT-LLM throughput and P99 on your GPU (launcher and a100-40g profile exist; not run here)"
+        return Decision("trtllm", "vllm", rule, (), (gap,))
+    if workload.structured_share >= 0.3 or workload.shared_prefix_share >= 0.5:
+        measured, missing = _structured_evidence(evidence)
+        hit = _shared_prefix_hit_rate(evidence)
+        if hit is not None:
+            measured.append(f"vLLM prefix-cache hit rate on a shared-prefix workload: {hit:.0%}")
+        return Decision("sglang", "vllm", "structured output or shared-prefix (agentic, multi-turn) traffic dominates",
+                        tuple(measured), tuple(missing))  # fmt: skip
+    gaps = () if evidence.days else ("no day of this profile has run yet",)
+    return Decision("vllm", None, "general-purpose serving, fastest path to production",
+                    tuple(_vllm_evidence(evidence)), gaps)  # fmt: skip
+
+
+def _shared_prefix_hit_rate(evidence: Evidence) -> float | None:
+    rows = evidence.step(3, "comparison") or []
+    hit = next((r for r in rows if r.get("workload") == "shared-prefix" and r.get("prefix_caching")
+                and r.get("engine", "vllm") == "vllm"), None)  # fmt: skip
+    return None if hit is None else hit.get("hit_rate")
+
+
+def _vllm_evidence(evidence: Evidence) -> list[str]:
+    found = []
+    peak = evidence.step(7, "peak")
+    if peak:
+        s = peak["summary"]
+        found.append(f"1000 concurrent requests: {s['successes']}/{s['requests']} ok, TTFT P99 "
+                     f"{s['ttft']['p99_ms']:.0f} ms, {s['output_throughput_tok_s']:.0f} output tok/s")  # fmt: skip
+    if evidence.step(1, "reference_check"):
+        found.append(f"greedy agreement with transformers: {evidence.step(1, 'reference_check').get('passed')}")
+    return found
+
+
+def cost_per_million_tokens(tokens_per_s: float, usd_per_gpu_hour: float, gpus: int = 1) -> float:
+    """$ per million output tokens at a sustained rate."""
+    return usd_per_gpu_hour * gpus / (tokens_per_s * 3600) * 1e6
+
+
+def gpus_for_volume(daily_tokens: int, tokens_per_s: float, gpus_per_replica: int = 1) -> int:
+    """Replicas to serve the daily volume at the measured rate (flat over 24 h), times GPUs per replica."""
+    replicas = math.ceil(daily_tokens / (tokens_per_s * 86_400)) if daily_tokens else 0
+    return replicas * gpus_per_replica
+
+
+def best_level_within_slo(levels: list[dict[str, Any]], ttft_slo_ms: float | None, tpot_slo_ms: float | None):
+    """The highest-throughput concurrency whose P99 TTFT and P50 TPOT meet the SLOs (None if none does)."""
+    ok = [lv for lv in levels
+          if (ttft_slo_ms is None or (lv.get("ttft_p99_ms") or math.inf) <= ttft_slo_ms)
+          and (tpot_slo_ms is None or (lv.get("tpot_p50_ms") or math.inf) <= tpot_slo_ms)]  # fmt: skip
+    return max(ok, key=lambda lv: lv["output_tok_s"], default=None)
+
+
+GPU_CLASSES: dict[str, tuple[str, float, float]] = {  # name → (vendor, GiB per card, utilization)
+    "RTX 4090 24GB": ("nvidia", 23.6, 0.80),
+    "A100 40GB": ("nvidia", 39.4, 0.88),  # 4.7 GiB left outside the budget for CUDA context and NCCL
+    "H100 80GB": ("nvidia", 79.2, 0.90),
+    "H200 141GB": ("nvidia", 139.8, 0.90),
+    "MI300X 192GB": ("amd", 191.5, 0.90),
+}
+MODEL_SIZES = {"7B": "qwen2.5-7b", "14B": "qwen2.5-14b", "32B": "qwen2.5-32b", "70B": "llama-3.1-70b"}
+PRECISIONS = {"BF16": 16, "FP8": 8, "4-bit (AWQ/GPTQ)": 4}
+
+
+def sizing_row(gpu: str, size: str, precision: str, context: int) -> dict[str, Any]:
+    """Fit on one card, and otherwise the smallest tensor-parallel group (2, 4, 8) that fits."""
+    vendor, memory, utilization = GPU_CLASSES[gpu]
+    shape = ModelShape.from_config(load_shape(MODEL_SIZES[size]))
+    bits = PRECISIONS[precision]
+    weights = shape.parameter_count * bits / 8
+    row = {
+        "gpu": gpu,
+        "model": size,
+        "precision": precision,
+        "weights_gb": weights / 1e9,
+        "weights_gib": weights / 2**30,
+    }
+    for count in (1, 2, 4, 8):
+        hardware = HardwareSpec(accelerator=vendor, device_name=gpu, memory_gib=memory, count=count)
+        engine = EngineSpec(dtype="bfloat16", max_model_len=context, gpu_memory_utilization=utilization,
+                            runtime_overhead_gib=2.0, tensor_parallel_size=count)  # fmt: skip
+        plan = plan_memory(shape, engine, hardware, bits)
+        if plan.fits:
+            return {**row, "gpus_needed": count, "kv_tokens": plan.kv_capacity_tokens,
+                    "concurrent_full_context": plan.max_concurrent_full_sequences}  # fmt: skip
+    return {**row, "gpus_needed": None, "kv_tokens": None, "concurrent_full_context": None}
+
+
+def sizing_table(context: int = 8192) -> list[dict[str, Any]]:
+    return [sizing_row(g, s, p, context) for g in GPU_CLASSES for s in MODEL_SIZES for p in PRECISIONS]
+
+
+NOT_MEASURED = "not measured on this hardware"
+
+
+def _fmt(value: float | None, unit: str, digits: int = 0) -> str:
+    return NOT_MEASURED if value is None else f"{value:,.{digits}f} {unit}".strip()
+
+
+def _sweep_row(evidence: Evidence, concurrency: int) -> dict[str, Any] | None:
+    return next((r for r in evidence.step(7, "sweep") or [] if r.get("concurrency") == concurrency), None)
+
+
+def _spec_speedup(evidence: Evidence) -> float | None:
+    rows = evidence.step(2, "speedup") or []
+    best = [r["throughput_speedup"] for r in rows if r.get("method") != "none" and r.get("concurrency") == 1]
+    return max(best) if best else None
+
+
+def _lora_ratio(evidence: Evidence) -> float | None:
+    rows = {r["traffic"]: r for r in evidence.step(6, "mixed_traffic") or []}
+    base, mixed = rows.get("base only"), rows.get("uniform over adapters")
+    return mixed["output_tok_s"] / base["output_tok_s"] if base and mixed and base["output_tok_s"] else None
+
+
+def _quantization_summary(evidence: Evidence) -> str | None:
+    """'AWQ W4A16: PASS (perplexity +4.1 %)' per quantized model Day 4 gated."""
+    gate = evidence.step(4, "gate")
+    if not gate or not gate.get("verdicts"):
+        return None
+    rises = {c["model"]: c["change"] for c in gate["checks"] if c["name"].startswith("perplexity")}
+    return "; ".join(f"{model}: {v} (perplexity {rises.get(model, float('nan')):+.1f} %)"
+                     for model, v in gate["verdicts"].items())  # fmt: skip
+
+
+def _gpu_day3_rows(day3: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """vLLM vs SGLang on the same H100 and workload, from the committed Day 3 reference run."""
+    rows = (day3 or {}).get("steps", {}).get("comparison", [])
+
+    def pick(engine: str, workload: str, key: str, **match: Any) -> str:
+        row = next((r for r in rows if r.get("engine") == engine and r.get("workload") == workload
+                    and all(r.get(k) == v for k, v in match.items())), None)  # fmt: skip
+        return _fmt(row and row.get(key), "ms", 1)
+
+    if not rows:
+        return []
+    top = max(r["concurrency"] for r in rows if r.get("workload") == "structured")
+    return [
+        (f"H100 reference (7B dummy): constrained-JSON TPOT p50 at c={top} (Day 3)",
+         pick("vllm", "structured", "tpot_p50_ms", constrained=True, concurrency=top),
+         pick("sglang", "structured", "tpot_p50_ms", constrained=True, concurrency=top)),
+        (f"H100 reference (7B dummy): unconstrained TPOT p50 at c={top} (Day 3)",
+         pick("vllm", "structured", "tpot_p50_ms", constrained=False, concurrency=top),
+         pick("sglang", "structured", "tpot_p50_ms", constrained=False, concurrency=top)),
+        ("H100 reference (7B dummy): shared-prefix TTFT p50, caching on (Day 3)",
+         pick("vllm", "shared-prefix", "ttft_p50_ms", prefix_caching=True),
+         pick("sglang", "shared-prefix", "ttft_p50_ms", prefix_caching=True)),
+    ]  # fmt: skip
+
+
+@dataclass
+class GpuReference:
+    """A committed GPU reference run of the week: the 7B-shaped dummy model for speed and memory, the
+    real small model for what needs real answers. Laid out like run folders, so Evidence reads them."""
+
+    gpu: str
+    speed: Evidence
+    real: Evidence
+
+
+def load_gpu_reference(folder: Path) -> GpuReference | None:
+    """``folder/versions.csv`` names the GPU (nvidia-smi's first row); ``qwen2.5-7b-dummy/`` and ``smollm2/``
+    hold the days. None when the folder is absent (a report renders without it)."""
+    folder = Path(folder)
+    versions = folder / "versions.csv"
+    if not versions.exists():
+        return None
+    gpu = versions.read_text().splitlines()[1].split(",")[0].strip().removeprefix("NVIDIA ")
+    return GpuReference(gpu, gather_evidence(folder / "qwen2.5-7b-dummy"), gather_evidence(folder / "smollm2"))
+
+
+def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
+    """vLLM on the committed GPU reference: Day 1's pre-flight error, Day 7 at 1000 concurrent and the
+    roofline on the 7B dummy; Days 2, 4, 5 and 6 on the real small model. SGLang ran only Day 3 there."""
+    if ref is None:
+        return []
+    kv, roof = ref.speed.step(1, "kv_capacity"), ref.speed.step(7, "roofline")
+    peak = (ref.speed.step(7, "peak") or {}).get("summary")
+    sharing = {a["label"]: a for a in (ref.real.step(5, "pitfall4_two_instances_one_gpu") or {}).get("attempts", [])}
+    split = [a for label, a in sharing.items() if label.startswith("split-") and a.get("output_tok_s")]
+    speed, real = f"{ref.gpu} reference (7B dummy)", f"{ref.gpu} reference (SmolLM2-135M)"
+    rows = [
+        (f"{speed}: pre-flight KV capacity vs vLLM's report (Day 1)",
+         f"{100 * kv['relative_error']:+.1f} %" if kv else NOT_MEASURED),
+        (f"{speed}: TPOT p50 at c=1 / bandwidth floor (Day 7)",
+         f"{roof['tpot_measured_ms']:.2f} / {roof['tpot_floor_ms']:.2f} ms" if roof else NOT_MEASURED),
+        (f"{speed}: TTFT P50 / P95 / P99 at 1000 concurrent (Day 7)",
+         " / ".join(f"{peak['ttft'][k]:,.0f}" for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms" if peak
+         else NOT_MEASURED),
+        (f"{speed}: output tok/s at 1000 concurrent (Day 7)", _fmt(peak and peak["output_throughput_tok_s"], "tok/s")),
+        (f"{real}: ngram speculation, best speedup at c=1 (Day 2)", _fmt(_spec_speedup(ref.real), "x", 2)),
+        (f"{real}: two instances on one GPU, tok/s together vs alone (Day 5)",
+         f"{sum(a['output_tok_s'] for a in split):,.0f} vs {sharing['alone']['output_tok_s']:,.0f} tok/s"
+         if len(split) > 1 and "alone" in sharing else NOT_MEASURED),
+        (f"{real}: multi-LoRA mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(ref.real), "x", 2)),
+        (f"{real}: 4-bit quality gate, vs the original (Day 4)", _quantization_summary(ref.real) or NOT_MEASURED),
+    ]  # fmt: skip
+    return [(dimension, value, NOT_MEASURED) for dimension, value in rows]
+
+
+def evidence_table(
+    evidence: Evidence,
+    reference: dict[str, Any] | None = None,
+    gpu_day3: dict[str, Any] | None = None,
+    gpu_week: GpuReference | None = None,
+) -> list[dict[str, str]]:
+    """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
+    c1, peak = _sweep_row(evidence, 1), evidence.step(7, "peak")
+    peak_summary = peak["summary"] if peak else None
+    structured = [r for r in evidence.step(3, "comparison") or [] if r.get("workload") == "structured"]
+    constrained = next((r for r in structured if r.get("constrained") and r.get("engine") == "vllm"), None)
+    sglang = next((r for r in structured if r.get("constrained") and r.get("engine") == "sglang"), None)
+    hit = _shared_prefix_hit_rate(evidence)
+    speedup = _spec_speedup(evidence)
+    h100 = {v["variant"]: v for v in (reference or {}).get("variants", [])}
+    h100_tp1 = h100.get("qwen7b-tp1")
+    rows = [
+        ("TTFT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.get("ttft_p50_ms"), "ms"), NOT_MEASURED),
+        ("TPOT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.get("tpot_p50_ms"), "ms", 1), NOT_MEASURED),
+        ("E2E P99 at 1000 concurrent (Day 7)", _fmt(peak_summary and peak_summary["e2e"]["p99_ms"], "ms"),
+         NOT_MEASURED),
+        ("Output tok/s at 1000 concurrent (Day 7)",
+         _fmt(peak_summary and peak_summary["output_throughput_tok_s"], "tok/s"), NOT_MEASURED),
+        ("Speculative decoding, best speedup at c=1 (Day 2)", _fmt(speedup, "x", 2), NOT_MEASURED),
+        ("Constrained output valid rate (Day 3)", _fmt(constrained and 100 * constrained["valid_rate"], "%"),
+         _fmt(sglang and 100 * sglang["valid_rate"], "%")),
+        ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(hit and 100 * hit, "%"), NOT_MEASURED),
+        ("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(evidence), "x", 2),
+         NOT_MEASURED),
+        ("4-bit quality gate, vs the original (Day 4)", _quantization_summary(evidence) or NOT_MEASURED,
+         NOT_MEASURED),
+        ("H100 reference: 7B dummy, tok/s at c=256 (committed)",
+         _fmt(next((lv["output_tok_s"] for lv in h100_tp1["levels"] if lv["concurrency"] == 256), None) if h100_tp1
+              else None, "tok/s"), NOT_MEASURED),
+    ]  # fmt: skip
+    rows += _gpu_day3_rows(gpu_day3) + _gpu_week_rows(gpu_week)
+    return [{"dimension": d, "vllm (measured)": v, "sglang (measured)": s, "trtllm (measured)": NOT_MEASURED}
+            for d, v, s in rows]  # fmt: skip

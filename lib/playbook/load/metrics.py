@@ -1,0 +1,103 @@
+"""Latency statistics: percentiles and summaries as typed results with units in names."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from playbook.load.client import RequestRecord
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Mean and percentiles of one latency, in milliseconds."""
+
+    count: int
+    mean_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+    @classmethod
+    def of(cls, values: Iterable[float | None]) -> Distribution:
+        data = np.asarray([v for v in values if v is not None], dtype=float)
+        if data.size == 0:
+            return cls(0, None, None, None, None, None)
+        p50, p90, p95, p99 = (float(x) for x in np.percentile(data, PERCENTILES))
+        return cls(int(data.size), float(data.mean()), p50, p90, p95, p99)
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    requests: int
+    successes: int
+    errors_by_kind: dict[str, int]
+    duration_s: float
+    ttft: Distribution
+    tpot: Distribution
+    itl: Distribution
+    e2e: Distribution
+    request_throughput_rps: float
+    output_throughput_tok_s: float
+    total_throughput_tok_s: float
+    retried_successes: int = 0  # succeeded only after a retry: apart from first-try success
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def format_text(self) -> str:
+        """A plain-text table for terminals and logs."""
+        lines = [
+            f"{self.successes}/{self.requests} ok"
+            + (f" ({self.retried_successes} only after retries)" if self.retried_successes else "")
+            + f" in {self.duration_s:.1f} s; "
+            f"output {self.output_throughput_tok_s:.1f} tok/s, {self.request_throughput_rps:.2f} req/s",
+            f"{'':12s}{'mean':>10s}{'p50':>10s}{'p90':>10s}{'p95':>10s}{'p99':>10s}",
+        ]
+        for row in self.table_rows():
+            values = (row[k] for k in ("mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms"))
+            lines.append(f"{row['metric']:12s}" + "".join("       n/a" if v is None else f"{v:10.1f}" for v in values))
+        if self.errors_by_kind:
+            lines.append(f"errors: {self.errors_by_kind}")
+        return "\n".join(lines)
+
+    def table_rows(self) -> list[dict[str, Any]]:
+        """One row per metric, for a pandas DataFrame in a report."""
+        rows = []
+        for name in ("ttft", "tpot", "itl", "e2e"):
+            dist: Distribution = getattr(self, name)
+            rows.append({"metric": f"{name.upper()} (ms)", **{k: v for k, v in asdict(dist).items()}})
+        return rows
+
+
+def summarize(records: Sequence[RequestRecord], duration_s: float | None = None) -> LatencySummary:
+    """Summary over finished requests; throughput uses the wall span of the requests."""
+    ok = [r for r in records if r.success]
+    if duration_s is None:
+        starts = [r.start_unix_s for r in records]
+        ends = [r.start_unix_s + (r.e2e_ms or 0) / 1000 for r in records]
+        duration_s = (max(ends) - min(starts)) if records else 0.0
+    out_tokens = sum(r.completion_tokens or 0 for r in ok)
+    in_tokens = sum(r.prompt_tokens or 0 for r in ok)
+    per_s = (lambda x: x / duration_s) if duration_s > 0 else (lambda x: 0.0)
+    return LatencySummary(
+        requests=len(records),
+        successes=len(ok),
+        errors_by_kind=dict(Counter(r.error_kind for r in records if not r.success)),
+        duration_s=duration_s,
+        ttft=Distribution.of(r.ttft_ms for r in ok),
+        tpot=Distribution.of(r.tpot_ms for r in ok),
+        itl=Distribution.of(x for r in ok for x in r.itl_ms),
+        e2e=Distribution.of(r.e2e_ms for r in ok),
+        request_throughput_rps=per_s(len(ok)),
+        output_throughput_tok_s=per_s(out_tokens),
+        total_throughput_tok_s=per_s(out_tokens + in_tokens),
+        retried_successes=sum(1 for r in ok if r.attempts > 1),
+    )

@@ -1,0 +1,75 @@
+"""One closed-loop level of a concurrency sweep: requests, config, run, result.
+
+Day 7's sweep, Day 5's GPU-sharing measurement and the multi-GPU benchmark all run
+levels the same way, each level into its own folder (``c0001/``, ``c0008/``, ...), so
+a level that dies keeps its records and the next level still runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playbook.core.fileio import utc_now
+from playbook.core.profiles import Day7Settings
+from playbook.load.datasets import SampleRequest, build_requests
+from playbook.load.loadgen import LoadConfig, LoadResult, run_load
+from playbook.load.metrics import Distribution, summarize
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    concurrency: int
+    requests: int
+    result: LoadResult
+
+    def row(self) -> dict[str, Any]:
+        s = self.result.summary
+        return {
+            "concurrency": self.concurrency, "requests": self.requests, "ok": s.successes, "status": self.result.status,
+            "ttft_p50_ms": s.ttft.p50_ms, "ttft_p95_ms": s.ttft.p95_ms, "ttft_p99_ms": s.ttft.p99_ms,
+            "tpot_p50_ms": s.tpot.p50_ms, "tpot_p99_ms": s.tpot.p99_ms,
+            "e2e_p50_ms": s.e2e.p50_ms, "e2e_p95_ms": s.e2e.p95_ms, "e2e_p99_ms": s.e2e.p99_ms,
+            "output_tok_s": s.output_throughput_tok_s, "req_s": s.request_throughput_rps,
+            "goodput_share": self.result.goodput_share, "duration_s": s.duration_s,
+        }  # fmt: skip
+
+
+def requests_for(settings: Day7Settings, n: int, seed: int, tokenizer_dir: str | None) -> list[SampleRequest]:
+    sizes = {"input_tokens": settings.input_tokens, "output_tokens": settings.output_tokens,
+             "max_prompt_tokens": settings.max_prompt_tokens}  # fmt: skip
+    return build_requests(settings.dataset, n, seed, tokenizer_dir, **sizes)
+
+
+def level_config(base_url: str, model: str, settings: Day7Settings, concurrency: int, seed: int) -> LoadConfig:
+    return LoadConfig(base_url=base_url, model=model, concurrency=concurrency, warmup_requests=settings.warmup_requests,
+                      request_timeout_s=settings.request_timeout_s, slo_ttft_ms=settings.slo_ttft_ms,
+                      slo_tpot_ms=settings.slo_tpot_ms, seed=seed)  # fmt: skip
+
+
+def run_level(
+    base_url: str,
+    model: str,
+    settings: Day7Settings,
+    concurrency: int,
+    n: int,
+    pool: list[SampleRequest],
+    out_dir: Path,
+    seed: int,
+    api_key: str | None = None,
+) -> LevelResult:
+    """One closed-loop run at ``concurrency`` into ``out_dir``."""
+    config = level_config(base_url, model, settings, concurrency, seed)
+    samples = [pool[i % len(pool)] for i in range(n)]
+    result = run_load(config, samples, out_dir, api_key, desc=f"c={concurrency}")
+    return LevelResult(concurrency, n, result)
+
+
+def unreachable_level(concurrency: int, requests: int, error: str) -> LevelResult:
+    """A level that never started: the server was gone before its first request (it died between levels)."""
+    result = LoadResult(config={"concurrency": concurrency}, status="partial",
+                        error=f"the server was unreachable before this level started: {error}", started_utc=utc_now(),
+                        summary=summarize([]), e2e_from_schedule=Distribution.of([]), goodput_share=None,
+                        requests_path="", server_metrics_path=None)  # fmt: skip
+    return LevelResult(concurrency, requests, result)

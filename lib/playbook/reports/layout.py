@@ -1,0 +1,92 @@
+"""Where a run's files live: the one module that knows the ``outputs/`` layout.
+
+    outputs/<YYYY-MM-DD>/run-<NNNN>/
+        manifest.json            profile, versions, hardware, status of each day
+        dayNN/notebook.ipynb     executed notebook (kept, partial, on failure)
+        dayNN/report.html        nbconvert rendering
+        dayNN/metrics.json       what the day measured, saved step by step
+        dayNN/server.log         the engine's log, when the day launched one
+    outputs/interactive/<timestamp>/dayNN/   notebooks opened by hand
+    outputs/index.html, outputs/trends.html  every run
+
+Run ids increase across all dates and are claimed with an exclusive ``mkdir``, so two
+runs never share a folder and no run overwrites another.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from playbook.core.errors import OutputNotWritableError, PlaybookError
+from playbook.core.profiles import REPO_ROOT
+
+DEFAULT_OUTPUTS = REPO_ROOT / "outputs"
+RUN_ID = re.compile(r"^run-(\d{4,})$")
+
+
+def day_folder(day: int) -> str:
+    return f"day{day:02d}"
+
+
+def interactive_day_dir(day: int, outputs_root: Path = DEFAULT_OUTPUTS) -> Path:
+    """Where a notebook opened by hand writes: its own timestamped folder, never over a run."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return outputs_root / "interactive" / stamp / day_folder(day)
+
+
+def outputs_root_of(day_dir: str | Path) -> Path:
+    """The outputs root of a day folder: <root>/<date>/<run-id>/<dayNN> (also <root>/interactive/<ts>/<dayNN>)."""
+    return Path(day_dir).resolve().parents[2]
+
+
+def ensure_writable(outputs_root: Path) -> None:
+    try:
+        outputs_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=outputs_root, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputNotWritableError(f"outputs folder {outputs_root} is not writable: {exc.strerror}") from None
+
+
+def next_run_number(outputs_root: Path) -> int:
+    numbers = [int(m.group(1)) for p in outputs_root.glob("*/run-*") if (m := RUN_ID.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def allocate_run_dir(outputs_root: Path, today: date | None = None) -> Path:
+    """Claim ``outputs/<date>/run-NNNN`` atomically; never reuses an existing id."""
+    day_dir = outputs_root / (today or date.today()).isoformat()
+    day_dir.mkdir(parents=True, exist_ok=True)
+    number = next_run_number(outputs_root)
+    while True:
+        candidate = day_dir / f"run-{number:04d}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+
+
+def find_run(outputs_root: Path, run_id: str) -> Path:
+    matches = [p for p in Path(outputs_root).glob(f"*/{run_id}") if (p / "manifest.json").exists()]
+    if not matches:
+        raise PlaybookError(f"no run {run_id!r} with a manifest under {outputs_root}")
+    return matches[0]
+
+
+def load_runs(outputs_root: Path) -> list[dict[str, Any]]:
+    """Every run's manifest under outputs/<date>/<run-id>/, newest first."""
+    runs = []
+    for manifest in Path(outputs_root).glob("*/run-*/manifest.json"):
+        try:
+            data = json.loads(manifest.read_text())
+        except ValueError:
+            continue
+        data["_dir"] = str(manifest.parent.relative_to(outputs_root))
+        runs.append(data)
+    return sorted(runs, key=lambda r: r.get("run_id", ""), reverse=True)

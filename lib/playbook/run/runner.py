@@ -1,0 +1,189 @@
+"""The runner: execute the days' notebooks with papermill into a dated, versioned run folder.
+
+Where each file goes is :mod:`playbook.reports.layout`'s business. The profile is validated
+and the memory pre-flight passes *before* any notebook starts. A failed day keeps its
+partial notebook and is marked failed; the next days still run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from playbook.core.errors import PlaybookError
+from playbook.core.fileio import utc_now, write_json_atomic
+from playbook.core.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
+from playbook.days.lora import check_serving_dtype
+from playbook.days.quantize import check_group_size, check_interpreter, is_cached
+from playbook.reports.index import write_index
+from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
+from playbook.run.manifest import collect_environment
+from playbook.serving.launcher import sweep_pid_files
+from playbook.sizing.architecture import ModelShape
+from playbook.sizing.memory import check_fits, plan_for
+from playbook.sizing.models import PreparedModel, prepare_model
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+@dataclass(frozen=True)
+class DaySpec:
+    day: int
+    notebook: str
+    title: str
+
+    @property
+    def folder(self) -> str:
+        return f"day{self.day:02d}"
+
+
+DAYS: dict[int, DaySpec] = {
+    1: DaySpec(1, "day1_serve_validate.ipynb", "Serve a model with vLLM and validate the OpenAI API"),
+    2: DaySpec(2, "day2_speculative_decoding.ipynb", "Speculative decoding, measured against no speculation"),
+    3: DaySpec(3, "day3_structured_output_prefix_cache.ipynb", "Structured output, prefix caching; SGLang on GPUs"),
+    4: DaySpec(4, "day4_quantization.ipynb", "AWQ/GPTQ 4-bit quantization and a measured quality gate"),
+    5: DaySpec(5, "day5_kubernetes_healthcheck.ipynb", "Kubernetes/KServe manifests, validated, and a CI health check"),
+    6: DaySpec(6, "day6_multi_lora.ipynb", "Multi-LoRA serving: adapters made here, routing by behaviour"),
+    7: DaySpec(7, "day7_load_test.ipynb", "Load test to 1000 concurrent requests, P50/P95/P99, baseline"),
+    8: DaySpec(8, "selection_report.ipynb", "Engine selection from the measured results"),
+}
+
+
+def parse_days(text: str | None) -> list[int]:
+    """``"1,7"`` -> [1, 7]; ``None`` or ``"all"`` -> every day that exists."""
+    if text in (None, "", "all"):
+        return sorted(DAYS)
+    try:
+        days = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise PlaybookError(f"--days must be a comma-separated list of day numbers, got {text!r}") from None
+    unknown = [d for d in days if d not in DAYS]
+    if unknown:
+        raise PlaybookError(f"unknown day(s) {unknown}; available: {sorted(DAYS)}")
+    return days
+
+
+def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]:
+    """Prepare the model (cached) and refuse early if it cannot fit, if Day 4 could not quantize it, or if
+    Day 6's server could not load LoRA adapters at this dtype."""
+    prepared = prepare_model(profile.model)
+    if 4 in (days or []):
+        check_day4(profile, prepared)
+    if 6 in (days or []) and not profile.attached:
+        check_serving_dtype(profile.hardware.accelerator, profile.engine, profile.engine_spec.dtype)
+    if profile.attached:
+        return {"model": prepared.to_dict(), "memory_plan": None}
+    plan = check_fits(plan_for(profile, prepared))
+    return {"model": prepared.to_dict(), "memory_plan": plan.to_dict()}
+
+
+def check_day4(profile: Profile, prepared: PreparedModel) -> None:
+    """Day 4's settings against this model, before any day starts: group size, and the quantizer's
+    interpreter unless every checkpoint is already cached."""
+    settings = profile.days.day4
+    if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights:
+        return
+    check_group_size(settings.group_size, ModelShape.from_folder(Path(prepared.local_dir)))
+    if not all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed) for m in settings.methods):
+        check_interpreter(settings)
+
+
+def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:
+    """Run one notebook; on any failure keep the partial notebook and report why."""
+    import papermill
+
+    day_dir = run_dir / spec.folder
+    day_dir.mkdir(parents=True, exist_ok=True)
+    output_nb = day_dir / "notebook.ipynb"
+    status, error = "ok", None
+    started = utc_now()
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS_DIR / spec.notebook),
+            str(output_nb),
+            parameters={**parameters, "output_dir": str(day_dir)},
+            cwd=str(NOTEBOOKS_DIR),
+            execution_timeout=timeout_s,
+            progress_bar=True,
+            request_save_on_cell_execute=True,
+        )
+    except Exception as exc:  # papermill's execution error, a timeout, a kernel death
+        status, error = "failed", f"{type(exc).__name__}: {str(exc).strip()[-1500:]}"
+    finally:
+        sweep_pid_files(day_dir)  # a notebook that died must not leave its server running
+    if status == "ok":
+        status, error = notebook_verdict(day_dir / "metrics.json")
+    if output_nb.exists():
+        render_html(output_nb, day_dir / "report.html")
+    return {"day": spec.day, "title": spec.title, "folder": spec.folder, "status": status, "error": error,
+            "started_utc": started, "finished_utc": utc_now()}  # fmt: skip
+
+
+def notebook_verdict(metrics_path: Path) -> tuple[str, str | None]:
+    """A notebook that ran to the end may still report a day cut short (``ctx.partial``)."""
+    try:
+        data = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return "ok", None
+    if data.get("status") == "partial":
+        return "partial", "; ".join(data.get("partial") or [])
+    return "ok", None
+
+
+def render_html(notebook: Path, html_path: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    html_path.write_text(body)
+
+
+def run_playbook(
+    profile_name: str,
+    days: list[int],
+    overrides: list[str] | None = None,
+    outputs_root: Path = DEFAULT_OUTPUTS,
+    timeout_s: int | None = None,
+) -> Path:
+    """Validate, pre-flight, then execute each day; returns the run folder."""
+    profile = load_profile(profile_name, overrides)  # raises ProfileError before anything starts
+    outputs_root = Path(outputs_root).resolve()
+    ensure_writable(outputs_root)
+    plan = preflight(profile, days)
+    run_dir = allocate_run_dir(outputs_root)
+    manifest: dict[str, Any] = {
+        "run_id": run_dir.name,
+        "date": run_dir.parent.name,
+        "status": "running",
+        "started_utc": utc_now(),
+        "profile_file": str(resolve_profile_path(profile_name)),
+        "overrides": list(overrides or []),
+        "profile": profile.model_dump(mode="json"),
+        "engine": profile.engine,
+        "preflight": plan,
+        "environment": collect_environment(profile),
+        "days": [],
+        "rerun": f"playbook run --profile {profile_name} --days {','.join(map(str, days))}"
+        + "".join(f" --set {o}" for o in overrides or []),
+    }
+    manifest_path = run_dir / "manifest.json"
+    write_json_atomic(manifest_path, manifest)
+    parameters = {"profile": profile_name, "overrides": list(overrides or [])}
+    try:
+        for number in days:
+            print(f"[{datetime.now():%H:%M:%S}] Day {number}: {DAYS[number].title}", flush=True)
+            manifest["days"].append(execute_day(DAYS[number], run_dir, parameters, timeout_s))
+            write_json_atomic(manifest_path, manifest)
+    finally:
+        statuses = {d["status"] for d in manifest["days"]}
+        complete = len(manifest["days"]) == len(days)
+        manifest["status"] = (
+            "ok" if statuses <= {"ok"} and complete else "failed" if "failed" in statuses else "partial"
+        )
+        manifest["finished_utc"] = utc_now()
+        write_json_atomic(manifest_path, manifest)
+        write_index(outputs_root)
+    return run_dir

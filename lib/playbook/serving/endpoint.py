@@ -1,0 +1,44 @@
+"""An OpenAI-compatible endpoint as every client sees it: where, which model, which key.
+
+The key is resolved once, from the variable the profile names (never the key itself),
+and travels with the endpoint instead of through every function's signature.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from playbook.core.errors import PlaybookError
+from playbook.core.profiles import Profile
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    base_url: str  # the server root, without /v1
+    model: str  # the served model name requests carry
+    api_key: str | None = field(default=None, repr=False)  # repr=False: never printed into a report
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url.rstrip("/") + "/v1"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth_headers(self.api_key)
+
+
+def api_key(profile: Profile) -> str | None:
+    """The API key named by ``server.api_key_env``; a named but unset variable is an error."""
+    name = profile.server.api_key_env
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise PlaybookError(f"server.api_key_env names {name}, but that environment variable is not set")
+    return value
+
+
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """The bearer header every client of an OpenAI-compatible server sends (none without a key)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}

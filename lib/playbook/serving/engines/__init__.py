@@ -1,0 +1,46 @@
+"""The engine registry: one adapter per engine, looked up by the profile's engine name.
+
+Like the request-function registry of vLLM's ``benchmarks/``: the launcher, the
+Kubernetes renderer, the scraper and the reports ask :func:`get_engine`, so a new
+engine is one module here and one :func:`register` line below.
+"""
+
+from __future__ import annotations
+
+from playbook.core.errors import PlaybookError
+from playbook.serving.engines.base import EngineAdapter, LaunchTarget, Sample
+from playbook.serving.engines.sglang import SglangAdapter
+from playbook.serving.engines.trtllm import TrtllmAdapter
+from playbook.serving.engines.vllm import VllmAdapter
+
+ENGINES: dict[str, EngineAdapter] = {}
+
+
+def register(adapter: EngineAdapter) -> EngineAdapter:
+    ENGINES[adapter.name] = adapter
+    return adapter
+
+
+def unregister(name: str) -> None:
+    ENGINES.pop(name, None)
+
+
+def get_engine(name: str) -> EngineAdapter:
+    """The adapter, or a one-line error naming the engines there are."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise PlaybookError(f"unknown engine {name!r}; known: {', '.join(sorted(ENGINES))}") from None
+
+
+def scraped_metrics() -> dict[str, str]:
+    """Every registered engine's Prometheus series -> the load generator's column names."""
+    return {series: column for adapter in ENGINES.values() for series, column in adapter.metrics.items()}
+
+
+for _adapter in (VllmAdapter(), SglangAdapter(), TrtllmAdapter()):
+    register(_adapter)
+
+__all__ = [
+    "ENGINES", "EngineAdapter", "LaunchTarget", "Sample", "get_engine", "register", "scraped_metrics", "unregister",
+]  # fmt: skip

@@ -1,0 +1,104 @@
+"""What the playbook needs to know about an inference engine, in one place.
+
+An :class:`EngineAdapter` owns everything engine-specific: the server's argv, its
+environment, how the API key reaches it, whether it can load random ("dummy") weights,
+the Prometheus series it exports, how it reports its KV capacity, and the engine
+release its flags were checked against. The launcher, the Kubernetes renderer, the load
+generator's scraper and the reports ask the adapter instead of testing engine names.
+Adding an engine is one module and one :func:`playbook.serving.engines.register` call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from playbook.core.profiles import EngineSpec, HardwareSpec
+
+RELEASE_IN_TAG = re.compile(r"(?<![\d.])v?(\d+\.\d+)\.\d+")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One Prometheus sample."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class LaunchTarget:
+    """What the server is told to load and where to listen."""
+
+    model: str
+    served_name: str
+    host: str
+    port: int
+
+
+def flags_above_one(spec: EngineSpec, flags: Mapping[str, str]) -> list[str]:
+    """``--flag N`` for each of the spec's parallelism settings above 1 (every engine's default is 1)."""
+    return [
+        item for name, flag in flags.items() if getattr(spec, name) > 1 for item in (flag, str(getattr(spec, name)))
+    ]
+
+
+class EngineAdapter:
+    """One engine. Subclasses fill the class attributes and :meth:`server_args`."""
+
+    name: ClassVar[str]
+    module: ClassVar[str]  # run as ``python -m <module>``: console scripts differ between distributions
+    releases: ClassVar[tuple[str, ...]]  # major.minor releases whose flags these builders were checked against
+    distributions: ClassVar[tuple[str, ...]]  # pip names whose version is the engine's version
+    install_hint: ClassVar[str]
+    dummy_weights: ClassVar[bool] = False  # accepts ``--load-format dummy``
+    api_key_variable: ClassVar[str | None] = None  # read from the environment; None: only ``--api-key`` in argv
+    metrics: ClassVar[Mapping[str, str]] = {}  # Prometheus series -> the load generator's column
+    info_path: ClassVar[str | None] = None  # an endpoint where the engine describes itself
+    kv_log_pattern: ClassVar[re.Pattern[str] | None] = None  # the log line with its KV capacity in tokens
+
+    def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
+        raise NotImplementedError
+
+    def knob_env(self, spec: EngineSpec, hardware: HardwareSpec) -> dict[str, str]:
+        """Environment variables the engine reads its settings from (never secrets)."""
+        return {}
+
+    def argv(self, spec: EngineSpec, target: LaunchTarget, dummy: bool = False) -> list[str]:
+        """The interpreter's arguments: ``-m module ...`` (no interpreter, no secret)."""
+        argv = ["-m", self.module, *self.server_args(spec, target), *spec.extra_args]
+        if dummy and self.dummy_weights:
+            argv += ["--load-format", "dummy"]
+        return argv
+
+    def key_args(self, api_key: str | None) -> list[str]:
+        """The key on the command line, only for an engine that takes it no other way."""
+        return ["--api-key", api_key] if api_key and self.api_key_variable is None else []
+
+    def key_env(self, api_key: str | None) -> dict[str, str]:
+        return {self.api_key_variable: api_key} if api_key and self.api_key_variable else {}
+
+    def release_mismatch(self, image: str | None) -> str | None:
+        """A sentence when a container image names a release other than the one the flags are for."""
+        found = RELEASE_IN_TAG.findall((image or "").rsplit("/", 1)[-1])
+        if not found or any(release in self.releases for release in found):
+            return None
+        checked = ", ".join(self.releases)
+        return (f"image {image} runs {self.name} {found[-1]}, but the playbook's {self.name} flags were checked "
+                f"against {checked}: use an image of that release or check every flag first")  # fmt: skip
+
+    def kv_capacity_from_metrics(self, samples: list[Sample]) -> int | None:
+        return None
+
+    def kv_capacity_from_info(self, info: object) -> int | None:
+        """From the engine's own server-info endpoint (``info_path``), where it has one."""
+        return None
+
+    def kv_capacity_from_log(self, log_text: str) -> int | None:
+        if self.kv_log_pattern is None:
+            return None
+        found = self.kv_log_pattern.findall(log_text)
+        return int(found[-1].replace(",", "")) if found else None

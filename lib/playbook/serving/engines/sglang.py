@@ -1,0 +1,77 @@
+"""SGLang (0.5.14 on the lent GPUs; needs ``--attention-backend triton`` there, via ``extra_args``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import ClassVar
+
+from playbook.core.profiles import EngineSpec, SpecMethod
+from playbook.serving.engines.base import EngineAdapter, LaunchTarget, flags_above_one
+
+PARALLEL_FLAGS = {"tensor_parallel_size": "--tp-size", "pipeline_parallel_size": "--pp-size",
+                  "data_parallel_size": "--dp-size"}  # fmt: skip
+
+ALGORITHMS = {
+    "ngram": "NGRAM", "draft_model": "STANDALONE", "eagle": "EAGLE", "eagle3": "EAGLE3", "mtp": "EAGLE",
+}  # fmt: skip
+
+
+class SglangAdapter(EngineAdapter):
+    name = "sglang"
+    module = "sglang.launch_server"
+    releases = ("0.5",)
+    distributions = ("sglang",)
+    install_hint = "on a GPU host: `python -m venv .venvs/sglang && .venvs/sglang/bin/pip install 'sglang[all]'`"
+    dummy_weights = True
+    api_key_variable = None  # SGLang 0.5 takes the key only as --api-key (redacted in every report)
+    metrics: ClassVar[Mapping[str, str]] = {
+        "sglang:num_running_reqs": "running",
+        "sglang:num_queue_reqs": "waiting",
+        "sglang:token_usage": "kv_cache_usage",
+    }
+    info_path = "/get_server_info"
+    kv_log_pattern = re.compile(r"max_total_num_tokens=(\d+)")
+
+    def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
+        """``--mem-fraction-static`` (not the article's ``--mem_fraction_static`` with ``-- dtype``),
+        ``--context-length`` for the window."""
+        argv = [
+            "--model-path", target.model, "--served-model-name", target.served_name,
+            "--dtype", spec.dtype, "--context-length", str(spec.max_model_len),
+            "--mem-fraction-static", str(spec.gpu_memory_utilization),
+            "--host", target.host, "--port", str(target.port),
+        ]  # fmt: skip
+        argv += flags_above_one(spec, PARALLEL_FLAGS)
+        if spec.max_num_seqs:
+            argv += ["--max-running-requests", str(spec.max_num_seqs)]
+        if spec.enable_prefix_caching is False:
+            argv.append("--disable-radix-cache")
+        if spec.speculative is not None:
+            argv += speculative_args(spec.speculative)
+        return argv
+
+    def kv_capacity_from_info(self, info: object) -> int | None:
+        """``max_total_num_tokens`` in /get_server_info (nested in newer releases)."""
+        stack = [info]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if isinstance(item.get("max_total_num_tokens"), int):
+                    return item["max_total_num_tokens"]
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return None
+
+
+def speculative_args(method: SpecMethod) -> list[str]:
+    """SGLang's flags: a chain (top-k 1) of ``num_speculative_tokens`` steps.
+
+    SGLang's NGRAM is CUDA-only; MTP runs as EAGLE over the model's own heads."""
+    n = method.num_speculative_tokens
+    args = ["--speculative-algorithm", ALGORITHMS[method.method], "--speculative-num-steps", str(n),
+            "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(n + 1)]  # fmt: skip
+    if method.draft_model:
+        args += ["--speculative-draft-model-path", method.draft_model]
+    return args

