@@ -56,12 +56,15 @@ def week_run(tmp_path_factory):
 @pytest.fixture
 def run_day_notebook(tmp_path, week_run):
     """Execute a day's notebook with papermill (real kernel, real server) and return its metrics.json,
-    also copied into ``week_run/<folder>`` for the selection report at the end of the session."""
+    also copied into ``week_run/<folder>`` for the selection report at the end of the session. The file
+    must be its day's typed result (``playbook.reports.results``): a step the notebook records that the
+    schema does not declare, or of another shape, fails the day's test."""
     import json
     import shutil
 
     import papermill
 
+    from playbook.reports.results import load_day_result
     from playbook.run.runner import NOTEBOOKS_DIR
 
     def run(notebook: str, folder: str, **parameters) -> dict:
@@ -73,6 +76,7 @@ def run_day_notebook(tmp_path, week_run):
         )  # fmt: skip
         (week_run / folder).mkdir(exist_ok=True)
         shutil.copy(out / "metrics.json", week_run / folder / "metrics.json")
+        load_day_result(out / "metrics.json")  # raises ResultSchemaError, naming the step, if off-schema
         return json.loads((out / "metrics.json").read_text())
 
     return run

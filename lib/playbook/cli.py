@@ -164,13 +164,17 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 
 
 def _day7_run(run_dir: Path) -> tuple[dict, dict]:
+    """The identity and 1000-concurrent summary of a run's Day 7, read as its typed result."""
+    from playbook.reports.results import Day7Result, load_day_result
+
     metrics_path = Path(run_dir) / "day07" / "metrics.json"
     if not metrics_path.exists():
         raise PlaybookError(f"{metrics_path} does not exist: pass a run folder whose Day 7 ran")
-    steps = json.loads(metrics_path.read_text())["steps"]
-    if "peak" not in steps or "baseline_identity" not in steps:
+    result = load_day_result(metrics_path)
+    steps = result.steps if isinstance(result, Day7Result) else None
+    if steps is None or steps.peak is None or steps.baseline_identity is None:
         raise PlaybookError(f"{metrics_path} has no complete 1000-concurrent result to use as a baseline")
-    return steps["baseline_identity"], steps["peak"]["summary"]
+    return steps.baseline_identity.model_dump(), steps.peak.summary.to_dict()
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:

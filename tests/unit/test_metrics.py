@@ -47,6 +47,18 @@ def test_summary_counts_errors_and_throughput():
     assert summary.tpot.mean_ms == pytest.approx(((1000 - 100) / 10 + (1000 - 200) / 10) / 2)
 
 
+def test_a_summary_is_one_table_row_in_the_days_column_names():
+    records = [record(0, 100, 1000, 11, start=0.0), record(1, 200, 1000, 11, start=1.0)]
+    summary = summarize(records)
+    row = summary.row("ok", "ttft_p50_ms", "output_tok_s")
+    assert list(row) == ["ok", "ttft_p50_ms", "output_tok_s"]  # the order asked for
+    assert row == {"ok": 2, "ttft_p50_ms": summary.ttft.p50_ms, "output_tok_s": summary.output_throughput_tok_s}
+    everything = summary.row()
+    assert everything["e2e_p99_ms"] == summary.e2e.p99_ms and "ttft_count" not in everything
+    with pytest.raises(KeyError):
+        summary.row("ttft_p42_ms")
+
+
 def test_prefix_agreement():
     assert prefix_agreement([1, 2, 3, 4], [1, 2, 3, 4]) == (4, 1.0)
     assert prefix_agreement([1, 2, 9, 4], [1, 2, 3, 4]) == (2, 0.5)

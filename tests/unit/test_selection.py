@@ -8,7 +8,9 @@ import pytest
 from playbook.core.profiles import REPO_ROOT
 from playbook.days import selection
 from playbook.days.selection import Evidence, Workload, decide
+from playbook.reports.results import SweepRow, parse_day_result
 from playbook.sizing.architecture import ModelShape, load_shape
+from tests.support.results import day_metrics
 
 GIB = 2**30
 
@@ -31,7 +33,7 @@ def test_decisions_cite_measurements_and_name_the_gaps():
         {"engine": "vllm", "workload": "structured", "constrained": False, "valid_rate": 0.2, "tpot_p50_ms": 44.9},
         {"engine": "vllm", "workload": "shared-prefix", "prefix_caching": True, "hit_rate": 0.84},
     ]
-    evidence = Evidence({3: {"steps": {"comparison": rows}}})
+    evidence = Evidence({3: parse_day_result(day_metrics(3, {"comparison": rows}))})
     decision = decide(Workload(structured_share=0.6), evidence)
     assert any("valid 95% vs 20% prompt-only" in e for e in decision.evidence)
     assert any("hit rate on a shared-prefix workload: 84%" in e for e in decision.evidence)
@@ -54,10 +56,10 @@ def test_cost_and_capacity_arithmetic():
 
 
 def test_slo_picks_the_fastest_level_that_meets_it():
-    levels = [{"concurrency": c, "output_tok_s": t, "ttft_p99_ms": ttft, "tpot_p50_ms": tpot}
+    levels = [SweepRow(concurrency=c, status="ok", output_tok_s=t, ttft_p99_ms=ttft, tpot_p50_ms=tpot)
               for c, t, ttft, tpot in [(1, 20, 200, 44), (8, 100, 900, 60), (64, 300, 5000, 150)]]  # fmt: skip
-    assert selection.best_level_within_slo(levels, None, None)["concurrency"] == 64
-    assert selection.best_level_within_slo(levels, 1000, 100)["concurrency"] == 8
+    assert selection.best_level_within_slo(levels, None, None).concurrency == 64
+    assert selection.best_level_within_slo(levels, 1000, 100).concurrency == 8
     assert selection.best_level_within_slo(levels, 100, None) is None
 
 
@@ -84,7 +86,7 @@ def test_evidence_comes_from_the_run_folder_or_the_newest_run_of_the_profile(tmp
         run = tmp_path / "2026-11-25" / run_id
         for day in days:
             (run / f"day{day:02d}").mkdir(parents=True)
-            (run / f"day{day:02d}" / "metrics.json").write_text(json.dumps({"day": day, "steps": {}}))
+            (run / f"day{day:02d}" / "metrics.json").write_text(json.dumps(day_metrics(day, {}, profile)))
         run.mkdir(parents=True, exist_ok=True)
         (run / "manifest.json").write_text(json.dumps({"run_id": run_id, "profile": {"name": profile}}))
 

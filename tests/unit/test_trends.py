@@ -4,17 +4,25 @@ import json
 
 from playbook.reports.index import write_index
 from playbook.reports.trends import collect
+from tests.support.results import day_metrics, summary
 
 
 def make_run(root, run_id, profile, tok_s, regressed=None):
     run = root / "2026-11-25" / run_id
     (run / "day07").mkdir(parents=True)
     (run / "manifest.json").write_text(json.dumps({"run_id": run_id, "profile": {"name": profile}, "status": "ok"}))
-    steps = {"peak": {"summary": {"output_throughput_tok_s": tok_s, "ttft": {"p99_ms": 900.0},
-                                  "e2e": {"p99_ms": 5000.0}}}}  # fmt: skip
+    steps = {"peak": {"status": "ok", "summary": summary(tok_s)}}
     if regressed is not None:
         steps["baseline_comparison"] = {"regressed": regressed}
-    (run / "day07" / "metrics.json").write_text(json.dumps({"day": 7, "steps": steps}))
+    (run / "day07" / "metrics.json").write_text(json.dumps(day_metrics(7, steps, profile)))
+
+
+def test_a_day_file_of_another_schema_version_is_left_out_not_fatal(tmp_path):
+    make_run(tmp_path, "run-0001", "cpu-smollm2", 100.0)
+    path = tmp_path / "2026-11-25" / "run-0001" / "day07" / "metrics.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "schema_version": 99}))
+    make_run(tmp_path, "run-0002", "cpu-smollm2", 80.0)
+    assert list(collect(tmp_path).run_id.unique()) == ["run-0002"]
 
 
 def test_trends_cover_every_run_and_mark_regressions(tmp_path):

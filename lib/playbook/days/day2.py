@@ -219,9 +219,8 @@ def measure_method(
                 result = run_load(config, [pool[i % len(pool)] for i in range(n)], out_dir / f"{workload}-c{c:03d}",
                                   api_key, desc=f"{name} {workload} c={c}")  # fmt: skip
                 s = result.summary
-                rows.append({"method": name, "workload": workload, "concurrency": c, "requests": n, "ok": s.successes,
-                             "output_tok_s": s.output_throughput_tok_s, "tpot_p50_ms": s.tpot.p50_ms,
-                             "ttft_p50_ms": s.ttft.p50_ms, "e2e_p50_ms": s.e2e.p50_ms})  # fmt: skip
+                rows.append({"method": name, "workload": workload, "concurrency": c, "requests": n,
+                             **s.row("ok", "output_tok_s", "tpot_p50_ms", "ttft_p50_ms", "e2e_p50_ms")})  # fmt: skip
             if method is not None:
                 acceptance[workload] = Acceptance.from_counters(SpecCounters.read(server).minus(before))
         client = make_client(server, api_key)

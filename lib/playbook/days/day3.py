@@ -66,8 +66,7 @@ def structured_row(
         "valid_rate": sum(x.schema_valid for x in scores) / len(scores),
         "truncated": sum(x.truncated for x in scores),
         "field_accuracy": sum(x.field_accuracy for x in scores) / len(scores),
-        "ttft_p50_ms": s.ttft.p50_ms, "tpot_p50_ms": s.tpot.p50_ms, "e2e_p50_ms": s.e2e.p50_ms,
-        "e2e_p99_ms": s.e2e.p99_ms, "status": result.status,
+        **s.row("ttft_p50_ms", "tpot_p50_ms", "e2e_p50_ms", "e2e_p99_ms"), "status": result.status,
     }  # fmt: skip
 
 
@@ -99,8 +98,7 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
     return {"engine": server.engine, "workload": label,
             "prefix_caching": caching, "concurrency": 1, "requests": s.requests,
             "hit_rate": None if rate is None else rate.rate, "hit_tokens": None if rate is None else rate.hit_tokens,
-            "ttft_p50_ms": s.ttft.p50_ms, "ttft_p99_ms": s.ttft.p99_ms, "e2e_p50_ms": s.e2e.p50_ms,
-            "status": result.status}  # fmt: skip
+            **s.row("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms"), "status": result.status}  # fmt: skip
 
 
 def comparison_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -153,8 +153,7 @@ def measure_speed(
         result = run_load(config, samples, out_dir / f"c{concurrency:04d}", api_key, desc=f"c={concurrency}")
         s = result.summary
         rows.append({"concurrency": concurrency, "requests": s.requests, "status": result.status,
-                     "tpot_p50_ms": s.tpot.p50_ms, "ttft_p50_ms": s.ttft.p50_ms,
-                     "output_tok_s": s.output_throughput_tok_s})  # fmt: skip
+                     **s.row("tpot_p50_ms", "ttft_p50_ms", "output_tok_s")})  # fmt: skip
     return rows
 
 

@@ -96,8 +96,7 @@ def _load(ctx: DayContext, server: Server, label: str, concurrency: int, request
     pool = sweep.requests_for(settings, requests, ctx.profile.seed, None)
     level = sweep.run_level(server.base_url, server.model_name, settings, concurrency, requests, pool,
                            ctx.output_dir / "sharing" / label, ctx.profile.seed, ctx.api_key)  # fmt: skip
-    s = level.result.summary
-    return {"output_tok_s": s.output_throughput_tok_s, "ttft_p50_ms": s.ttft.p50_ms, "tpot_p50_ms": s.tpot.p50_ms}
+    return level.result.summary.row("output_tok_s", "ttft_p50_ms", "tpot_p50_ms")
 
 
 def _record_load(attempt: InstanceAttempt, measured: dict[str, float | None]) -> None:

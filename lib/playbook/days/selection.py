@@ -9,16 +9,27 @@ number from the article is ever shown as ours: its claims sit in their own colum
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from playbook.core.profiles import EngineSpec, HardwareSpec
 from playbook.reports.layout import load_runs, outputs_root_of
+from playbook.reports.results import (
+    Day1Result,
+    Day2Result,
+    Day3Result,
+    Day4Result,
+    Day5Result,
+    Day6Result,
+    Day7Result,
+    DayResult,
+    SweepRow,
+    load_day_result,
+)
 from playbook.sizing.architecture import ModelShape, load_shape
 from playbook.sizing.memory import plan_memory
 
@@ -27,6 +38,7 @@ ARTICLE_CLAIMS = {
     "sglang": "+10-30 % on structured output; RadixAttention prefix reuse",
     "trtllm": "+20-50 % throughput; best P99; high maintenance cost",
 }
+R = TypeVar("R", bound=DayResult)
 BIG_VOLUME_TOKENS_PER_DAY = 100_000_000
 DEDICATED_INFRA_TEAM = 3
 
@@ -49,13 +61,45 @@ class Workload(BaseModel):
 
 @dataclass
 class Evidence:
-    """What the days measured: day number → that day's metrics.json."""
+    """What the days measured: day number → that day's typed result (its metrics.json)."""
 
-    days: dict[int, dict[str, Any]] = field(default_factory=dict)
+    days: dict[int, DayResult] = field(default_factory=dict)
     source: str = ""
 
-    def step(self, day: int, name: str) -> Any:
-        return self.days.get(day, {}).get("steps", {}).get(name)
+    def _day(self, number: int, kind: type[R]) -> R | None:
+        result = self.days.get(number)
+        return result if isinstance(result, kind) else None
+
+    @property
+    def day1(self) -> Day1Result | None:
+        return self._day(1, Day1Result)
+
+    @property
+    def day2(self) -> Day2Result | None:
+        return self._day(2, Day2Result)
+
+    @property
+    def day3(self) -> Day3Result | None:
+        return self._day(3, Day3Result)
+
+    @property
+    def day4(self) -> Day4Result | None:
+        return self._day(4, Day4Result)
+
+    @property
+    def day5(self) -> Day5Result | None:
+        return self._day(5, Day5Result)
+
+    @property
+    def day6(self) -> Day6Result | None:
+        return self._day(6, Day6Result)
+
+    @property
+    def day7(self) -> Day7Result | None:
+        return self._day(7, Day7Result)
+
+    def sweep_levels(self) -> list[SweepRow]:
+        return (self.day7.steps.sweep or []) if self.day7 else []
 
 
 @dataclass(frozen=True)
@@ -89,26 +133,27 @@ def evidence_run(output_dir: Path, profile_name: str) -> Path | None:
 
 
 def gather_evidence(run_dir: Path) -> Evidence:
-    """Every ``dayNN/metrics.json`` of one run folder."""
+    """Every ``dayNN/metrics.json`` of one run folder, each read as its day's typed result (Day 8's own
+    file, the report being written, is not evidence)."""
     days = {}
-    for path in sorted(Path(run_dir).glob("day[0-9][0-9]/metrics.json")):
-        number = int(path.parent.name[3:])
-        days[number] = json.loads(path.read_text())
+    for path in sorted(Path(run_dir).glob("day0[1-7]/metrics.json")):
+        result = load_day_result(path)
+        days[result.day] = result
     return Evidence(days, str(run_dir))
 
 
 def _structured_evidence(evidence: Evidence) -> tuple[list[str], list[str]]:
-    rows = evidence.step(3, "comparison") or []
+    day3 = evidence.day3
     measured, missing = [], []
-    constrained = [r for r in rows if r.get("workload") == "structured" and r.get("constrained")]
-    free = [r for r in rows if r.get("workload") == "structured" and not r.get("constrained")]
+    constrained = day3.rows("vllm", "structured", constrained=True) if day3 else []
+    free = day3.rows("vllm", "structured", constrained=False) if day3 else []
     if constrained and free:
         c, f = constrained[0], free[0]
-        measured.append(f"vLLM constrained decoding: valid {c['valid_rate']:.0%} vs {f['valid_rate']:.0%} prompt-only, "
-                        f"TPOT {c['tpot_p50_ms']:.1f} vs {f['tpot_p50_ms']:.1f} ms")  # fmt: skip
+        measured.append(f"vLLM constrained decoding: valid {c.valid_rate:.0%} vs {f.valid_rate:.0%} prompt-only, "
+                        f"TPOT {c.tpot_p50_ms:.1f} vs {f.tpot_p50_ms:.1f} ms")  # fmt: skip
     else:
         missing.append("structured output on vLLM (Day 3 did not run)")
-    if any(r.get("engine") == "sglang" for r in rows):
+    if day3 and day3.rows("sglang"):
         measured.append("SGLang on the same structured tasks (Day 3)")
     else:
         missing.append("SGLang vs vLLM on your structured workload (Day 3 on a GPU profile)")
@@ -127,7 +172,7 @@ def decide(workload: Workload, evidence: Evidence) -> Decision:
         return Decision("trtllm", "vllm", rule, (), (gap,))
     if workload.structured_share >= 0.3 or workload.shared_prefix_share >= 0.5:
         measured, missing = _structured_evidence(evidence)
-        hit = _shared_prefix_hit_rate(evidence)
+        hit = evidence.day3.prefix_hit_rate("vllm") if evidence.day3 else None
         if hit is not None:
             measured.append(f"vLLM prefix-cache hit rate on a shared-prefix workload: {hit:.0%}")
         return Decision("sglang", "vllm", "structured output or shared-prefix (agentic, multi-turn) traffic dominates",
@@ -137,22 +182,16 @@ def decide(workload: Workload, evidence: Evidence) -> Decision:
                     tuple(_vllm_evidence(evidence)), gaps)  # fmt: skip
 
 
-def _shared_prefix_hit_rate(evidence: Evidence) -> float | None:
-    rows = evidence.step(3, "comparison") or []
-    hit = next((r for r in rows if r.get("workload") == "shared-prefix" and r.get("prefix_caching")
-                and r.get("engine", "vllm") == "vllm"), None)  # fmt: skip
-    return None if hit is None else hit.get("hit_rate")
-
-
 def _vllm_evidence(evidence: Evidence) -> list[str]:
     found = []
-    peak = evidence.step(7, "peak")
+    peak = evidence.day7.steps.peak if evidence.day7 else None
     if peak:
-        s = peak["summary"]
-        found.append(f"1000 concurrent requests: {s['successes']}/{s['requests']} ok, TTFT P99 "
-                     f"{s['ttft']['p99_ms']:.0f} ms, {s['output_throughput_tok_s']:.0f} output tok/s")  # fmt: skip
-    if evidence.step(1, "reference_check"):
-        found.append(f"greedy agreement with transformers: {evidence.step(1, 'reference_check').get('passed')}")
+        s = peak.summary
+        found.append(f"1000 concurrent requests: {s.successes}/{s.requests} ok, TTFT P99 "
+                     f"{s.ttft.p99_ms:.0f} ms, {s.output_throughput_tok_s:.0f} output tok/s")  # fmt: skip
+    check = evidence.day1.steps.reference_check if evidence.day1 else None
+    if check:
+        found.append(f"greedy agreement with transformers: {check.passed}")
     return found
 
 
@@ -167,12 +206,14 @@ def gpus_for_volume(daily_tokens: int, tokens_per_s: float, gpus_per_replica: in
     return replicas * gpus_per_replica
 
 
-def best_level_within_slo(levels: list[dict[str, Any]], ttft_slo_ms: float | None, tpot_slo_ms: float | None):
+def best_level_within_slo(
+    levels: list[SweepRow], ttft_slo_ms: float | None, tpot_slo_ms: float | None
+) -> SweepRow | None:
     """The highest-throughput concurrency whose P99 TTFT and P50 TPOT meet the SLOs (None if none does)."""
-    ok = [lv for lv in levels
-          if (ttft_slo_ms is None or (lv.get("ttft_p99_ms") or math.inf) <= ttft_slo_ms)
-          and (tpot_slo_ms is None or (lv.get("tpot_p50_ms") or math.inf) <= tpot_slo_ms)]  # fmt: skip
-    return max(ok, key=lambda lv: lv["output_tok_s"], default=None)
+    ok = [lv for lv in levels if lv.output_tok_s is not None
+          and (ttft_slo_ms is None or (lv.ttft_p99_ms or math.inf) <= ttft_slo_ms)
+          and (tpot_slo_ms is None or (lv.tpot_p50_ms or math.inf) <= tpot_slo_ms)]  # fmt: skip
+    return max(ok, key=lambda lv: lv.output_tok_s, default=None)
 
 
 GPU_CLASSES: dict[str, tuple[str, float, float]] = {  # name → (vendor, GiB per card, utilization)
@@ -221,44 +262,39 @@ def _fmt(value: float | None, unit: str, digits: int = 0) -> str:
     return NOT_MEASURED if value is None else f"{value:,.{digits}f} {unit}".strip()
 
 
-def _sweep_row(evidence: Evidence, concurrency: int) -> dict[str, Any] | None:
-    return next((r for r in evidence.step(7, "sweep") or [] if r.get("concurrency") == concurrency), None)
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
 
 
 def _spec_speedup(evidence: Evidence) -> float | None:
-    rows = evidence.step(2, "speedup") or []
-    best = [r["throughput_speedup"] for r in rows if r.get("method") != "none" and r.get("concurrency") == 1]
-    return max(best) if best else None
+    return evidence.day2.best_speedup_at_c1() if evidence.day2 else None
 
 
 def _lora_ratio(evidence: Evidence) -> float | None:
-    rows = {r["traffic"]: r for r in evidence.step(6, "mixed_traffic") or []}
-    base, mixed = rows.get("base only"), rows.get("uniform over adapters")
-    return mixed["output_tok_s"] / base["output_tok_s"] if base and mixed and base["output_tok_s"] else None
+    return evidence.day6.mixed_over_base() if evidence.day6 else None
 
 
 def _quantization_summary(evidence: Evidence) -> str | None:
     """'AWQ W4A16: PASS (perplexity +4.1 %)' per quantized model Day 4 gated."""
-    gate = evidence.step(4, "gate")
-    if not gate or not gate.get("verdicts"):
+    gate = evidence.day4.steps.gate if evidence.day4 else None
+    if not gate or not gate.verdicts:
         return None
-    rises = {c["model"]: c["change"] for c in gate["checks"] if c["name"].startswith("perplexity")}
-    return "; ".join(f"{model}: {v} (perplexity {rises.get(model, float('nan')):+.1f} %)"
-                     for model, v in gate["verdicts"].items())  # fmt: skip
+    rises = {c.model: c.change for c in gate.checks if c.name.startswith("perplexity")}
+    return "; ".join(f"{model}: {v} (perplexity {rises.get(model) or float('nan'):+.1f} %)"
+                     for model, v in gate.verdicts.items())  # fmt: skip
 
 
-def _gpu_day3_rows(day3: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+def _gpu_day3_rows(day3: Day3Result | None) -> list[tuple[str, str, str]]:
     """vLLM vs SGLang on the same H100 and workload, from the committed Day 3 reference run."""
-    rows = (day3 or {}).get("steps", {}).get("comparison", [])
 
     def pick(engine: str, workload: str, key: str, **match: Any) -> str:
-        row = next((r for r in rows if r.get("engine") == engine and r.get("workload") == workload
-                    and all(r.get(k) == v for k, v in match.items())), None)  # fmt: skip
-        return _fmt(row and row.get(key), "ms", 1)
+        row = next(iter(day3.rows(engine, workload, **match)), None) if day3 else None
+        return _fmt(getattr(row, key, None), "ms", 1)
 
-    if not rows:
+    structured = day3.rows(workload="structured") if day3 else []
+    if not structured:
         return []
-    top = max(r["concurrency"] for r in rows if r.get("workload") == "structured")
+    top = max(r.concurrency or 0 for r in structured)
     return [
         (f"H100 reference (7B dummy): constrained-JSON TPOT p50 at c={top} (Day 3)",
          pick("vllm", "structured", "tpot_p50_ms", constrained=True, concurrency=top),
@@ -298,23 +334,26 @@ def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
     roofline on the 7B dummy; Days 2, 4, 5 and 6 on the real small model. SGLang ran only Day 3 there."""
     if ref is None:
         return []
-    kv, roof = ref.speed.step(1, "kv_capacity"), ref.speed.step(7, "roofline")
-    peak = (ref.speed.step(7, "peak") or {}).get("summary")
-    sharing = {a["label"]: a for a in (ref.real.step(5, "pitfall4_two_instances_one_gpu") or {}).get("attempts", [])}
-    split = [a for label, a in sharing.items() if label.startswith("split-") and a.get("output_tok_s")]
+    kv = ref.speed.day1.steps.kv_capacity if ref.speed.day1 else None
+    roof = ref.speed.day7.steps.roofline if ref.speed.day7 else None
+    peak = ref.speed.day7.steps.peak.summary if ref.speed.day7 and ref.speed.day7.steps.peak else None
+    pitfall4 = ref.real.day5.steps.pitfall4_two_instances_one_gpu if ref.real.day5 else None
+    sharing = {a.label: a for a in pitfall4.attempts} if pitfall4 else {}
+    split = [a for label, a in sharing.items() if label.startswith("split-") and a.output_tok_s]
     speed, real = f"{ref.gpu} reference (7B dummy)", f"{ref.gpu} reference (SmolLM2-135M)"
     rows = [
         (f"{speed}: pre-flight KV capacity vs vLLM's report (Day 1)",
-         f"{100 * kv['relative_error']:+.1f} %" if kv else NOT_MEASURED),
+         f"{100 * kv.relative_error:+.1f} %" if kv and kv.relative_error is not None else NOT_MEASURED),
         (f"{speed}: TPOT p50 at c=1 / bandwidth floor (Day 7)",
-         f"{roof['tpot_measured_ms']:.2f} / {roof['tpot_floor_ms']:.2f} ms" if roof else NOT_MEASURED),
-        (f"{speed}: TTFT P50 / P95 / P99 at 1000 concurrent (Day 7)",
-         " / ".join(f"{peak['ttft'][k]:,.0f}" for k in ("p50_ms", "p95_ms", "p99_ms")) + " ms" if peak
+         f"{roof.tpot_measured_ms:.2f} / {roof.tpot_floor_ms:.2f} ms" if roof and roof.tpot_measured_ms
          else NOT_MEASURED),
-        (f"{speed}: output tok/s at 1000 concurrent (Day 7)", _fmt(peak and peak["output_throughput_tok_s"], "tok/s")),
+        (f"{speed}: TTFT P50 / P95 / P99 at 1000 concurrent (Day 7)",
+         " / ".join(f"{v:,.0f}" for v in (peak.ttft.p50_ms, peak.ttft.p95_ms, peak.ttft.p99_ms)) + " ms" if peak
+         else NOT_MEASURED),
+        (f"{speed}: output tok/s at 1000 concurrent (Day 7)", _fmt(peak and peak.output_throughput_tok_s, "tok/s")),
         (f"{real}: ngram speculation, best speedup at c=1 (Day 2)", _fmt(_spec_speedup(ref.real), "x", 2)),
         (f"{real}: two instances on one GPU, tok/s together vs alone (Day 5)",
-         f"{sum(a['output_tok_s'] for a in split):,.0f} vs {sharing['alone']['output_tok_s']:,.0f} tok/s"
+         f"{sum(a.output_tok_s for a in split):,.0f} vs {sharing['alone'].output_tok_s:,.0f} tok/s"
          if len(split) > 1 and "alone" in sharing else NOT_MEASURED),
         (f"{real}: multi-LoRA mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(ref.real), "x", 2)),
         (f"{real}: 4-bit quality gate, vs the original (Day 4)", _quantization_summary(ref.real) or NOT_MEASURED),
@@ -325,30 +364,29 @@ def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
 def evidence_table(
     evidence: Evidence,
     reference: dict[str, Any] | None = None,
-    gpu_day3: dict[str, Any] | None = None,
+    gpu_day3: Day3Result | None = None,
     gpu_week: GpuReference | None = None,
 ) -> list[dict[str, str]]:
     """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
-    c1, peak = _sweep_row(evidence, 1), evidence.step(7, "peak")
-    peak_summary = peak["summary"] if peak else None
-    structured = [r for r in evidence.step(3, "comparison") or [] if r.get("workload") == "structured"]
-    constrained = next((r for r in structured if r.get("constrained") and r.get("engine") == "vllm"), None)
-    sglang = next((r for r in structured if r.get("constrained") and r.get("engine") == "sglang"), None)
-    hit = _shared_prefix_hit_rate(evidence)
+    day3, day7 = evidence.day3, evidence.day7
+    c1 = day7.level(1) if day7 else None
+    peak_summary = day7.steps.peak.summary if day7 and day7.steps.peak else None
+    constrained = next(iter(day3.rows("vllm", "structured", constrained=True)), None) if day3 else None
+    sglang = next(iter(day3.rows("sglang", "structured", constrained=True)), None) if day3 else None
+    hit = day3.prefix_hit_rate("vllm") if day3 else None
     speedup = _spec_speedup(evidence)
     h100 = {v["variant"]: v for v in (reference or {}).get("variants", [])}
     h100_tp1 = h100.get("qwen7b-tp1")
     rows = [
-        ("TTFT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.get("ttft_p50_ms"), "ms"), NOT_MEASURED),
-        ("TPOT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.get("tpot_p50_ms"), "ms", 1), NOT_MEASURED),
-        ("E2E P99 at 1000 concurrent (Day 7)", _fmt(peak_summary and peak_summary["e2e"]["p99_ms"], "ms"),
-         NOT_MEASURED),
+        ("TTFT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.ttft_p50_ms, "ms"), NOT_MEASURED),
+        ("TPOT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.tpot_p50_ms, "ms", 1), NOT_MEASURED),
+        ("E2E P99 at 1000 concurrent (Day 7)", _fmt(peak_summary and peak_summary.e2e.p99_ms, "ms"), NOT_MEASURED),
         ("Output tok/s at 1000 concurrent (Day 7)",
-         _fmt(peak_summary and peak_summary["output_throughput_tok_s"], "tok/s"), NOT_MEASURED),
+         _fmt(peak_summary and peak_summary.output_throughput_tok_s, "tok/s"), NOT_MEASURED),
         ("Speculative decoding, best speedup at c=1 (Day 2)", _fmt(speedup, "x", 2), NOT_MEASURED),
-        ("Constrained output valid rate (Day 3)", _fmt(constrained and 100 * constrained["valid_rate"], "%"),
-         _fmt(sglang and 100 * sglang["valid_rate"], "%")),
-        ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(hit and 100 * hit, "%"), NOT_MEASURED),
+        ("Constrained output valid rate (Day 3)", _fmt(_percent(constrained and constrained.valid_rate), "%"),
+         _fmt(_percent(sglang and sglang.valid_rate), "%")),
+        ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(_percent(hit), "%"), NOT_MEASURED),
         ("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(evidence), "x", 2),
          NOT_MEASURED),
         ("4-bit quality gate, vs the original (Day 4)", _quantization_summary(evidence) or NOT_MEASURED,

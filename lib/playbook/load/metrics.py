@@ -68,6 +68,17 @@ class LatencySummary:
             lines.append(f"errors: {self.errors_by_kind}")
         return "\n".join(lines)
 
+    def row(self, *columns: str) -> dict[str, Any]:
+        """The summary as one flat table row, in the column names every day's tables use (``ttft_p50_ms``,
+        ``output_tok_s``, ``req_s``, ``ok``, ...): all of them, or the ``columns`` named, in that order."""
+        flat: dict[str, Any] = {
+            "requests": self.requests, "ok": self.successes, "duration_s": self.duration_s,
+            "output_tok_s": self.output_throughput_tok_s, "req_s": self.request_throughput_rps,
+        }  # fmt: skip
+        for name in ("ttft", "tpot", "itl", "e2e"):
+            flat |= {f"{name}_{stat}": value for stat, value in asdict(getattr(self, name)).items() if stat != "count"}
+        return {c: flat[c] for c in columns} if columns else flat
+
     def table_rows(self) -> list[dict[str, Any]]:
         """One row per metric, for a pandas DataFrame in a report."""
         rows = []

@@ -26,14 +26,11 @@ class LevelResult:
 
     def row(self) -> dict[str, Any]:
         s = self.result.summary
-        return {
-            "concurrency": self.concurrency, "requests": self.requests, "ok": s.successes, "status": self.result.status,
-            "ttft_p50_ms": s.ttft.p50_ms, "ttft_p95_ms": s.ttft.p95_ms, "ttft_p99_ms": s.ttft.p99_ms,
-            "tpot_p50_ms": s.tpot.p50_ms, "tpot_p99_ms": s.tpot.p99_ms,
-            "e2e_p50_ms": s.e2e.p50_ms, "e2e_p95_ms": s.e2e.p95_ms, "e2e_p99_ms": s.e2e.p99_ms,
-            "output_tok_s": s.output_throughput_tok_s, "req_s": s.request_throughput_rps,
-            "goodput_share": self.result.goodput_share, "duration_s": s.duration_s,
-        }  # fmt: skip
+        latency = s.row("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
+                        "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms", "output_tok_s", "req_s")  # fmt: skip
+        return {"concurrency": self.concurrency, "requests": self.requests, "ok": s.successes,
+                "status": self.result.status, **latency, "goodput_share": self.result.goodput_share,
+                "duration_s": s.duration_s}  # fmt: skip
 
 
 def requests_for(settings: Day7Settings, n: int, seed: int, tokenizer_dir: str | None) -> list[SampleRequest]:

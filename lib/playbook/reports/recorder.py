@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.core.fileio import to_jsonable, utc_now, write_json_atomic
+from playbook.reports.results import SCHEMA_VERSION
 
 
 class DayRecorder:
@@ -21,6 +22,7 @@ class DayRecorder:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.output_dir / "metrics.json"
         self.data: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,  # the layout playbook.reports.results reads
             "day": day,
             "profile": profile,
             "status": "running",

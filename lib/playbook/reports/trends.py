@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,40 +22,45 @@ import pandas as pd
 from playbook.core.fileio import utc_now
 from playbook.reports.html import render
 from playbook.reports.layout import load_runs
+from playbook.reports.results import Day2Result, Day3Result, Day7Result, DayResult, ResultSchemaError, load_day_result
 
 
-def _peak(field: str, stat: str | None = None) -> Callable[[dict], float | None]:
-    def read(steps: dict) -> float | None:
-        summary = (steps.get("peak") or {}).get("summary") or {}
-        value = summary.get(field)
-        return value.get(stat) if stat and isinstance(value, dict) else value
+def _peak(field: str, stat: str | None = None) -> Callable[[DayResult], float | None]:
+    def read(result: DayResult) -> float | None:
+        peak = result.steps.peak if isinstance(result, Day7Result) else None
+        if peak is None:
+            return None
+        value = getattr(peak.summary, field)
+        return getattr(value, stat) if stat else value
 
     return read
 
 
-def _best_speedup(steps: dict) -> float | None:
-    values = [r["throughput_speedup"] for r in steps.get("speedup") or []
-              if r.get("method") != "none" and r.get("concurrency") == 1]  # fmt: skip
-    return max(values) if values else None
+def _best_speedup(result: DayResult) -> float | None:
+    return result.best_speedup_at_c1() if isinstance(result, Day2Result) else None
 
 
-def _hit_rate(steps: dict) -> float | None:
-    row = next((r for r in steps.get("comparison") or [] if r.get("workload") == "shared-prefix"
-                and r.get("prefix_caching")), None)  # fmt: skip
-    return row.get("hit_rate") if row else None
+def _hit_rate(result: DayResult) -> float | None:
+    return result.prefix_hit_rate("vllm") if isinstance(result, Day3Result) else None
 
 
-HEADLINES: list[tuple[str, int, Callable[[dict], float | None]]] = [
+HEADLINES: list[tuple[str, int, Callable[[DayResult], float | None]]] = [
     ("Day 7: output tok/s at the peak", 7, _peak("output_throughput_tok_s")),
     ("Day 7: TTFT P99 at the peak (ms)", 7, _peak("ttft", "p99_ms")),
     ("Day 7: E2E P99 at the peak (ms)", 7, _peak("e2e", "p99_ms")),
     ("Day 2: best speculative speedup at c=1", 2, _best_speedup),
-    ("Day 3: prefix-cache hit rate (shared prefixes)", 3, _hit_rate),
+    ("Day 3: vLLM prefix-cache hit rate (shared prefixes)", 3, _hit_rate),
 ]
 
 
+def _regressed(result: DayResult) -> bool:
+    comparison = result.steps.baseline_comparison if isinstance(result, Day7Result) else None
+    return bool(comparison and comparison.regressed)
+
+
 def collect(outputs_root: Path) -> pd.DataFrame:
-    """One row per run x headline metric that the run measured."""
+    """One row per run x headline metric that the run measured (a day file this release cannot read is
+    left out of the page rather than stopping it)."""
     rows = []
     for run in reversed(load_runs(outputs_root)):  # oldest first
         folder = Path(outputs_root) / run["_dir"]
@@ -64,14 +68,16 @@ def collect(outputs_root: Path) -> pd.DataFrame:
             path = folder / f"day{day:02d}" / "metrics.json"
             if not path.exists():
                 continue
-            steps = json.loads(path.read_text()).get("steps", {})
-            value = read(steps)
+            try:
+                result = load_day_result(path)
+            except ResultSchemaError:
+                continue
+            value = read(result)
             if value is None:
                 continue
-            regressed = bool((steps.get("baseline_comparison") or {}).get("regressed")) if day == 7 else False
             rows.append({"run_id": run["run_id"], "profile": (run.get("profile") or {}).get("name"),
                          "started_utc": run.get("started_utc"), "metric": metric, "value": value,
-                         "regressed": regressed})  # fmt: skip
+                         "regressed": _regressed(result)})  # fmt: skip
     return pd.DataFrame(rows, columns=["run_id", "profile", "started_utc", "metric", "value", "regressed"])
 
 

@@ -1,0 +1,357 @@
+"""Each day's ``metrics.json`` as a typed result: the schema of the file *is* these models.
+
+:class:`~playbook.reports.recorder.DayRecorder` writes the file step by step (a day that
+dies half-way still leaves what it measured); :func:`load_day_result` reads it back as
+the day's model, so the selection report, the trends page and the baseline read fields,
+not string keys. A step a notebook records must be declared here (an unknown step name
+fails validation, in the tests that run every day's notebook); the rows inside a step
+keep any extra columns they carry, and the columns readers use are typed.
+
+``schema_version`` says which layout a file has. Files written before the field existed
+have this layout (version 1). A file of another version is refused with a one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from playbook.core.errors import PlaybookError
+from playbook.load.metrics import LatencySummary
+
+SCHEMA_VERSION = 1
+DayStatus = Literal["running", "ok", "partial", "failed"]
+
+
+class ResultSchemaError(PlaybookError):
+    """A metrics.json this playbook cannot read: another schema version, or not of its day's shape."""
+
+
+class Row(BaseModel):
+    """A table row inside a step: typed where a reader uses it, other columns kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Steps(BaseModel):
+    """A day's steps. Only declared steps are accepted; ``DYNAMIC`` lists the name patterns of
+    steps recorded once per method, model or pair (``run_<method>``, ``diff_<a>_vs_<b>``)."""
+
+    model_config = ConfigDict(extra="allow")
+    DYNAMIC: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _only_declared_steps(self) -> Steps:
+        unknown = [k for k in self.model_extra or {} if not any(re.fullmatch(p, k) for p in self.DYNAMIC)]
+        if unknown:
+            raise ValueError(f"undeclared step(s) {unknown}: declare them in playbook.reports.results")
+        return self
+
+    def dynamic(self, prefix: str) -> dict[str, Any]:
+        """The steps named ``<prefix><name>``, by name."""
+        return {k[len(prefix) :]: v for k, v in (self.model_extra or {}).items() if k.startswith(prefix)}
+
+
+class DayResult(BaseModel):
+    """The envelope every day's metrics.json shares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    day: int
+    profile: str
+    status: DayStatus
+    started_utc: str
+    finished_utc: str | None = None
+    steps: Steps
+    skipped: dict[str, str] = {}
+    failures: list[str] = []
+    partial: list[str] = []
+
+
+# Day 1 --------------------------------------------------------------------------------------------------------------
+
+
+class ReferenceCheck(Row):
+    passed: bool
+    mean_agreement: float | None = None
+
+
+class KvCapacity(Row):
+    estimated_tokens: int | None = None
+    reported_tokens: int | None = None
+    relative_error: float | None = None
+
+
+class Day1Steps(Steps):
+    model: Any = None
+    memory_plan: Any = None
+    server: Any = None
+    kv_capacity: KvCapacity | None = None
+    curl: Any = None
+    auth: Any = None
+    known_questions: Any = None
+    reference_check: ReferenceCheck | None = None
+    latency: LatencySummary | None = None
+    latency_requests: Any = None
+
+
+class Day1Result(DayResult):
+    day: Literal[1] = 1
+    steps: Day1Steps
+
+
+# Day 2 --------------------------------------------------------------------------------------------------------------
+
+
+class SpeedupRow(Row):
+    method: str
+    workload: str
+    concurrency: int
+    throughput_speedup: float | None = None
+
+
+class Day2Steps(Steps):
+    DYNAMIC: ClassVar[tuple[str, ...]] = (r"run_.+", r"lossless_.+")
+    memory_plans: Any = None
+    speedup: list[SpeedupRow] | None = None
+    acceptance: Any = None
+    conclusion: list[str] | None = None
+
+
+class Day2Result(DayResult):
+    day: Literal[2] = 2
+    steps: Day2Steps
+
+    def best_speedup_at_c1(self) -> float | None:
+        """The best speculative method's output-throughput speedup at concurrency 1."""
+        values = [r.throughput_speedup for r in self.steps.speedup or []
+                  if r.method != "none" and r.concurrency == 1 and r.throughput_speedup is not None]  # fmt: skip
+        return max(values) if values else None
+
+
+# Day 3 --------------------------------------------------------------------------------------------------------------
+
+
+class ComparisonRow(Row):
+    engine: str = "vllm"
+    workload: str
+    constrained: bool | None = None
+    prefix_caching: bool | None = None
+    concurrency: int | None = None
+    valid_rate: float | None = None
+    hit_rate: float | None = None
+    ttft_p50_ms: float | None = None
+    tpot_p50_ms: float | None = None
+
+
+class Day3Steps(Steps):
+    comparison: list[ComparisonRow] | None = None
+    structured_overhead: Any = None
+    prefix_cache_warnings: Any = None
+
+
+class Day3Result(DayResult):
+    day: Literal[3] = 3
+    steps: Day3Steps
+
+    def rows(self, engine: str | None = None, workload: str | None = None, **match: Any) -> list[ComparisonRow]:
+        """Comparison rows of one engine and workload whose columns equal ``match``."""
+        return [r for r in self.steps.comparison or []
+                if (engine is None or r.engine == engine) and (workload is None or r.workload == workload)
+                and all(getattr(r, k, None) == v for k, v in match.items())]  # fmt: skip
+
+    def prefix_hit_rate(self, engine: str = "vllm") -> float | None:
+        """One engine's prefix-cache hit rate on the shared-prefix workload, caching on."""
+        row = next(iter(self.rows(engine, "shared-prefix", prefix_caching=True)), None)
+        return row.hit_rate if row else None
+
+
+# Day 4 --------------------------------------------------------------------------------------------------------------
+
+
+class GateCheck(Row):
+    name: str
+    model: str
+    change: float | None = None
+
+
+class Gate(Row):
+    checks: list[GateCheck] = []
+    verdicts: dict[str, str] = {}
+
+
+class Day4Steps(Steps):
+    DYNAMIC: ClassVar[tuple[str, ...]] = (r"quantize_.+",)
+    models: Any = None
+    gate: Gate | None = None
+    fit_24gb: Any = None
+    held_out: Any = None
+
+
+class Day4Result(DayResult):
+    day: Literal[4] = 4
+    steps: Day4Steps
+
+
+# Day 5 --------------------------------------------------------------------------------------------------------------
+
+
+class SharingAttempt(Row):
+    label: str
+    output_tok_s: float | None = None
+
+
+class Pitfall4(Row):
+    attempts: list[SharingAttempt] = []
+
+
+class Day5Steps(Steps):
+    DYNAMIC: ClassVar[tuple[str, ...]] = (r"diff_.+_vs_.+",)
+    article_manifest_problems: Any = None
+    manifests: Any = None
+    all_profiles: Any = None
+    actionlint: Any = None
+    healthcheck: Any = None
+    pitfall4_two_instances_one_gpu: Pitfall4 | None = None
+
+
+class Day5Result(DayResult):
+    day: Literal[5] = 5
+    steps: Day5Steps
+
+
+# Day 6 --------------------------------------------------------------------------------------------------------------
+
+
+class TrafficRow(Row):
+    traffic: str
+    output_tok_s: float | None = None
+
+
+class Day6Steps(Steps):
+    adapters: Any = None
+    refusals: Any = None
+    routing: Any = None
+    article_lora_name: Any = None
+    mixed_traffic: list[TrafficRow] | None = None
+
+
+class Day6Result(DayResult):
+    day: Literal[6] = 6
+    steps: Day6Steps
+
+    def mixed_over_base(self) -> float | None:
+        """Output throughput of traffic spread over the adapters, as a share of the base model's alone."""
+        rows = {r.traffic: r for r in self.steps.mixed_traffic or []}
+        base, mixed = rows.get("base only"), rows.get("uniform over adapters")
+        if base and mixed and base.output_tok_s and mixed.output_tok_s is not None:
+            return mixed.output_tok_s / base.output_tok_s
+        return None
+
+
+# Day 7 --------------------------------------------------------------------------------------------------------------
+
+
+class SweepRow(Row):
+    concurrency: int
+    status: str
+    output_tok_s: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    tpot_p50_ms: float | None = None
+
+
+class Roofline(Row):
+    tpot_floor_ms: float
+    tpot_measured_ms: float | None = None
+    ratio: float | None = None
+
+
+class Peak(Row):
+    status: str
+    summary: LatencySummary
+
+
+class BaselineIdentity(Row):
+    profile: str
+    model: str
+    engine: str
+    engine_version: str | None = None
+
+
+class BaselineComparison(Row):
+    regressed: bool = False
+
+
+class Day7Steps(Steps):
+    workload: Any = None
+    server: Any = None
+    sweep: list[SweepRow] | None = None
+    knee_concurrency: int | None = None
+    roofline: Roofline | None = None
+    peak: Peak | None = None
+    baseline_identity: BaselineIdentity | None = None
+    baseline_comparison: BaselineComparison | None = None
+
+
+class Day7Result(DayResult):
+    day: Literal[7] = 7
+    steps: Day7Steps
+
+    def level(self, concurrency: int) -> SweepRow | None:
+        return next((r for r in self.steps.sweep or [] if r.concurrency == concurrency), None)
+
+
+# Day 8: the selection report -----------------------------------------------------------------------------------------
+
+
+class Day8Steps(Steps):
+    workload: Any = None
+    evidence_run: Any = None
+    evidence_table: Any = None
+    decision: Any = None
+    cost: Any = None
+    sizing: Any = None
+
+
+class Day8Result(DayResult):
+    day: Literal[8] = 8
+    steps: Day8Steps
+
+
+RESULT_TYPES: dict[int, type[DayResult]] = {
+    1: Day1Result, 2: Day2Result, 3: Day3Result, 4: Day4Result, 5: Day5Result, 6: Day6Result, 7: Day7Result,
+    8: Day8Result,
+}  # fmt: skip
+
+
+def parse_day_result(data: dict[str, Any], source: str = "metrics.json") -> DayResult:
+    """A metrics.json's content as its day's typed result, or a one-line :class:`ResultSchemaError`."""
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ResultSchemaError(
+            f"{source}: schema_version {version}, but this playbook reads version {SCHEMA_VERSION}: "
+            "re-run that day, or read it with the release that wrote it"
+        )
+    result_type = RESULT_TYPES.get(data.get("day"))  # type: ignore[arg-type]
+    if result_type is None:
+        raise ResultSchemaError(f"{source}: day {data.get('day')!r} is not a day of the week (1-8)")
+    try:
+        return result_type.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ResultSchemaError(f"{source}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+
+
+def load_day_result(path: Path) -> DayResult:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultSchemaError(f"{path}: cannot be read as JSON ({exc})") from None
+    return parse_day_result(data, str(path))
