@@ -11,6 +11,7 @@ from playbook.core.profiles import Day7Settings
 from playbook.days import day7
 from playbook.load import sweep
 from playbook.load.loadgen import EndpointUnreachable
+from playbook.serving.endpoint import Endpoint
 
 SETTINGS = Day7Settings(sweep_concurrency=[1, 8, 64], min_requests_per_level=4)
 
@@ -19,7 +20,7 @@ def fake_levels(monkeypatch, outcomes):
     """run_level answers each level with the next outcome: an exception to raise, or a level to return."""
     calls = iter(outcomes)
 
-    def run_level(base_url, model, settings, concurrency, n, pool, out_dir, seed, api_key=None):
+    def run_level(endpoint, settings, concurrency, n, pool, out_dir, seed):
         outcome = next(calls)
         if isinstance(outcome, Exception):
             raise outcome
@@ -35,7 +36,7 @@ def measured(concurrency: int) -> sweep.LevelResult:
 
 def test_a_server_gone_between_levels_ends_the_sweep_with_what_was_measured(monkeypatch, tmp_path):
     fake_levels(monkeypatch, [measured(1), EndpointUnreachable("endpoint x is unreachable"), measured(64)])
-    levels = day7.sweep("http://x", "m", SETTINGS, [], tmp_path, 0)
+    levels = day7.sweep(Endpoint("http://x", "m"), SETTINGS, [], tmp_path, 0)
     assert [lv.concurrency for lv in levels] == [1, 8]
     assert levels[1].result.status == "partial" and "unreachable before this level started" in levels[1].result.error
     assert levels[1].result.summary.requests == 0
@@ -44,7 +45,7 @@ def test_a_server_gone_between_levels_ends_the_sweep_with_what_was_measured(monk
 def test_a_server_unreachable_at_the_first_level_is_an_error(monkeypatch, tmp_path):
     fake_levels(monkeypatch, [EndpointUnreachable("endpoint x is unreachable")])
     with pytest.raises(EndpointUnreachable):
-        day7.sweep("http://x", "m", SETTINGS, [], tmp_path, 0)
+        day7.sweep(Endpoint("http://x", "m"), SETTINGS, [], tmp_path, 0)
 
 
 class Ctx:

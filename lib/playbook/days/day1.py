@@ -43,12 +43,12 @@ class CurlResult:
     raw: str
 
 
-def run_curl(server: Server, model: str, question: str, api_key: str | None = None) -> CurlResult:
+def run_curl(server: Server, model: str, question: str) -> CurlResult:
     """Run the article's curl request for real (argv list, no shell), against our server."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": 64})
     argv = ["curl", "-sS", server.api_url + "/chat/completions", "-H", "Content-Type: application/json", "-d", body]
-    if api_key:
-        argv += ["-H", f"Authorization: Bearer {api_key}"]
+    if server.api_key:
+        argv += ["-H", f"Authorization: Bearer {server.api_key}"]
     shown = [a if not a.startswith("Authorization") else "Authorization: Bearer $API_KEY" for a in argv]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     try:
@@ -157,11 +157,11 @@ def reference_check(
 
 
 def measure_latency(
-    server: Server, model: str, prompt: str, n: int, max_tokens: int, out_dir: Path, api_key: str | None = None
+    server: Server, model: str, prompt: str, n: int, max_tokens: int, out_dir: Path
 ) -> tuple[list[RequestRecord], LatencySummary]:
     """A few streamed requests one after another (the load generator at concurrency 1):
     TTFT, TPOT and E2E of an idle server, through the same client the load tests use."""
     config = LoadConfig(base_url=server.base_url, model=model, concurrency=1, warmup_requests=1, scrape_interval_s=None)
     samples = [SampleRequest([{"role": "user", "content": prompt}], max_tokens, 0)] * n
-    result = run_load(config, samples, out_dir, api_key, desc="latency")
+    result = run_load(config, samples, out_dir, server.api_key, desc="latency")
     return read_records(result.requests_path), result.summary

@@ -194,7 +194,6 @@ def measure_method(
     workloads: dict[str, list[SampleRequest]],
     lossless_prompts: list[str],
     out_dir: Path,
-    api_key: str | None = None,
 ) -> MethodRun:
     """Launch the engine with ``method``, load it at every concurrency, read its counters, stop it."""
     from playbook.load.client import make_client
@@ -217,13 +216,13 @@ def measure_method(
                 config = LoadConfig(base_url=server.base_url, model=profile.model.served_name, concurrency=c,
                                     warmup_requests=1, seed=profile.seed)  # fmt: skip
                 result = run_load(config, [pool[i % len(pool)] for i in range(n)], out_dir / f"{workload}-c{c:03d}",
-                                  api_key, desc=f"{name} {workload} c={c}")  # fmt: skip
+                                  server.api_key, desc=f"{name} {workload} c={c}")  # fmt: skip
                 s = result.summary
                 rows.append({"method": name, "workload": workload, "concurrency": c, "requests": n,
                              **s.row("ok", "output_tok_s", "tpot_p50_ms", "ttft_p50_ms", "e2e_p50_ms")})  # fmt: skip
             if method is not None:
                 acceptance[workload] = Acceptance.from_counters(SpecCounters.read(server).minus(before))
-        client = make_client(server, api_key)
+        client = make_client(server)
         greedy = [server_greedy(client, profile.model.served_name, p, settings.lossless_max_tokens)[1]
                   for p in lossless_prompts]  # fmt: skip
         argv = list(server.argv)

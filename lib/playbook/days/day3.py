@@ -39,13 +39,15 @@ print(state["person"])
 
 def structured_run(
     server: Server, engine: str, tasks: list[Task], constrained: bool, concurrency: int, out_dir: Path,
-    settings: Day3Settings, api_key: str | None = None,
+    settings: Day3Settings,
 ) -> tuple[LoadResult, list[Score]]:  # fmt: skip
     """Send every task once (same prompts with and without the constraint); score each answer."""
     samples = [to_sample(t, constrained, engine, settings.max_tokens) for t in tasks]
     config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
                         warmup_requests=1, ignore_eos=False, scrape_interval_s=None)  # fmt: skip
-    result = run_load(config, samples, out_dir, api_key, desc=f"{'json' if constrained else 'free'} c={concurrency}")
+    result = run_load(
+        config, samples, out_dir, server.api_key, desc=f"{'json' if constrained else 'free'} c={concurrency}"
+    )
     by_id = {r.request_id: r for r in read_records(result.requests_path)}
     scores = []
     for i, task in enumerate(tasks):
@@ -86,12 +88,11 @@ def prefix_samples(profile: Profile, tokenizer_dir: str | None, shared: bool) ->
     return build_requests("synthetic", s.prefix_requests, profile.seed + 1, tokenizer_dir, **sizes)
 
 
-def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching: bool,
-               api_key: str | None = None) -> dict[str, Any]:  # fmt: skip
+def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching: bool) -> dict[str, Any]:  # fmt: skip
     """One prefix workload at concurrency 1 (each request can reuse what the previous ones cached)."""
     before = prefixcache.read_counters(server)
     config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=1, scrape_interval_s=None)
-    result = run_load(config, samples, out_dir, api_key, desc=label)
+    result = run_load(config, samples, out_dir, server.api_key, desc=label)
     after = prefixcache.read_counters(server)
     rate = prefixcache.hit_rate_between(before, after) if before and after else None
     s = result.summary

@@ -98,12 +98,12 @@ def run_candidate(
     except PlaybookError as exc:
         return {**result, "status": "failed", "error": str(exc)[-1500:]}
     try:
-        result.update(measure_quality(server, ctx.api_key, inputs, settings))
+        result.update(measure_quality(server, inputs, settings))
         if baseline_tokens is not None:
             agreement = greedy_agreement(baseline_tokens, result["greedy_tokens"])
             result["greedy_agreement"] = agreement["mean_prefix_agreement"]
         result["speed"] = measure_speed(server, settings, inputs["tokenizer_dir"], ctx.output_dir / slug,
-                                        ctx.profile.seed, ctx.api_key)  # fmt: skip
+                                        ctx.profile.seed)  # fmt: skip
         result["status"] = "ok"
     except Exception as exc:  # a server that dies mid-measurement: keep what was measured
         result.update(status="partial", error=f"{type(exc).__name__}: {exc}"[-1500:])
@@ -129,9 +129,9 @@ def weight_memory_bytes(folder: str | Path, serving_dtype: str) -> int:
     return total
 
 
-def measure_quality(server: Server, api_key: str | None, inputs: dict[str, Any], settings: Day4Settings) -> dict:
+def measure_quality(server: Server, inputs: dict[str, Any], settings: Day4Settings) -> dict:
     """``inputs``: the fixed eval set, {"windows": token windows, "prompts": [...], "tasks": [...]}."""
-    client = make_client(server, api_key)
+    client = make_client(server)
     return {
         **measure_perplexity(client, server.model_name, inputs["windows"]),
         "greedy_tokens": greedy_outputs(client, server.model_name, inputs["prompts"], settings.greedy_tokens),
@@ -140,7 +140,7 @@ def measure_quality(server: Server, api_key: str | None, inputs: dict[str, Any],
 
 
 def measure_speed(
-    server: Server, settings: Day4Settings, tokenizer_dir: str, out_dir: Path, seed: int, api_key: str | None
+    server: Server, settings: Day4Settings, tokenizer_dir: str, out_dir: Path, seed: int
 ) -> list[dict[str, Any]]:
     """Closed-loop load at each concurrency with fixed prompt/output sizes: TPOT and tokens/s."""
     rows = []
@@ -150,7 +150,7 @@ def measure_speed(
                                  output_tokens=settings.speed_output_tokens)  # fmt: skip
         config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
                             warmup_requests=1, scrape_interval_s=None, seed=seed)  # fmt: skip
-        result = run_load(config, samples, out_dir / f"c{concurrency:04d}", api_key, desc=f"c={concurrency}")
+        result = run_load(config, samples, out_dir / f"c{concurrency:04d}", server.api_key, desc=f"c={concurrency}")
         s = result.summary
         rows.append({"concurrency": concurrency, "requests": s.requests, "status": result.status,
                      **s.row("tpot_p50_ms", "ttft_p50_ms", "output_tok_s")})  # fmt: skip

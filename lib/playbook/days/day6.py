@@ -12,7 +12,6 @@ import httpx
 from playbook.core.profiles import Day6Settings
 from playbook.days.lora import QUESTIONS, Behaviour, has_behaviour
 from playbook.load.datasets import SampleRequest
-from playbook.serving.endpoint import auth_headers
 from playbook.serving.launcher import Server
 
 HELD_OUT_TOPICS = ("rivers", "chess", "bread", "volcanoes", "trains", "music", "glaciers", "bees", "bridges", "tea")
@@ -23,9 +22,9 @@ def held_out_questions(n: int) -> list[str]:
     return [QUESTIONS[i % len(QUESTIONS)].format(HELD_OUT_TOPICS[i % len(HELD_OUT_TOPICS)]) for i in range(n)]
 
 
-def answer(server: Server, model: str, question: str, max_tokens: int, api_key: str | None = None,
+def answer(server: Server, model: str, question: str, max_tokens: int,
            extra: dict[str, Any] | None = None) -> str:  # fmt: skip
-    headers = auth_headers(api_key)
+    headers = server.endpoint.headers
     body = {"model": model, "messages": [{"role": "user", "content": question}], "max_tokens": max_tokens,
             "temperature": 0, **(extra or {})}  # fmt: skip
     response = httpx.post(server.api_url + "/chat/completions", json=body, headers=headers, timeout=300)
@@ -34,11 +33,11 @@ def answer(server: Server, model: str, question: str, max_tokens: int, api_key: 
 
 
 def behaviour_rates(server: Server, models: list[str], behaviours: dict[str, Behaviour], questions: list[str],
-                    max_tokens: int, api_key: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+                    max_tokens: int) -> list[dict[str, Any]]:  # fmt: skip
     """For each served name, the share of answers showing each adapter's behaviour."""
     rows = []
     for model in models:
-        answers = [answer(server, model, q, max_tokens, api_key) for q in questions]
+        answers = [answer(server, model, q, max_tokens) for q in questions]
         row: dict[str, Any] = {"model": model, "answers": len(answers), "example": answers[0][:60]}
         for adapter, behaviour in behaviours.items():
             row[f"{adapter} behaviour"] = sum(has_behaviour(behaviour, a) for a in answers) / len(answers)
@@ -46,15 +45,15 @@ def behaviour_rates(server: Server, models: list[str], behaviours: dict[str, Beh
     return rows
 
 
-def load_adapter(server: Server, name: str, path: Path, api_key: str | None = None) -> httpx.Response:
+def load_adapter(server: Server, name: str, path: Path) -> httpx.Response:
     """POST /v1/load_lora_adapter (needs VLLM_ALLOW_RUNTIME_LORA_UPDATING=True on the server)."""
-    headers = auth_headers(api_key)
+    headers = server.endpoint.headers
     return httpx.post(server.api_url + "/load_lora_adapter", json={"lora_name": name, "lora_path": str(path)},
                       headers=headers, timeout=120)  # fmt: skip
 
 
-def unload_adapter(server: Server, name: str, api_key: str | None = None) -> httpx.Response:
-    headers = auth_headers(api_key)
+def unload_adapter(server: Server, name: str) -> httpx.Response:
+    headers = server.endpoint.headers
     return httpx.post(server.api_url + "/unload_lora_adapter", json={"lora_name": name}, headers=headers, timeout=60)
 
 

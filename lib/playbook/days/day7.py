@@ -19,16 +19,11 @@ from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult, read_records
 from playbook.load.sweep import LevelResult, run_level, unreachable_level
 from playbook.reports.plots import concurrency_axis
+from playbook.serving.endpoint import Endpoint
 
 
 def sweep(
-    base_url: str,
-    model: str,
-    settings: Day7Settings,
-    pool: list[SampleRequest],
-    out_dir: Path,
-    seed: int,
-    api_key: str | None = None,
+    endpoint: Endpoint, settings: Day7Settings, pool: list[SampleRequest], out_dir: Path, seed: int
 ) -> list[LevelResult]:
     """Each level in turn; stops after a level that did not end ``ok`` (a server that died mid-level
     cannot serve the next one), keeping every level measured so far. A server gone before a later level
@@ -37,7 +32,7 @@ def sweep(
     for c in settings.sweep_concurrency:
         n = max(settings.min_requests_per_level, c)
         try:
-            levels.append(run_level(base_url, model, settings, c, n, pool, out_dir / f"c{c:04d}", seed, api_key))
+            levels.append(run_level(endpoint, settings, c, n, pool, out_dir / f"c{c:04d}", seed))
         except EndpointUnreachable as exc:
             if not levels:
                 raise

@@ -94,8 +94,8 @@ def try_launch(
 def _load(ctx: DayContext, server: Server, label: str, concurrency: int, requests: int) -> dict[str, float | None]:
     settings = ctx.profile.days.day7
     pool = sweep.requests_for(settings, requests, ctx.profile.seed, None)
-    level = sweep.run_level(server.base_url, server.model_name, settings, concurrency, requests, pool,
-                           ctx.output_dir / "sharing" / label, ctx.profile.seed, ctx.api_key)  # fmt: skip
+    level = sweep.run_level(server.endpoint, settings, concurrency, requests, pool,
+                            ctx.output_dir / "sharing" / label, ctx.profile.seed)  # fmt: skip
     return level.result.summary.row("output_tok_s", "ttft_p50_ms", "tpot_p50_ms")
 
 

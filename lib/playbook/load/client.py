@@ -49,5 +49,6 @@ class RequestRecord:
         return data
 
 
-def make_client(server: Server, api_key: str | None = None, timeout_s: float = 600.0) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.api_url, api_key=api_key or "EMPTY", max_retries=0, timeout=timeout_s)
+def make_client(server: Server, timeout_s: float = 600.0) -> openai.OpenAI:
+    """The OpenAI SDK pointed at the server, with its key (the SDK needs a non-empty one even without auth)."""
+    return openai.OpenAI(base_url=server.api_url, api_key=server.api_key or "EMPTY", max_retries=0, timeout=timeout_s)

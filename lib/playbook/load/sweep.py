@@ -16,6 +16,7 @@ from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest, build_requests
 from playbook.load.loadgen import LoadConfig, LoadResult, run_load
 from playbook.load.metrics import Distribution, summarize
+from playbook.serving.endpoint import Endpoint
 
 
 @dataclass(frozen=True)
@@ -46,20 +47,18 @@ def level_config(base_url: str, model: str, settings: Day7Settings, concurrency:
 
 
 def run_level(
-    base_url: str,
-    model: str,
+    endpoint: Endpoint,
     settings: Day7Settings,
     concurrency: int,
     n: int,
     pool: list[SampleRequest],
     out_dir: Path,
     seed: int,
-    api_key: str | None = None,
 ) -> LevelResult:
     """One closed-loop run at ``concurrency`` into ``out_dir``."""
-    config = level_config(base_url, model, settings, concurrency, seed)
+    config = level_config(endpoint.base_url, endpoint.model, settings, concurrency, seed)
     samples = [pool[i % len(pool)] for i in range(n)]
-    result = run_load(config, samples, out_dir, api_key, desc=f"c={concurrency}")
+    result = run_load(config, samples, out_dir, endpoint.api_key, desc=f"c={concurrency}")
     return LevelResult(concurrency, n, result)
 
 

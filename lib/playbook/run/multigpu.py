@@ -141,7 +141,7 @@ def _sweep_into(result, path, profile, server, tokenizer_dir, records_dir, peak)
         n = settings.peak_requests if c == settings.peak_concurrency else max(settings.min_requests_per_level, c)
         if c == 1:
             n = min(n, 12)  # one at a time: a dozen answers already give a steady TPOT
-        level = sweep.run_level(server.base_url, server.model_name, settings, c, n, pool, records_dir / f"c{c:04d}", 0)
+        level = sweep.run_level(server.endpoint, settings, c, n, pool, records_dir / f"c{c:04d}", 0)
         result["levels"].append(level.row())
         write_json_atomic(path, result)
         if not server.is_alive():

@@ -7,7 +7,6 @@ import re
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from playbook.serving.endpoint import auth_headers
 from playbook.serving.engines import Sample, get_engine
 from playbook.serving.launcher import Server
 
@@ -54,8 +53,8 @@ def reported_kv_capacity_tokens(server: Server) -> int | None:
     return None
 
 
-def served_models(server: Server, api_key: str | None = None) -> list[str]:
-    headers = auth_headers(api_key)
+def served_models(server: Server) -> list[str]:
+    headers = server.endpoint.headers
     data = httpx.get(server.api_url + "/models", headers=headers, timeout=10).json()
     return [m["id"] for m in data.get("data", [])]
 
