@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day4Settings, QualityGate, load_profile
 from playbook.days.day4 import fit_table, weight_memory_bytes
 from playbook.days.quality import evaluate_gate, greedy_agreement, perplexity, verdict
@@ -48,7 +49,7 @@ def test_perplexity_known_cases():
     assert perplexity([math.log(1 / 4)] * 10) == pytest.approx(4.0)  # uniform over 4 tokens
     assert perplexity([0.0, 0.0]) == pytest.approx(1.0)  # certain of every token
     assert perplexity([math.log(0.5), math.log(0.125)]) == pytest.approx(4.0)  # geometric mean of 2 and 8
-    with pytest.raises(ValueError):
+    with pytest.raises(PlaybookError, match="zero tokens"):
         perplexity([])
 
 

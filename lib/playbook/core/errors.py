@@ -35,3 +35,8 @@ class ValidationFailed(PlaybookError):
 
 class OutputNotWritableError(PlaybookError):
     """The outputs folder cannot be written; raised before anything runs."""
+
+
+class EngineFeatureMissing(PlaybookError):
+    """The server answered without something a measurement needs (token ids, prompt logprobs): another
+    engine, or an older release, than the measurement was written for."""

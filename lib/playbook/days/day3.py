@@ -5,7 +5,6 @@ caching (hit rate, TTFT with caching on vs off), each as rows of one comparison 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +103,3 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
 
 def comparison_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
-
-
-def save_table(rows: list[dict[str, Any]], path: Path) -> None:
-    path.write_text(json.dumps(rows, indent=1, default=str))

@@ -20,6 +20,7 @@ from typing import Any
 
 import openai
 
+from playbook.core.errors import EngineFeatureMissing, PlaybookError
 from playbook.core.profiles import QualityGate
 from playbook.days.structured import Task, score, to_sample
 from playbook.load.datasets import TokenCounter, iter_sharegpt, prose_tokens
@@ -29,7 +30,7 @@ from playbook.load.greedy import prefix_agreement, server_greedy
 def perplexity(token_logprobs: list[float]) -> float:
     """exp of the mean negative log-likelihood per token (natural log)."""
     if not token_logprobs:
-        raise ValueError("perplexity of zero tokens is undefined")
+        raise PlaybookError("perplexity of zero tokens is undefined: no prose window reached the server")
     return math.exp(-sum(token_logprobs) / len(token_logprobs))
 
 
@@ -61,7 +62,7 @@ def prompt_token_logprobs(client: openai.OpenAI, model: str, token_ids: list[int
     )
     positions = (reply.choices[0].model_extra or {}).get("prompt_logprobs")
     if positions is None:
-        raise RuntimeError("the server returned no prompt_logprobs (vLLM's completions extension)")
+        raise EngineFeatureMissing("the server returned no prompt_logprobs (vLLM's completions extension)")
     return [entry[str(tid)]["logprob"] for tid, entry in zip(token_ids[1:], positions[1:], strict=True)]
 
 

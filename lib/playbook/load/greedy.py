@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import openai
 
+from playbook.core.errors import EngineFeatureMissing
+
 
 def prefix_agreement(a: list[int], b: list[int]) -> tuple[int, float]:
     """Length of the common prefix and its share of the longer sequence.
@@ -37,5 +39,5 @@ def server_greedy(client: openai.OpenAI, model: str, prompt: str, max_tokens: in
     choice_extra = reply.choices[0].model_extra or {}
     prompt_ids, token_ids = extra.get("prompt_token_ids"), choice_extra.get("token_ids")
     if prompt_ids is None or token_ids is None:
-        raise RuntimeError("the server did not return token ids (needs vLLM >= 0.10 with return_token_ids)")
+        raise EngineFeatureMissing("the server did not return token ids (needs vLLM >= 0.10 with return_token_ids)")
     return list(prompt_ids), list(token_ids), reply.choices[0].message.content or ""

@@ -38,6 +38,7 @@ from playbook.serving.endpoint import auth_headers
 from playbook.serving.engines import scraped_metrics
 
 ABORT_AFTER_CONNECTION_ERRORS = 20
+LoadStatus = Literal["ok", "partial"]
 
 
 class LoadConfig(BaseModel):
@@ -82,7 +83,7 @@ class LoadConfig(BaseModel):
 @dataclass(frozen=True)
 class LoadResult:
     config: dict[str, Any]
-    status: str  # ok | partial
+    status: LoadStatus  # partial: the run stopped early (server gone, duration cap); what was measured is kept
     error: str | None
     started_utc: str
     summary: LatencySummary

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.core.fileio import to_jsonable, utc_now, write_json_atomic
-from playbook.reports.results import SCHEMA_VERSION
+from playbook.reports.results import SCHEMA_VERSION, DayStatus
 
 
 class DayRecorder:
@@ -42,7 +42,7 @@ class DayRecorder:
         self.save()
         print(f"SKIPPED {step}: {reason}")
 
-    def finish(self, status: str = "ok") -> None:
+    def finish(self, status: DayStatus = "ok") -> None:
         self.data["status"] = status
         self.data["finished_utc"] = utc_now()
         self.save()

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from playbook.core.errors import PlaybookError
+from playbook.load.loadgen import LoadStatus
 from playbook.load.metrics import LatencySummary
 
 SCHEMA_VERSION = 1
@@ -259,7 +260,7 @@ class Day6Result(DayResult):
 
 class SweepRow(Row):
     concurrency: int
-    status: str
+    status: LoadStatus
     output_tok_s: float | None = None
     ttft_p50_ms: float | None = None
     ttft_p99_ms: float | None = None
@@ -273,7 +274,7 @@ class Roofline(Row):
 
 
 class Peak(Row):
-    status: str
+    status: LoadStatus
     summary: LatencySummary
 
 
