@@ -81,3 +81,22 @@ def test_the_recorder_writes_the_current_schema(tmp_path):
     recorder.finish("ok")
     result = load_day_result(recorder.path)
     assert result.schema_version == SCHEMA_VERSION and result.steps.knee_concurrency == 8
+
+
+def test_the_committed_multigpu_summary_is_typed_and_feeds_the_selection_table():
+    from playbook.days import selection
+    from playbook.reports.results import load_multigpu_summary
+
+    summary = load_multigpu_summary(REPO_ROOT / "reference" / "h100x2-2026-11-25" / "multigpu.json")
+    assert summary.variant("qwen7b-tp1").level(256).output_tok_s == pytest.approx(9085.6, abs=0.1)
+    table = {r["dimension"]: r for r in selection.evidence_table(selection.Evidence(), reference=summary)}
+    assert table["H100 reference: 7B dummy, tok/s at c=256 (committed)"]["vllm (measured)"] == "9,086 tok/s"
+
+
+def test_a_file_that_is_no_multigpu_summary_is_one_line(tmp_path):
+    from playbook.reports.results import load_multigpu_summary
+
+    (tmp_path / "multigpu.json").write_text('{"variants": [{"status": "ok"}]}')
+    with pytest.raises(ResultSchemaError, match="not a multi-GPU summary") as caught:
+        load_multigpu_summary(tmp_path / "multigpu.json")
+    assert "\n" not in str(caught.value)

@@ -27,6 +27,7 @@ from playbook.reports.results import (
     Day6Result,
     Day7Result,
     DayResult,
+    MultiGpuSummary,
     SweepRow,
     load_day_result,
 )
@@ -363,7 +364,7 @@ def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
 
 def evidence_table(
     evidence: Evidence,
-    reference: dict[str, Any] | None = None,
+    reference: MultiGpuSummary | None = None,
     gpu_day3: Day3Result | None = None,
     gpu_week: GpuReference | None = None,
 ) -> list[dict[str, str]]:
@@ -375,8 +376,8 @@ def evidence_table(
     sglang = next(iter(day3.rows("sglang", "structured", constrained=True)), None) if day3 else None
     hit = day3.prefix_hit_rate("vllm") if day3 else None
     speedup = _spec_speedup(evidence)
-    h100 = {v["variant"]: v for v in (reference or {}).get("variants", [])}
-    h100_tp1 = h100.get("qwen7b-tp1")
+    h100_tp1 = reference.variant("qwen7b-tp1") if reference else None
+    h100_c256 = h100_tp1.level(256) if h100_tp1 else None
     rows = [
         ("TTFT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.ttft_p50_ms, "ms"), NOT_MEASURED),
         ("TPOT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.tpot_p50_ms, "ms", 1), NOT_MEASURED),
@@ -392,8 +393,7 @@ def evidence_table(
         ("4-bit quality gate, vs the original (Day 4)", _quantization_summary(evidence) or NOT_MEASURED,
          NOT_MEASURED),
         ("H100 reference: 7B dummy, tok/s at c=256 (committed)",
-         _fmt(next((lv["output_tok_s"] for lv in h100_tp1["levels"] if lv["concurrency"] == 256), None) if h100_tp1
-              else None, "tok/s"), NOT_MEASURED),
+         _fmt(h100_c256 and h100_c256.output_tok_s, "tok/s"), NOT_MEASURED),
     ]  # fmt: skip
     rows += _gpu_day3_rows(gpu_day3) + _gpu_week_rows(gpu_week)
     return [{"dimension": d, "vllm (measured)": v, "sglang (measured)": s, "trtllm (measured)": NOT_MEASURED}

@@ -325,6 +325,34 @@ class Day8Result(DayResult):
     steps: Day8Steps
 
 
+# The multi-GPU benchmark (playbook.run.multigpu) ----------------------------------------------------------------
+
+
+class MultiGpuVariant(Row):
+    variant: str
+    status: str
+    levels: list[SweepRow] = []
+
+    def level(self, concurrency: int) -> SweepRow | None:
+        return next((lv for lv in self.levels if lv.concurrency == concurrency), None)
+
+
+class MultiGpuSummary(Row):
+    """``multigpu.json``: one sweep per parallelism variant on the same machine and workload."""
+
+    variants: list[MultiGpuVariant]
+
+    def variant(self, name: str) -> MultiGpuVariant | None:
+        return next((v for v in self.variants if v.variant == name), None)
+
+
+def load_multigpu_summary(path: Path) -> MultiGpuSummary:
+    try:
+        return MultiGpuSummary.model_validate_json(Path(path).read_text())
+    except (OSError, ValidationError) as exc:
+        raise ResultSchemaError(f"{path}: not a multi-GPU summary ({str(exc).splitlines()[0]})") from None
+
+
 RESULT_TYPES: dict[int, type[DayResult]] = {
     1: Day1Result, 2: Day2Result, 3: Day3Result, 4: Day4Result, 5: Day5Result, 6: Day6Result, 7: Day7Result,
     8: Day8Result,
