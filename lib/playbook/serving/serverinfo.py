@@ -60,10 +60,15 @@ def served_models(server: Server) -> list[str]:
 
 
 def engine_version(server: Server) -> str | None:
+    """The release the server reports, from where its adapter says it reports it (vLLM: /version;
+    SGLang: /get_server_info)."""
+    path = get_engine(server.engine).version_path
+    if path is None:
+        return None
     try:
-        response = httpx.get(server.base_url + "/version", timeout=5)
+        response = httpx.get(server.base_url + path, timeout=5)
         return response.json().get("version") if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+    except (httpx.HTTPError, ValueError, AttributeError):
         return None
 
 

@@ -58,6 +58,7 @@ class EngineAdapter:
     api_key_variable: ClassVar[str | None] = None  # read from the environment; None: only ``--api-key`` in argv
     metrics: ClassVar[Mapping[str, str]] = {}  # Prometheus series -> the load generator's column
     info_path: ClassVar[str | None] = None  # an endpoint where the engine describes itself
+    version_path: ClassVar[str | None] = None  # an endpoint answering {"version": ...}
     kv_log_pattern: ClassVar[re.Pattern[str] | None] = None  # the log line with its KV capacity in tokens
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:

@@ -31,6 +31,7 @@ class SglangAdapter(EngineAdapter):
         "sglang:token_usage": "kv_cache_usage",
     }
     info_path = "/get_server_info"
+    version_path = "/get_server_info"  # carries "version" beside the server arguments
     kv_log_pattern = re.compile(r"max_total_num_tokens=(\d+)")
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:

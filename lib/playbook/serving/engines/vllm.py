@@ -34,6 +34,7 @@ class VllmAdapter(EngineAdapter):
         "vllm:prefix_cache_hits_total": "prefix_cache_hits_total",
     }
     kv_log_pattern = re.compile(r"KV cache size: ([\d,]+) tokens")
+    version_path = "/version"
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         argv = [
