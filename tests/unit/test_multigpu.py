@@ -25,13 +25,16 @@ def test_every_variant_is_a_valid_profile_on_its_gpus(name):
     assert plan.fits == (name != "llama70b-tp2-u095"), plan.problems  # 0.95 ran out of memory on 2 x H100
 
 
-def test_effective_utilization_reads_what_vllm_used():
+def test_effective_utilization_is_what_the_run_recorded_else_what_vllm_logged():
+    vllm = {"engine": "vllm"}
     equivalent = "The current --gpu-memory-utilization=0.9200 is equivalent to --gpu-memory-utilization=0.9135"
-    assert effective_utilization(equivalent, None) == 0.92
+    assert effective_utilization(vllm, equivalent, None) == 0.92
     non_default = "non-default args: {'dtype': 'bfloat16', 'gpu_memory_utilization': 0.95}"
-    assert effective_utilization(non_default, None) == 0.95
-    assert effective_utilization("no such line", "0.24.0") == 0.92  # the release's default: the flag was not given
-    assert effective_utilization("no such line", "0.1.0") is None
+    assert effective_utilization(vllm, non_default, None) == 0.95
+    assert effective_utilization(vllm, "no such line", "0.24.0") == 0.92  # the release's default: no flag given
+    assert effective_utilization(vllm, "no such line", "0.1.0") is None
+    assert effective_utilization({**vllm, "gpu_memory_utilization": 0.8}, non_default, None) == 0.8
+    assert effective_utilization({"engine": "sglang"}, non_default, None) is None  # SGLang logs no such line
 
 
 def test_committed_reference_renders(tmp_path):

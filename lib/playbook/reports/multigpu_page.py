@@ -24,30 +24,30 @@ import pandas as pd
 from playbook.core.profiles import load_profile
 from playbook.reports.html import render as render_template
 from playbook.reports.plots import concurrency_axis
+from playbook.serving.engines import get_engine
 from playbook.sizing.memory import plan_for
 from playbook.sizing.models import prepare_model
 
 # H100 SXM 80GB HBM3 datasheet bandwidth; the device tool measured ~3.0 TB/s in a copy (read + write).
 HBM_BYTES_PER_S = {"NVIDIA H100 80GB HBM3": 3.35e12}
-UTILIZATION_LOG = re.compile(r"current --gpu-memory-utilization=([\d.]+) is equivalent")
-NON_DEFAULT_UTILIZATION = re.compile(r"non-default args: \{.*'gpu_memory_utilization': ([\d.]+)")
-# vllm/config/cache.py of the release, read from the staged wheel (0.90 in older releases)
-VLLM_DEFAULT_UTILIZATION = {"0.24.0": 0.92}
 OOM_LOG = re.compile(r"(torch\.OutOfMemoryError: CUDA out of memory\.[^(]*)")
 
 
-def effective_utilization(log_text: str, vllm_version: str | None) -> float | None:
-    """What vLLM used: its own log lines, else the release's default (the flag was not given)."""
-    for pattern in (UTILIZATION_LOG, NON_DEFAULT_UTILIZATION):
-        found = pattern.search(log_text)
-        if found:
-            return float(found.group(1))
-    return VLLM_DEFAULT_UTILIZATION.get(vllm_version or "")
+def effective_utilization(result: dict[str, Any], log_text: str, engine_version: str | None) -> float | None:
+    """The memory share the engine ran with: recorded with the result (the launcher always passes it), or, for
+    results recorded before that, what the engine's log says (its adapter knows how to read it)."""
+    recorded = result.get("gpu_memory_utilization")
+    if recorded is not None:
+        return recorded
+    return get_engine(result.get("engine", "vllm")).utilization_from_log(log_text, engine_version)
 
 
 def summarize_variant(result: dict[str, Any], log_text: str, vllm_version: str | None) -> dict[str, Any]:
-    util = effective_utilization(log_text, vllm_version)
-    overrides = {**result["overrides"], "engines.vllm.gpu_memory_utilization": util} if util else result["overrides"]
+    util = effective_utilization(result, log_text, vllm_version)
+    engine = result.get("engine", "vllm")
+    overrides = (
+        {**result["overrides"], f"engines.{engine}.gpu_memory_utilization": util} if util else result["overrides"]
+    )
     profile = load_profile(result["profile"], overrides)
     plan = plan_for(profile, prepare_model(profile.model))
     spec = profile.engine_spec

@@ -113,6 +113,7 @@ def measure_variant(variant: Variant, out_dir: Path, python: str, peak: bool = T
     result: dict[str, Any] = {
         "variant": variant.name, "engine": variant.engine, "profile": profile.name, "overrides": variant.overrides,
         "gpus": variant.gpus, "dummy_weights": True, "preflight": plan.to_dict(), "levels": [],
+        "gpu_memory_utilization": profile.engine_spec.gpu_memory_utilization,  # what the launcher passes
         "started_at": utc_now(), "status": "starting",
     }  # fmt: skip
     path = out_dir / f"{variant.name}.json"

@@ -98,6 +98,10 @@ class EngineAdapter:
         """From the engine's own server-info endpoint (``info_path``), where it has one."""
         return None
 
+    def utilization_from_log(self, log_text: str, version: str | None) -> float | None:
+        """The GPU memory share the engine ran with, as its log says (for runs that did not record it)."""
+        return None
+
     def kv_capacity_from_log(self, log_text: str) -> int | None:
         if self.kv_log_pattern is None:
             return None

