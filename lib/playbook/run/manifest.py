@@ -15,8 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from playbook.core.errors import PlaybookError
 from playbook.core.profiles import REPO_ROOT, Profile
+from playbook.serving.capabilities import cpu_isa
 from playbook.serving.engines import ENGINES, get_engine
+from playbook.serving.launcher import probe_engine
 
 ENGINE_PACKAGES = tuple(d for adapter in ENGINES.values() for d in adapter.distributions)  # every registered engine
 VERSION_PACKAGES = (*ENGINE_PACKAGES, "torch", "transformers", "openai", "papermill")
@@ -98,6 +101,17 @@ def lockfile_hash() -> str:
     return digest.hexdigest()
 
 
+def cpu_capabilities(profile: Profile) -> dict[str, Any]:
+    """On the CPU: the instruction set (and whether it is emulated) and which engine kernels loaded here."""
+    if profile.hardware.accelerator != "cpu":
+        return {}
+    try:
+        probe = probe_engine(profile)
+    except PlaybookError as exc:  # no engine interpreter (attach mode): the ISA still counts
+        return {"cpu_isa": cpu_isa().to_dict(), "engine_kernels": {"error": str(exc)}}
+    return {"cpu_isa": cpu_isa().to_dict(), "engine_kernels": probe.to_dict() if probe else None}
+
+
 def collect_environment(profile: Profile) -> dict[str, Any]:
     engine_python = sys.executable
     if profile.engine in profile.engines:
@@ -123,5 +137,6 @@ def collect_environment(profile: Profile) -> dict[str, Any]:
         "hardware_summary": hardware,
         "engine_python": engine_python,
         "engine_version": engine_version,
+        **cpu_capabilities(profile),
         "package_versions": versions,
     }

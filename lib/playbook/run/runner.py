@@ -16,12 +16,14 @@ from typing import Any
 from playbook.core.errors import PlaybookError
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.core.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
+from playbook.days.day4 import quantized_serving
 from playbook.days.lora import check_serving_dtype
 from playbook.days.quantize import check_group_size, check_interpreter, is_cached
 from playbook.reports.index import write_index
 from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
 from playbook.run.manifest import collect_environment
-from playbook.serving.launcher import sweep_pid_files
+from playbook.serving.capabilities import cpu_isa
+from playbook.serving.launcher import probe_engine, sweep_pid_files
 from playbook.sizing.architecture import ModelShape
 from playbook.sizing.memory import check_fits, plan_for
 from playbook.sizing.models import PreparedModel, prepare_model
@@ -70,25 +72,30 @@ def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]
     """Prepare the model (cached) and refuse early if it cannot fit, if Day 4 could not quantize it, or if
     Day 6's server could not load LoRA adapters at this dtype."""
     prepared = prepare_model(profile.model)
+    found: dict[str, Any] = {"model": prepared.to_dict()}
     if 4 in (days or []):
-        check_day4(profile, prepared)
+        found["day4_quantized_serving"] = check_day4(profile, prepared)
     if 6 in (days or []) and not profile.attached:
         check_serving_dtype(profile.hardware.accelerator, profile.engine, profile.engine_spec.dtype)
     if profile.attached:
-        return {"model": prepared.to_dict(), "memory_plan": None}
-    plan = check_fits(plan_for(profile, prepared))
-    return {"model": prepared.to_dict(), "memory_plan": plan.to_dict()}
+        return {**found, "memory_plan": None}
+    return {**found, "memory_plan": check_fits(plan_for(profile, prepared)).to_dict()}
 
 
-def check_day4(profile: Profile, prepared: PreparedModel) -> None:
-    """Day 4's settings against this model, before any day starts: group size, and the quantizer's
-    interpreter unless every checkpoint is already cached."""
+def check_day4(profile: Profile, prepared: PreparedModel) -> dict[str, str] | None:
+    """Day 4's settings against this model, before any day starts: group size, the quantizer's interpreter
+    unless every checkpoint is already cached (or they must be dequantized), and how this machine's engine
+    will serve the 4-bit checkpoints, said now (what will not be measured, and why)."""
     settings = profile.days.day4
-    if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights:
-        return
+    if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights or profile.attached:
+        return None
     check_group_size(settings.group_size, ModelShape.from_folder(Path(prepared.local_dir)))
-    if not all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed) for m in settings.methods):
+    serving = quantized_serving(settings, probe_engine(profile), cpu_isa().name)
+    print(f"Day 4: quantized models served {serving.mode} ({serving.reason}); speed: {serving.to_dict()['speed']}")
+    cached = all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed) for m in settings.methods)
+    if serving.mode == "dequantized" or not cached:
         check_interpreter(settings)
+    return serving.to_dict()
 
 
 def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:

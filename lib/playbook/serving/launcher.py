@@ -32,6 +32,7 @@ import httpx
 
 from playbook.core.errors import EngineNotInstalledError, PlaybookError, ServerStartError
 from playbook.core.profiles import REPO_ROOT, EngineSpec, Profile
+from playbook.serving.capabilities import KernelProbe, emulation_env, probe_kernels
 from playbook.serving.endpoint import Endpoint, api_key
 from playbook.serving.engines import LaunchTarget, get_engine
 
@@ -45,7 +46,20 @@ def engine_env(engine: str, profile: Profile) -> dict[str, str]:
     env.update(adapter.knob_env(spec, profile.hardware))
     env.update(adapter.key_env(api_key(profile)))
     env.update(spec.env)
-    return env
+    return emulation_env(env)
+
+
+def probe_engine(profile: Profile, engine: str | None = None) -> KernelProbe | None:
+    """Which CPU kernels the engine has on this machine (None off the CPU, or for an engine with nothing to
+    probe): asked in the engine's interpreter with the environment its server would get."""
+    engine = engine or profile.engine
+    adapter = get_engine(engine)
+    code = adapter.probe_code()
+    if profile.hardware.accelerator != "cpu" or code is None or engine not in profile.engines:
+        return None
+    return probe_kernels(
+        engine, resolve_interpreter(engine, profile.engines[engine]), code, engine_env(engine, profile)
+    )
 
 
 def redact_argv(argv: list[str]) -> list[str]:

@@ -60,6 +60,7 @@ class EngineAdapter:
     info_path: ClassVar[str | None] = None  # an endpoint where the engine describes itself
     version_path: ClassVar[str | None] = None  # an endpoint answering {"version": ...}
     kv_log_pattern: ClassVar[re.Pattern[str] | None] = None  # the log line with its KV capacity in tokens
+    cpu_kernels: ClassVar[Mapping[str, str]] = {}  # capability -> the CPU op that provides it (probed before use)
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         raise NotImplementedError
@@ -96,6 +97,11 @@ class EngineAdapter:
 
     def kv_capacity_from_info(self, info: object) -> int | None:
         """From the engine's own server-info endpoint (``info_path``), where it has one."""
+        return None
+
+    def probe_code(self) -> str | None:
+        """Python for the engine's interpreter that prints one JSON line, ``{"build": ..., "kernels": {...}}``,
+        for the capabilities in ``cpu_kernels``; None when the engine has nothing to probe."""
         return None
 
     def utilization_from_log(self, log_text: str, version: str | None) -> float | None:

@@ -19,6 +19,15 @@ PARALLEL_FLAGS = {
 
 UTILIZATION_LOG = re.compile(r"current --gpu-memory-utilization=([\d.]+) is equivalent")
 NON_DEFAULT_UTILIZATION = re.compile(r"non-default args: \{.*'gpu_memory_utilization': ([\d.]+)")
+# vllm/platforms/cpu.py's import_kernels: _C with AVX512-BF16, _C_AVX512 with AVX512, else _C_AVX2.
+PROBE = """
+import json, torch
+from vllm.platforms import current_platform
+current_platform.import_kernels()
+avx512 = torch.cpu._is_avx512_supported()
+build = ("_C" if torch.cpu._is_avx512_bf16_supported() else "_C_AVX512") if avx512 else "_C_AVX2"
+print(json.dumps({"build": build, "kernels": {k: hasattr(torch.ops._C, op) for k, op in KERNELS.items()}}))
+"""
 # vllm/config/cache.py of the release, read from the staged wheel (0.90 in older releases)
 DEFAULT_UTILIZATION = {"0.24.0": 0.92}
 
@@ -41,6 +50,7 @@ class VllmAdapter(EngineAdapter):
     }
     kv_log_pattern = re.compile(r"KV cache size: ([\d,]+) tokens")
     version_path = "/version"
+    cpu_kernels: ClassVar[Mapping[str, str]] = {"w4a16": "cpu_gemm_wna16"}  # AVX512 builds only
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         argv = [
@@ -63,6 +73,10 @@ class VllmAdapter(EngineAdapter):
         if hardware.accelerator == "cpu" and spec.kv_cache_space_gib:
             return {"VLLM_CPU_KVCACHE_SPACE": f"{spec.kv_cache_space_gib:g}"}
         return {}
+
+    def probe_code(self) -> str | None:
+        """Load the kernel build vllm-cpu would load here and ask which ops registered."""
+        return PROBE.replace("KERNELS", repr(dict(self.cpu_kernels)))
 
     def utilization_from_log(self, log_text: str, version: str | None) -> float | None:
         """vLLM logs the share it adjusted to, or lists it among its non-default arguments; without either
