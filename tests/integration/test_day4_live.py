@@ -21,6 +21,11 @@ def test_day4_quantizes_serves_and_gates(run_day_notebook):
     assert all(m["status"] == "ok" for m in models.values())
     original, awq = models["original (float32)"], models["AWQ W4A16"]
     assert awq["weight_memory_bytes"] < 0.3 * original["weight_memory_bytes"]
+    # W4A16 where this CPU's vLLM build has the kernel (AVX512), else served dequantized (AVX2): said, not hidden
+    serving = steps["quantized_serving"]
+    assert serving["mode"] in ("w4a16", "dequantized") and serving["reason"]
+    assert bool(awq["speed"]) == (serving["mode"] == "w4a16")
+    assert awq["served_as"] == ("W4A16" if serving["mode"] == "w4a16" else "dequantized, float16")
     assert 1 < original["perplexity"] < awq["perplexity"] * 2  # a sane, finite perplexity for both
     assert steps["gate"]["verdicts"] == {"AWQ W4A16": "PASS", "GPTQ W4A16": "PASS"}
 
