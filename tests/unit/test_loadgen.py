@@ -169,3 +169,33 @@ def test_retries_are_bounded_and_reported_apart(
     assert (summary.successes, summary.retried_successes, summary.errors_by_kind) == (successes, retried, errors)
     if retried:
         assert "only after retries" in summary.format_text()
+
+
+@pytest.mark.parametrize(
+    ("flag", "kind"), [("--end-after", "truncated"), ("--error-after", "stream_error")], ids=["truncated", "error"]
+)
+def test_a_stream_that_does_not_end_as_the_protocol_says_is_a_failure(tmp_path, flag, kind):
+    """Tokens then a clean close without usage or [DONE], or tokens then vLLM's error event: never a success."""
+    proc, url = start_mock(flag, "3")
+    try:
+        config = LoadConfig(base_url=url, model="mock-model", concurrency=2, scrape_interval_s=None)
+        result = run_load(config, SAMPLES[:4], tmp_path)
+    finally:
+        proc.kill()
+        proc.wait()
+    records = read_records(tmp_path / "requests.jsonl")
+    assert {r.error_kind for r in records} == {kind} and not any(r.success for r in records)
+    assert all(r.output_text for r in records), "the tokens that did arrive stay in the record"
+    assert result.status == "partial" and result.summary.successes == 0 and kind in result.error
+    if kind == "stream_error":
+        assert records[0].error == "mock: generation failed"
+
+
+def test_a_folder_reused_for_a_second_run_never_mixes_the_runs(mock_server, tmp_path):
+    _, url = mock_server
+    config = LoadConfig(base_url=url, model="mock-model", concurrency=2, scrape_interval_s=None)
+    run_load(config, SAMPLES[:3], tmp_path)
+    second = run_load(config, SAMPLES[:5], tmp_path)
+    assert len(read_records(tmp_path / "requests.jsonl")) == 5 == second.summary.requests
+    earlier = next(tmp_path.glob("earlier-*"))
+    assert len(read_records(earlier / "requests.jsonl")) == 3 and (earlier / "summary.json").exists()

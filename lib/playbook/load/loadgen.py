@@ -133,7 +133,7 @@ async def send_one(
     body.update(sample.extra_body or {})
     record = RequestRecord(request_id=request_id, start_unix_s=time.time(), scheduled_unix_s=scheduled)
     start = time.perf_counter()
-    last = None
+    last, done, usage_seen, stream_error = None, False, False, None
     try:
         async with session.post(url, json=body, headers=headers) as response:
             record.status_code = response.status
@@ -146,10 +146,13 @@ async def send_one(
                     continue
                 payload = line[5:].strip()
                 if payload == b"[DONE]":
+                    done = True
                     break
                 now = time.perf_counter()
                 chunk = json.loads(payload)
+                stream_error = stream_error or error_event(chunk)
                 if chunk.get("usage"):
+                    usage_seen = True
                     record.prompt_tokens = chunk["usage"].get("prompt_tokens")
                     record.completion_tokens = chunk["usage"].get("completion_tokens")
                 choices = chunk.get("choices") or []
@@ -161,9 +164,8 @@ async def send_one(
                         record.itl_ms.append((now - last) * 1000)
                     last = now
                     record.output_text += text
-        record.success = record.ttft_ms is not None
-        if not record.success:
-            record.error_kind, record.error = "empty_stream", "the stream ended without any content"
+        record.error_kind, record.error = stream_verdict(record, done, usage_seen, stream_error)
+        record.success = record.error_kind is None
     except asyncio.TimeoutError:
         record.error_kind, record.error = "timeout", f"no answer within {config.request_timeout_s} s"
     except aiohttp.ClientError as exc:
@@ -173,6 +175,31 @@ async def send_one(
     finally:
         record.e2e_ms = (time.perf_counter() - start) * 1000
     return record
+
+
+def error_event(chunk: dict[str, Any]) -> str | None:
+    """The message of an error event in a stream (vLLM: ``{"error": {...}}``; older: ``{"object": "error"}``)."""
+    if isinstance(chunk.get("error"), dict):
+        return str(chunk["error"].get("message") or chunk["error"])
+    if chunk.get("object") == "error":
+        return str(chunk.get("message") or chunk)
+    return None
+
+
+def stream_verdict(
+    record: RequestRecord, done: bool, usage_seen: bool, stream_error: str | None
+) -> tuple[str | None, str | None]:
+    """A stream succeeded only if it ended as the protocol says: content, the usage asked for, ``[DONE]``,
+    and no error event. Anything else is a failed record with its kind (the tokens it carried stay in it)."""
+    if stream_error:
+        return "stream_error", stream_error[:2000]
+    if record.ttft_ms is None:
+        return "empty_stream", "the stream ended without any content"
+    if not done:
+        return "truncated", "the stream ended without [DONE]"
+    if not usage_seen:
+        return "no_usage", "the stream asked for usage (stream_options.include_usage) and carried none"
+    return None, None
 
 
 RETRYABLE = {"connection", "http_429", "http_502", "http_503", "http_504"}
@@ -376,9 +403,27 @@ def run_load(
         raise PlaybookError("no requests to send (the dataset produced none)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    set_aside_earlier_run(out)
     result = run(_run(config, samples, out, api_key, desc))
     write_json_atomic(out / "summary.json", result)
     return result
+
+
+RUN_FILES = ("requests.jsonl", "server_metrics.jsonl", "summary.json")
+
+
+def set_aside_earlier_run(out: Path) -> Path | None:
+    """A folder that already holds a run's files (a notebook cell run twice, a reused ``--out``): move them into
+    ``earlier-<time>/`` beside, so the new run never appends to the old records and nothing measured is lost."""
+    found = [out / name for name in RUN_FILES if (out / name).exists()]
+    if not found:
+        return None
+    aside = out / f"earlier-{utc_now().replace(':', '')}"
+    aside.mkdir(exist_ok=True)
+    for path in found:
+        path.rename(aside / path.name)
+    print(f"{out} held an earlier run's records: moved to {aside}")
+    return aside
 
 
 def read_records(path: str | Path) -> list[RequestRecord]:

@@ -33,13 +33,24 @@ def _text(content: str | list | None) -> str:
     return content or ""
 
 
+def _error_event(message: str) -> bytes:
+    """What vLLM streams when generation fails mid-answer: an ``error`` object instead of a chunk."""
+    return (
+        b"data: "
+        + json.dumps({"error": {"message": message, "type": "InternalServerError", "code": 500}}).encode()
+        + b"\n\n"
+    )
+
+
 def make_app(
     tokens_per_s: float, ttft_ms: float, stall_after: int | None = None, fail_first: int = 0,
-    die_after: int | None = None,
+    die_after: int | None = None, end_after: int | None = None, error_after: int | None = None,
 ) -> web.Application:  # fmt: skip
     """``stall_after``: stop sending (but keep the connection open) after that many tokens: a hung request.
     ``fail_first``: answer the first N chat requests with HTTP 503 (an overloaded or restarting server).
-    ``die_after``: exit abruptly once N streamed answers are complete, cutting those in flight (a kill -9)."""
+    ``die_after``: exit abruptly once N streamed answers are complete, cutting those in flight (a kill -9).
+    ``end_after``: close each stream cleanly after N tokens, with no usage and no ``[DONE]`` (a truncated answer).
+    ``error_after``: send an error event after N tokens, then ``[DONE]`` (generation failed mid-answer)."""
     refused = {"count": 0}
     completed = {"count": 0}
 
@@ -75,10 +86,16 @@ def make_app(
         for i in range(n):
             if stall_after is not None and i == stall_after:
                 await asyncio.sleep(3600)
+            if i in (end_after, error_after):
+                break
             if i:
                 await asyncio.sleep(1 / tokens_per_s)
             await response.write(_chunk(f" tok{i}"))
-        await response.write(_chunk(None, usage))
+        if end_after is not None and end_after < n:
+            return response  # the stream just ends
+        await response.write(
+            _error_event("mock: generation failed") if error_after is not None else _chunk(None, usage)
+        )
         await response.write(b"data: [DONE]\n\n")
         completed["count"] += 1
         if die_after is not None and completed["count"] >= die_after:
@@ -99,8 +116,11 @@ def main() -> None:
     parser.add_argument("--stall-after", type=int, default=None, help="hang every stream after N tokens")
     parser.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests with 503")
     parser.add_argument("--die-after", type=int, default=None, help="exit abruptly after N completed answers")
+    parser.add_argument("--end-after", type=int, default=None, help="end every stream after N tokens, no [DONE]")
+    parser.add_argument("--error-after", type=int, default=None, help="send an error event after N tokens")
     args = parser.parse_args()
-    app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after, args.fail_first, args.die_after)
+    app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after, args.fail_first, args.die_after,
+                   args.end_after, args.error_after)  # fmt: skip
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, backlog=4096)
 
 
