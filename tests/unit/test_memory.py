@@ -9,7 +9,8 @@ import pytest
 from playbook.core.errors import PreflightError
 from playbook.core.profiles import load_profile
 from playbook.sizing.architecture import ModelShape, load_shape
-from playbook.sizing.memory import GIB, check_fits, compare_with_engine, kv_bytes_per_token, plan_memory
+from playbook.sizing.memory import GIB, check_fits, compare_with_engine, kv_bytes_per_token, plan_for, plan_memory
+from playbook.sizing.models import prepare_model
 
 SMOLLM2 = {
     "num_hidden_layers": 30, "hidden_size": 576, "num_attention_heads": 9, "num_key_value_heads": 3,
@@ -141,3 +142,18 @@ def test_more_parallel_gpus_than_the_hardware_has_is_refused():
     with pytest.raises(ProfileError, match=r"tensor x pipeline x data parallel = 4 GPUs, but hardware\.count is 2"):
         load_profile("h100-qwen2.5-7b", ["hardware.count=2", "engines.vllm.tensor_parallel_size=2",
                                          "engines.vllm.data_parallel_size=2"])  # fmt: skip
+
+
+def test_a_local_folder_without_safetensors_counts_weights_from_its_config(tmp_path):
+    """A .bin checkpoint (or config only) once counted as 0 bytes of weights: KV overstated, a model that
+    cannot fit passed as fitting. Now the config's parameter count stands in, and the plan says so."""
+    (tmp_path / "config.json").write_text(json.dumps(load_shape("qwen2.5-7b")))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\0" * 16)
+    profile = load_profile("h100-qwen2.5-7b", ["model.source=local", f"model.path={tmp_path}"])
+    prepared = prepare_model(profile.model)
+    plan = plan_for(profile, prepared)
+    assert prepared.weight_bytes_on_disk is None and "without *.safetensors" in prepared.notes
+    assert plan.weight_bytes > 14e9 and "B params" in plan.weight_bytes_source  # ~7.6 B params x 16 bits
+    tiny_card = load_profile("h100-qwen2.5-7b", ["model.source=local", f"model.path={tmp_path}",
+                                                 "hardware.memory_gib=16"])  # fmt: skip
+    assert not plan_for(tiny_card, prepared).fits

@@ -94,7 +94,7 @@ def quantized_weight_bytes(shape: ModelShape, bits: int, group_size: int, float_
 def _weights(
     shape: ModelShape, dtype_bytes: int, weight_bits: int, on_disk: int | None, group_size: int = 128
 ) -> tuple[int, str]:
-    if on_disk is not None and weight_bits >= 16:
+    if on_disk and weight_bits >= 16:  # 0 bytes on disk means no safetensors were found, not a weightless model
         # On-disk size is exact, but the engine casts to its dtype.
         disk_elem = resolve_dtype_bytes(shape.torch_dtype, shape)
         return int(on_disk * dtype_bytes / disk_elem), f"safetensors on disk, cast to {dtype_bytes} B/param"

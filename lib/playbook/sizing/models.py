@@ -178,5 +178,7 @@ def prepare_model(spec: ModelSpec, tokenizer_dir: Path | None = None) -> Prepare
         folder = spec.path if spec.path.is_absolute() else REPO_ROOT / spec.path
         if not (folder / "config.json").exists():
             raise ModelPrepareError(f"model.path {spec.path} has no config.json (is the folder right?)")
-        return PreparedModel("local", str(folder), str(folder), None, safetensors_bytes(folder), False, "local folder")
+        on_disk = safetensors_bytes(folder) or None  # .bin weights or config only: counted from the config instead
+        notes = "local folder" if on_disk else "local folder without *.safetensors: weights counted from config.json"
+        return PreparedModel("local", str(folder), str(folder), None, on_disk, False, notes)
     return PreparedModel("hub", spec.hub_id, None, None, None, False, f"hub id {spec.hub_id}, fetched by the engine")
