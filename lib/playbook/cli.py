@@ -92,7 +92,6 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
     """Any OpenAI-compatible endpoint: JSONL records, summary.json and plots in --out."""
-    import os
     from datetime import datetime
 
     from pydantic import ValidationError
@@ -106,7 +105,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                       for e in exc.errors())) from None  # fmt: skip
-    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    api_key = _key_from(args.api_key_env)
     out = Path(args.out or Path("outputs") / "loadtests" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     samples = build_requests(args.dataset, args.requests, args.seed, args.tokenizer, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens, max_prompt_tokens=args.max_prompt_tokens)  # fmt: skip
@@ -122,13 +121,23 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0 if result.status == "ok" else 1
 
 
+def _key_from(variable: str | None) -> str | None:
+    """The key in the named variable; a name given but unset is an error, never a request sent without the key."""
+    import os
+
+    if not variable:
+        return None
+    if not os.environ.get(variable):
+        raise PlaybookError(f"--api-key-env names {variable}, but that environment variable is not set (or is empty)")
+    return os.environ[variable]
+
+
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when healthy; else 1 with a one-line reason (JSON with --json)."""
-    import os
 
     from playbook.serving.healthcheck import run_healthcheck
 
-    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    api_key = _key_from(args.api_key_env)
     if args.api_key_env and not api_key:
         raise PlaybookError(f"--api-key-env names {args.api_key_env}, but that environment variable is not set")
     report = run_healthcheck(args.base_url, args.model, args.prompt, args.expect, args.max_latency_ms, api_key,
@@ -156,7 +165,10 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     else:
         problems = []
         for path in args.files:
-            documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+            try:
+                documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+                raise PlaybookError(f"{path}: cannot be read as YAML ({' '.join(str(exc).split())[:300]})") from None
             problems += [f"{path}: {p}" for p in k8s.validate_all(documents)]
     for problem in problems:
         print(f"INVALID {problem}", file=sys.stderr)

@@ -28,6 +28,7 @@ from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig
 from playbook.reports.layout import ensure_writable
 from playbook.run.runner import parse_days
+from playbook.serving import k8s
 from playbook.serving.endpoint import api_key
 from playbook.serving.launcher import build_command
 from playbook.sizing.architecture import ModelShape, load_shape
@@ -44,6 +45,27 @@ def plan(profile_name: str, overrides: list[str], shape: str = "qwen2.5-7b", bit
 def unwritable() -> None:
     blocker = Path("/proc/version")  # a file: nothing can be created under it
     ensure_writable(blocker / "outputs")
+
+
+def profile_file(text: bytes) -> Path:
+    """A profile written to a temporary file (the table's rows are built at import time, so no tmp_path)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "profile.yaml"
+    path.write_bytes(text)
+    return path
+
+
+CPU_YAML = (Path(__file__).resolve().parents[2] / "params" / "cpu-smollm2.yaml").read_bytes()
+
+
+def config_folder(config: bytes | str) -> Path:
+    """A model folder holding only this config.json."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    (folder / "config.json").write_bytes(config if isinstance(config, bytes) else config.encode())
+    return folder
 
 
 def cpu(*overrides: str):
@@ -109,6 +131,32 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      LoraError, r"LoRA kernels on a GPU take float16 or bfloat16 weights only"),
     ("sharing a GPU beyond what it has", lambda: h100("days.day5.sharing_fractions=[0.6, 0.4]"),
      ProfileError, r"sharing_fractions sum to 1\.00: more than 0\.95 of one GPU"),
+    ("a key written twice in a profile", lambda: load_profile(profile_file(CPU_YAML + b"\nseed: 1\nseed: 2\n")),
+     ProfileError, r"duplicate key 'seed' \(the later one would silently win\)"),
+    ("a profile that is not UTF-8", lambda: load_profile(profile_file(b"name: caf\xe9\n")),
+     ProfileError, r"is not UTF-8 text .*: save it as UTF-8"),
+    ("infinite memory", lambda: cpu("hardware.memory_gib=.inf"),
+     ProfileError, r"hardware\.memory_gib: Input should be a finite number"),
+    ("a broken config.json", lambda: ModelShape.from_folder(config_folder(b"{not json")),
+     ModelPrepareError, r"config\.json cannot be read as JSON"),
+    ("a config.json without the layer count", lambda: ModelShape.from_folder(config_folder('{"hidden_size": 8}')),
+     ModelPrepareError, r"lacks num_hidden_layers, num_attention_heads, intermediate_size, vocab_size"),
+    ("zero KV heads in a config",
+     lambda: ModelShape.from_config({**load_shape("qwen2.5-7b"), "num_key_value_heads": 0}),
+     ModelPrepareError, r"num_key_value_heads=0 must be a whole number >= 1"),
+    ("a shape name that walks out of its folder", lambda: load_shape("../../../etc/passwd"),
+     ModelPrepareError, r"unknown model\.shape '\.\./\.\./\.\./etc/passwd'"),
+    ("tensor parallel that does not divide the heads",
+     lambda: plan("h100-qwen2.5-7b", ["hardware.count=3", "engines.vllm.tensor_parallel_size=3"]),
+     PreflightError, r"tensor_parallel_size 3 does not divide the model's 28 attention heads"),
+    ("--days with no day in it", lambda: parse_days(","), PlaybookError, r"--days ',' names no day"),
+    ("a profile name that makes no Kubernetes name", lambda: k8s.render(cpu("name=Caf\u00e9 profile")),
+     k8s.ManifestError, r"makes no Kubernetes name"),
+    ("an engine no adapter is registered for",
+     lambda: build_command(cpu("engine=tgi", "engines.tgi.python=x"), "tgi", "m", 1),
+     PlaybookError, r"unknown engine 'tgi'; known: sglang, trtllm, vllm"),
+    ("engine: attach (now a mode, not an engine)", lambda: cpu("engine=attach"),
+     ProfileError, r"engine='attach' is no engine: name the engine that serves the endpoint"),
 ]  # fmt: skip
 
 

@@ -42,7 +42,7 @@ ConcurrencyLevels = Annotated[list[PositiveInt], Field(min_length=1), AfterValid
 class StrictModel(BaseModel):
     """Base: unknown keys are errors, models are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf GiB is no memory size
 
 
 class HardwareSpec(StrictModel):
@@ -440,13 +440,31 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key that appears twice in one mapping (plain YAML keeps the last, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (the later one would silently win)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_profile(name_or_path: str | os.PathLike[str], overrides: list[str] | dict[str, Any] | None = None) -> Profile:
     """Read, override and validate a profile. Raises ProfileError naming the bad key."""
     path = resolve_profile_path(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader) or {}
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise ProfileError(f"profile {path} is not UTF-8 text ({where}): save it as UTF-8") from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"profile {path} is not valid YAML: {exc}") from exc
+        raise ProfileError(f"profile {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"profile {path} must be a mapping at the top level")
     for dotted, value in parse_overrides(overrides).items():

@@ -8,6 +8,7 @@ partial notebook and is marked failed; the next days still run.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from playbook.reports.index import write_index
 from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
 from playbook.run.manifest import collect_environment
 from playbook.serving.capabilities import cpu_isa
-from playbook.serving.launcher import probe_engine, sweep_pid_files
+from playbook.serving.launcher import ensure_port_free, probe_engine, sweep_pid_files
 from playbook.sizing.architecture import ModelShape
 from playbook.sizing.memory import check_fits, plan_for
 from playbook.sizing.models import PreparedModel, prepare_model
@@ -55,17 +56,26 @@ DAYS: dict[int, DaySpec] = {
 
 
 def parse_days(text: str | None) -> list[int]:
-    """``"1,7"`` -> [1, 7]; ``None`` or ``"all"`` -> every day that exists."""
+    """``"1,7"`` -> [1, 7]; ``None`` or ``"all"`` -> every day that exists. A day named twice runs once (a second
+    run would overwrite the first's notebook, metrics and log); a list with no day in it is refused."""
     if text in (None, "", "all"):
         return sorted(DAYS)
     try:
-        days = [int(x) for x in str(text).split(",") if x.strip()]
+        days = list(dict.fromkeys(int(x) for x in str(text).split(",") if x.strip()))
     except ValueError:
         raise PlaybookError(f"--days must be a comma-separated list of day numbers, got {text!r}") from None
+    if not days:
+        raise PlaybookError(f"--days {text!r} names no day; give e.g. --days 1,7 or --days all")
     unknown = [d for d in days if d not in DAYS]
     if unknown:
         raise PlaybookError(f"unknown day(s) {unknown}; available: {sorted(DAYS)}")
     return days
+
+
+def rerun_command(profile_name: str, days: list[int], overrides: list[str] | None) -> str:
+    """The command that repeats this run, quoted for a POSIX shell (paths with spaces, values with quotes)."""
+    sets = [arg for override in overrides or [] for arg in ("--set", override)]
+    return shlex.join(["playbook", "run", "--profile", str(profile_name), "--days", ",".join(map(str, days)), *sets])
 
 
 def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]:
@@ -159,6 +169,8 @@ def run_playbook(
     profile = load_profile(profile_name, overrides)  # raises ProfileError before anything starts
     outputs_root = Path(outputs_root).resolve()
     ensure_writable(outputs_root)
+    if not profile.attached and profile.server.port != "auto":  # a taken port is found before the run folder exists
+        ensure_port_free(profile.server.host, profile.server.port)
     plan = preflight(profile, days)
     run_dir = allocate_run_dir(outputs_root)
     manifest: dict[str, Any] = {
@@ -173,8 +185,7 @@ def run_playbook(
         "preflight": plan,
         "environment": collect_environment(profile),
         "days": [],
-        "rerun": f"playbook run --profile {profile_name} --days {','.join(map(str, days))}"
-        + "".join(f" --set {o}" for o in overrides or []),
+        "rerun": rerun_command(profile_name, days, overrides),
     }
     manifest_path = run_dir / "manifest.json"
     write_json_atomic(manifest_path, manifest)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +46,17 @@ class EngineReleaseWarning(UserWarning):
     """The container image runs another engine release than the one the playbook's flags were checked against."""
 
 
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
 def resource_name(profile: Profile, engine: str) -> str:
-    """A DNS-1123 name from the profile and engine (what ``kubectl get`` shows)."""
+    """A DNS-1123 name from the profile and engine (what ``kubectl get`` shows); refused if none can be made."""
     raw = f"{profile.name}-{engine}".lower().replace(".", "-").replace("_", "-")
-    return raw[:63].strip("-")
+    name = raw[:63].strip("-")
+    if not DNS_LABEL.fullmatch(name):
+        raise ManifestError(f"profile name {profile.name!r} makes no Kubernetes name ({name!r}): use lowercase "
+                            "letters, digits and '-' in the profile's name")  # fmt: skip
+    return name
 
 
 def gpu_count(profile: Profile, engine: str) -> int:

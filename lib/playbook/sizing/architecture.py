@@ -8,6 +8,7 @@ memory pre-flight stand on it, so it lives below both.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ class ModelShape:
     torch_dtype: str
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ModelShape:
-        text = config.get("text_config", config)  # multimodal configs nest the LM
+    def from_config(cls, config: dict[str, Any], source: str = "config.json") -> ModelShape:
+        """The numbers from a Hugging Face config; a missing or impossible one is a one-line error naming it."""
+        text = _checked_config(config, source)
         heads = text["num_attention_heads"]
         return cls(
             num_layers=text["num_hidden_layers"],
@@ -49,7 +51,12 @@ class ModelShape:
 
     @classmethod
     def from_folder(cls, folder: Path) -> ModelShape:
-        return cls.from_config(json.loads((Path(folder) / "config.json").read_text()))
+        path = Path(folder) / "config.json"
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelPrepareError(f"{path} cannot be read as JSON ({exc})") from None
+        return cls.from_config(config, str(path))
 
     @property
     def parameter_count(self) -> int:
@@ -64,6 +71,27 @@ class ModelShape:
 
 
 SHAPES_DIR = Path(__file__).parent / "shapes"
+SHAPE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+REQUIRED_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _checked_config(config: Any, source: str) -> dict[str, Any]:
+    """The language model's part of a config (multimodal configs nest it), refused in one line if unusable."""
+    text = config.get("text_config", config) if isinstance(config, dict) else None
+    if not isinstance(text, dict):
+        raise ModelPrepareError(f"{source} is not a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in text]
+    if missing:
+        raise ModelPrepareError(f"{source} lacks {', '.join(missing)}: not a decoder config the pre-flight reads")
+    keys = (*REQUIRED_KEYS, "num_key_value_heads")
+    bad = [f"{k}={text[k]!r}" for k in keys if k in text and not _positive_int(text[k])]
+    if bad:
+        raise ModelPrepareError(f"{source}: {', '.join(bad)} must be a whole number >= 1")
+    return text
 
 
 def list_shapes() -> list[str]:
@@ -72,6 +100,6 @@ def list_shapes() -> list[str]:
 
 def load_shape(name: str) -> dict[str, Any]:
     path = SHAPES_DIR / f"{name}.json"
-    if not path.exists():
+    if not SHAPE_NAME.fullmatch(name) or not path.exists():  # a name, never a path out of the folder
         raise ModelPrepareError(f"unknown model.shape {name!r}; known: {', '.join(list_shapes())}")
     return json.loads(path.read_text())

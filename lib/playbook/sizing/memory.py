@@ -202,8 +202,20 @@ def _draft_advice(engine, hardware, weights, draft_weights, target_per_token, pe
 MULTI_GPU_HEADROOM_GIB = 4.5
 
 
-def _find_problems(shape, engine, hardware, weights, budget, capacity, shards) -> list[str]:
+def _parallel_problems(shape: ModelShape, engine: EngineSpec) -> list[str]:
+    """Tensor parallelism splits attention heads: it must divide them (KV heads too, or be divided by them)."""
+    tp, kv = engine.tensor_parallel_size, shape.num_kv_heads
     problems = []
+    if shape.num_attention_heads % tp:
+        problems.append(f"tensor_parallel_size {tp} does not divide the model's {shape.num_attention_heads} "
+                        f"attention heads: use a divisor of {shape.num_attention_heads}")  # fmt: skip
+    elif tp > 1 and (kv % tp if kv >= tp else tp % kv):
+        problems.append(f"tensor_parallel_size {tp} and the model's {kv} KV heads: one must divide the other")
+    return problems
+
+
+def _find_problems(shape, engine, hardware, weights, budget, capacity, shards) -> list[str]:
+    problems = _parallel_problems(shape, engine)
     left_outside = hardware.memory_gib * (1 - engine.gpu_memory_utilization)
     if hardware.accelerator != "cpu" and shards > 1 and left_outside < MULTI_GPU_HEADROOM_GIB:
         problems.append(
