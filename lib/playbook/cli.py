@@ -310,9 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from playbook.run.runner import RunInterrupted
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except RunInterrupted as exc:  # the run folder and index already say "interrupted"
+        print(f"interrupted by {exc.signal}: the run's manifest records the day it was in", file=sys.stderr)
+        return 128 + exc.signum
     except PlaybookError as exc:
         first, _, rest = str(exc).partition("\n")
         print(f"error: {first}", file=sys.stderr)

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -190,18 +194,66 @@ def run_playbook(
     manifest_path = run_dir / "manifest.json"
     write_json_atomic(manifest_path, manifest)
     parameters = {"profile": profile_name, "overrides": list(overrides or [])}
+    current = None
     try:
-        for number in days:
-            print(f"[{datetime.now():%H:%M:%S}] Day {number}: {DAYS[number].title}", flush=True)
-            manifest["days"].append(execute_day(DAYS[number], run_dir, parameters, timeout_s))
-            write_json_atomic(manifest_path, manifest)
+        with interrupts_end_the_run():
+            for number in days:
+                current = DAYS[number]
+                print(f"[{datetime.now():%H:%M:%S}] Day {number}: {current.title}", flush=True)
+                manifest["days"].append(execute_day(current, run_dir, parameters, timeout_s))
+                write_json_atomic(manifest_path, manifest)
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        manifest["days"].append(interrupted_day(current, getattr(exc, "signal", "SIGINT")))
+        sweep_pid_files(run_dir)  # the engine of the day in progress goes with it
+        raise
     finally:
-        statuses = {d["status"] for d in manifest["days"]}
-        complete = len(manifest["days"]) == len(days)
-        manifest["status"] = (
-            "ok" if statuses <= {"ok"} and complete else "failed" if "failed" in statuses else "partial"
-        )
+        manifest["status"] = run_status(manifest["days"], len(days))
         manifest["finished_utc"] = utc_now()
         write_json_atomic(manifest_path, manifest)
         write_index(outputs_root)
     return run_dir
+
+
+def run_status(days_done: list[dict[str, Any]], planned: int) -> str:
+    statuses = {d["status"] for d in days_done}
+    if "interrupted" in statuses:
+        return "interrupted"
+    if statuses <= {"ok"} and len(days_done) == planned:
+        return "ok"
+    return "failed" if "failed" in statuses else "partial"
+
+
+def interrupted_day(spec: DaySpec | None, signal_name: str) -> dict[str, Any]:
+    """The manifest's entry for the day a signal ended (its folder keeps what the notebook had saved)."""
+    where = f"Day {spec.day}" if spec else "the pre-flight"
+    return {"day": spec.day if spec else None, "title": spec.title if spec else None,
+            "folder": spec.folder if spec else None, "status": "interrupted",
+            "error": f"the run was interrupted by {signal_name} during {where}", "finished_utc": utc_now()}  # fmt: skip
+
+
+class RunInterrupted(BaseException):
+    """SIGTERM or SIGHUP arrived (``timeout``, a CI cancellation, a closed terminal). A BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` on the way swallows it; the run ends ``interrupted``."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signal = signal.Signals(signum).name
+        self.signum = signum
+
+
+@contextmanager
+def interrupts_end_the_run() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`RunInterrupted` in the main thread while the days run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise RunInterrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

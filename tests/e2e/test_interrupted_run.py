@@ -1,0 +1,43 @@
+"""SIGTERM in the middle of a day (``timeout``, a CI cancellation): the run ends ``interrupted`` with the day it
+was in, the index shows it, nothing it started keeps running, and the exit code says which signal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.support.mock import start_mock
+
+pytestmark = pytest.mark.slow
+
+
+def test_sigterm_mid_day_ends_the_run_interrupted(tmp_path):
+    proc, url = start_mock("--tokens-per-s", "2")  # slow answers: Day 7 is mid-sweep when the signal comes
+    sets = [f"server.base_url={url}", "model.served_name=mock-model", "days.day7.sweep_concurrency=[1]",
+            "days.day7.min_requests_per_level=50", "days.day7.warmup_requests=0"]  # fmt: skip
+    runner = subprocess.Popen([sys.executable, "-m", "playbook", "run", "--days", "7", "--outputs", str(tmp_path),
+                               *[arg for s in sets for arg in ("--set", s)]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not list(tmp_path.glob("*/run-*/day07/c0001/requests.jsonl")):
+            time.sleep(1)
+        assert list(tmp_path.glob("*/run-*/day07/c0001/requests.jsonl")), "Day 7 never started sending"
+        runner.send_signal(signal.SIGTERM)
+        _, err = runner.communicate(timeout=120)
+    finally:
+        runner.kill()
+        proc.kill()
+        proc.wait()
+    assert runner.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "interrupted by SIGTERM" in err
+    manifest = json.loads(next(tmp_path.glob("*/run-*/manifest.json")).read_text())
+    assert manifest["status"] == "interrupted" and manifest["finished_utc"]
+    day = manifest["days"][-1]
+    assert day["day"] == 7 and day["status"] == "interrupted" and "SIGTERM during Day 7" in day["error"]
+    assert ">interrupted<" in (tmp_path / "index.html").read_text()
