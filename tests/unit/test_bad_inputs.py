@@ -157,6 +157,14 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      PlaybookError, r"unknown engine 'tgi'; known: sglang, trtllm, vllm"),
     ("engine: attach (now a mode, not an engine)", lambda: cpu("engine=attach"),
      ProfileError, r"engine='attach' is no engine: name the engine that serves the endpoint"),
+    ("a key written into an engine's environment", lambda: cpu("engines.vllm.env={HF_TOKEN: hf_abcdefghijklmnop}"),
+     ProfileError, r"engines\.vllm\.env: Value error, HF_TOKEN holds a secret in clear text.*server\.api_key_env"),
+    ("a key-shaped value under an innocent name", lambda: cpu("engines.vllm.env={EXTRA: sk-abcdefghijklmnopqrst}"),
+     ProfileError, r"EXTRA holds a secret in clear text"),
+    ("--api-key in extra_args", lambda: cpu("engines.vllm.extra_args=[--api-key, s3cret]"),
+     ProfileError, r"--api-key puts a key on the command line, where ps and every report show it"),
+    ("a key-shaped extra argument", lambda: cpu("engines.vllm.extra_args=[--foo=sk-abcdefghijklmnopqrst]"),
+     ProfileError, r"item 0 puts a key on the command line"),
 ]  # fmt: skip
 
 

@@ -35,7 +35,7 @@ class FakeAdapter(EngineAdapter):
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         return [str(target.port), "healthy"]
 
-    def argv(self, spec: EngineSpec, target: LaunchTarget, dummy: bool = False) -> list[str]:
+    def argv(self, spec: EngineSpec, target: LaunchTarget, dummy: bool = False, keyed: bool = False) -> list[str]:
         return [str(FAKE), *self.server_args(spec, target)]
 
     def knob_env(self, spec: EngineSpec, hardware: HardwareSpec) -> dict[str, str]:

@@ -143,3 +143,24 @@ def test_dummy_models_load_random_weights_and_parallelism_reaches_argv():
     argv = engines.build_command(profile, "vllm", "/models/llama-70b", 8000)
     assert argv[argv.index("--load-format") + 1] == "dummy"
     assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
+
+
+def test_an_engine_that_takes_its_key_only_as_an_argument_gets_it_inside_its_process(tmp_path, monkeypatch):
+    """SGLang reads its key only from --api-key: the launcher's argv carries a shim instead, which appends the key
+    from the environment inside the engine's process, so ps, logs and reports never see it."""
+    monkeypatch.setenv("PLAYBOOK_TEST_KEY", "sk-never-in-argv-1234")
+    profile = load_profile(
+        "h100-qwen2.5-7b", [f"engines.sglang.python={sys.executable}", "server.api_key_env=PLAYBOOK_TEST_KEY"]
+    )
+    argv = engines.build_command(profile, "sglang", "m", 30000)
+    assert "sk-never-in-argv-1234" not in " ".join(argv) and argv[1] == "-c"
+    env = engines.engine_env("sglang", profile)
+    assert env["PLAYBOOK_ENGINE_API_KEY"] == "sk-never-in-argv-1234"
+    # the shim, run for real against a stand-in module that prints what the engine would parse
+    (tmp_path / "sglang_stub.py").write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    shim = argv[2].replace("'sglang.launch_server'", "'sglang_stub'")
+    done = subprocess.run([sys.executable, "-c", shim, "--port", "1"], capture_output=True, text=True, cwd=tmp_path,
+                          env={**env, "PYTHONPATH": str(tmp_path)}, check=True)  # fmt: skip
+    assert done.stdout.strip() == '["--port", "1", "--api-key", "sk-never-in-argv-1234"]'
+    vllm = load_profile("cpu-smollm2", ["server.api_key_env=PLAYBOOK_TEST_KEY"])
+    assert engines.engine_env("vllm", vllm)["VLLM_API_KEY"] == "sk-never-in-argv-1234"  # vLLM reads its own variable

@@ -9,6 +9,7 @@ applied to the raw YAML before validation, so they get exactly the same checks.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -31,6 +32,19 @@ PARAMS_DIR = REPO_ROOT / "params"
 
 # An engine is whatever the serving layer registers an adapter for; the launcher refuses an unknown one
 # in one line. "attach" is no engine: an endpoint already running is ``server.base_url``.
+# Secrets never live in a profile: it is copied into every run's manifest and rendered manifests.
+SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD)", re.IGNORECASE)
+KEY_FLAGS = {"--api-key", "--api_key", "--hf-token", "--token"}
+KEY_PREFIXES = ("sk-", "hf_", "ghp_", "github_pat_", "xoxb-", "AKIA")
+SECRET_FIX = ("export it in the environment instead (the engine inherits the environment) and name the API key's "
+              "variable in server.api_key_env")  # fmt: skip
+
+
+def looks_like_key(value: str) -> bool:
+    """A token-shaped string: a known key prefix followed by a long run of key characters."""
+    return any(value.startswith(p) and len(value) >= len(p) + 12 and " " not in value for p in KEY_PREFIXES)
+
+
 EngineName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
 Dtype = Literal["auto", "float32", "float16", "half", "bfloat16"]
 
@@ -134,6 +148,26 @@ class EngineSpec(StrictModel):
     extra_args: list[str] = Field(default_factory=list, description="Passed verbatim as argv items (never a shell).")
     env: dict[str, str] = Field(default_factory=dict)
     image: str | None = Field(None, description="Container image for Kubernetes manifests (pinned tag, never latest).")
+
+    @field_validator("env")
+    @classmethod
+    def _no_secrets_in_env(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if SECRET_NAME.search(name) or looks_like_key(value):
+                raise ValueError(f"{name} holds a secret in clear text, which would land in the manifest, the "
+                                 f"reports and Kubernetes manifests: {SECRET_FIX}")  # fmt: skip
+        return v
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_secrets_in_args(cls, v: list[str]) -> list[str]:
+        for index, arg in enumerate(v):
+            flag = arg.split("=", 1)[0]
+            if flag in KEY_FLAGS or looks_like_key(arg.split("=", 1)[-1]):
+                shown = flag if flag in KEY_FLAGS else f"item {index}"
+                raise ValueError(f"{shown} puts a key on the command line, where ps and every report show it: "
+                                 f"{SECRET_FIX}")  # fmt: skip
+        return v
 
     @field_validator("image")
     @classmethod

@@ -23,6 +23,7 @@ import yaml
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Profile
 from playbook.serving.engines import LaunchTarget, get_engine
+from playbook.serving.engines.base import KEY_VARIABLE
 
 Flavor = Literal["kserve", "deployment"]
 PORT = 8000
@@ -74,9 +75,10 @@ def model_reference(profile: Profile) -> str:
 def engine_command(profile: Profile, engine: str) -> tuple[list[str], list[str]]:
     """``command`` and ``args`` for the container: the launcher's argv, listening on all interfaces."""
     target = LaunchTarget(model_reference(profile), profile.model.served_name, "0.0.0.0", PORT)
-    argv = get_engine(engine).argv(profile.engines[engine], target, dummy=profile.model.source == "dummy")
-    if argv[0] == "-m":  # python modules: run with the image's interpreter
-        return ["python3", "-m", argv[1]], argv[2:]
+    keyed = bool(profile.server.api_key_env)
+    argv = get_engine(engine).argv(profile.engines[engine], target, profile.model.source == "dummy", keyed)
+    if argv[0] in ("-m", "-c"):  # a module, or the key shim: run with the image's interpreter
+        return ["python3", argv[0], argv[1]], argv[2:]
     return [argv[0]], argv[1:]
 
 
@@ -89,9 +91,9 @@ def container_env(profile: Profile, engine: str) -> list[dict[str, Any]]:
         {"name": "HF_HOME", "value": f"{CACHE_DIR}/huggingface"},
     ]  # fmt: skip
     adapter, spec = get_engine(engine), profile.engines[engine]
-    if profile.server.api_key_env and adapter.api_key_variable:
+    if profile.server.api_key_env:  # the engine's own variable, or the variable its key shim reads
         secret = {"secretKeyRef": {"name": f"{engine}-api-key", "key": "key"}}
-        env.append({"name": adapter.api_key_variable, "valueFrom": secret})
+        env.append({"name": adapter.api_key_variable or KEY_VARIABLE, "valueFrom": secret})
     env += [{"name": k, "value": v} for k, v in sorted(adapter.knob_env(spec, profile.hardware).items())]
     env += [{"name": k, "value": v} for k, v in sorted(spec.env.items()) if k != "CUDA_VISIBLE_DEVICES"]
     return env

@@ -190,8 +190,8 @@ def build_command(profile: Profile, engine: str, model: str, port: int) -> list[
     """The whole argv: the engine's interpreter, the adapter's arguments, the key only where it must be."""
     adapter, spec = get_engine(engine), profile.engines[engine]
     target = LaunchTarget(model, profile.model.served_name, profile.server.host, port)
-    argv = [resolve_interpreter(engine, spec), *adapter.argv(spec, target, dummy=profile.model.source == "dummy")]
-    return argv + adapter.key_args(api_key(profile))
+    keyed = api_key(profile) is not None
+    return [resolve_interpreter(engine, spec), *adapter.argv(spec, target, profile.model.source == "dummy", keyed)]
 
 
 def launch(profile: Profile, model: str, log_path: Path, engine: str | None = None) -> Server:

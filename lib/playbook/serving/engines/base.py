@@ -18,6 +18,14 @@ from typing import ClassVar
 from playbook.core.profiles import EngineSpec, HardwareSpec
 
 RELEASE_IN_TAG = re.compile(r"(?<![\d.])v?(\d+\.\d+)\.\d+")
+KEY_VARIABLE = "PLAYBOOK_ENGINE_API_KEY"
+# Appends ``flag key`` to the engine's own argv inside its process, reading and removing the key from the
+# environment, then runs the engine's module as ``python -m`` would: the OS-level command line never holds it.
+KEY_SHIM = (
+    "import os, runpy, sys; "
+    "sys.argv = [sys.argv[0], *sys.argv[1:], {flag!r}, os.environ.pop({variable!r})]; "
+    "runpy.run_module({module!r}, run_name='__main__', alter_sys=True)"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class EngineAdapter:
     install_hint: ClassVar[str]
     dummy_weights: ClassVar[bool] = False  # accepts ``--load-format dummy``
     api_key_variable: ClassVar[str | None] = None  # read from the environment; None: only ``--api-key`` in argv
+    key_flag: ClassVar[str] = "--api-key"  # for an engine without api_key_variable: what the shim appends
     metrics: ClassVar[Mapping[str, str]] = {}  # Prometheus series -> the load generator's column
     info_path: ClassVar[str | None] = None  # an endpoint where the engine describes itself
     version_path: ClassVar[str | None] = None  # an endpoint answering {"version": ...}
@@ -69,19 +78,20 @@ class EngineAdapter:
         """Environment variables the engine reads its settings from (never secrets)."""
         return {}
 
-    def argv(self, spec: EngineSpec, target: LaunchTarget, dummy: bool = False) -> list[str]:
-        """The interpreter's arguments: ``-m module ...`` (no interpreter, no secret)."""
-        argv = ["-m", self.module, *self.server_args(spec, target), *spec.extra_args]
+    def argv(self, spec: EngineSpec, target: LaunchTarget, dummy: bool = False, keyed: bool = False) -> list[str]:
+        """The interpreter's arguments, never holding a secret: ``-m module ...``; for a ``keyed`` server of an
+        engine that reads its key only from ``--api-key``, a ``-c`` shim that appends it from the environment
+        inside the process (``ps``, logs and reports see the shim, not the key)."""
+        args = [*self.server_args(spec, target), *spec.extra_args]
         if dummy and self.dummy_weights:
-            argv += ["--load-format", "dummy"]
-        return argv
-
-    def key_args(self, api_key: str | None) -> list[str]:
-        """The key on the command line, only for an engine that takes it no other way."""
-        return ["--api-key", api_key] if api_key and self.api_key_variable is None else []
+            args += ["--load-format", "dummy"]
+        if keyed and self.api_key_variable is None:
+            return ["-c", KEY_SHIM.format(flag=self.key_flag, variable=KEY_VARIABLE, module=self.module), *args]
+        return ["-m", self.module, *args]
 
     def key_env(self, api_key: str | None) -> dict[str, str]:
-        return {self.api_key_variable: api_key} if api_key and self.api_key_variable else {}
+        """Where the key travels: the engine's own variable, or the shim's."""
+        return {self.api_key_variable or KEY_VARIABLE: api_key} if api_key else {}
 
     def release_mismatch(self, image: str | None) -> str | None:
         """A sentence when a container image names a release other than the one the flags are for."""
