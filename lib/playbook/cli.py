@@ -92,13 +92,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
     """Any OpenAI-compatible endpoint: JSONL records, summary.json and plots in --out."""
-    from datetime import datetime
-
     from pydantic import ValidationError
 
     from playbook.days import day7
     from playbook.load.datasets import build_requests
-    from playbook.load.loadgen import LoadConfig, run_load
+    from playbook.load.loadgen import run_load
+    from playbook.reports import layout
 
     try:
         config = LoadConfig(**{name: getattr(args, name) for name in LoadConfig.model_fields})
@@ -106,7 +105,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                       for e in exc.errors())) from None  # fmt: skip
     api_key = _key_from(args.api_key_env)
-    out = Path(args.out or Path("outputs") / "loadtests" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
     samples = build_requests(args.dataset, args.requests, args.seed, args.tokenizer, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens, max_prompt_tokens=args.max_prompt_tokens)  # fmt: skip
     result = run_load(config, samples, out, api_key, desc=f"c={args.concurrency}")

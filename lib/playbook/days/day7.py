@@ -18,6 +18,7 @@ from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult, read_records
 from playbook.load.sweep import LevelResult, run_level, unreachable_level
+from playbook.reports import layout
 from playbook.reports.plots import concurrency_axis
 from playbook.serving.endpoint import Endpoint
 
@@ -139,4 +140,5 @@ def baseline_identity(profile_name: str, model: str, engine: str, engine_version
 
 
 def baseline_path(outputs_root: Path, profile_name: str) -> Path:
-    return outputs_root / "baselines" / f"{profile_name}-day7.json"
+    """Where this profile's Day 7 baseline is kept (the layout module decides)."""
+    return layout.baseline_path(outputs_root, profile_name)

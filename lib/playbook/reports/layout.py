@@ -29,6 +29,16 @@ DEFAULT_OUTPUTS = REPO_ROOT / "outputs"
 RUN_ID = re.compile(r"^run-(\d{4,})$")
 
 
+def baseline_path(outputs_root: Path, profile_name: str) -> Path:
+    """A profile's saved Day 7 baseline: beside the runs, compared against by later runs."""
+    return Path(outputs_root) / "baselines" / f"{profile_name}-day7.json"
+
+
+def loadtest_dir(outputs_root: Path = DEFAULT_OUTPUTS) -> Path:
+    """A fresh folder for one ``playbook loadtest`` (when --out is not given)."""
+    return Path(outputs_root) / "loadtests" / datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
 def day_folder(day: int) -> str:
     return f"day{day:02d}"
 
