@@ -27,8 +27,9 @@ from playbook.days.quantize import QuantizationConfigError, check_group_size, ch
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig
 from playbook.reports.layout import ensure_writable
-from playbook.run.runner import parse_days
+from playbook.run.runner import parse_days, preflight
 from playbook.serving import k8s
+from playbook.serving.capabilities import cpu_parallelism_problem, numa_nodes
 from playbook.serving.endpoint import api_key
 from playbook.serving.launcher import build_command
 from playbook.sizing.architecture import ModelShape, load_shape
@@ -165,7 +166,15 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      ProfileError, r"--api-key puts a key on the command line, where ps and every report show it"),
     ("a key-shaped extra argument", lambda: cpu("engines.vllm.extra_args=[--foo=sk-abcdefghijklmnopqrst]"),
      ProfileError, r"item 0 puts a key on the command line"),
+    ("tensor parallel 2 on a CPU machine with one NUMA node",
+     lambda: preflight(cpu("engines.vllm.tensor_parallel_size=2"), [1]) if numa_nodes() == 1 else plan_cpu_tp(),
+     PreflightError, r"tensor x pipeline parallel = 2 ranks on the CPU, but this machine has 1 NUMA node"),
 ]  # fmt: skip
+
+
+def plan_cpu_tp():
+    """On a machine with several NUMA nodes the same rule, asked for one node."""
+    raise PreflightError(cpu_parallelism_problem(2, 1, nodes=1))
 
 
 def test_the_table_covers_at_least_fifteen_inputs():

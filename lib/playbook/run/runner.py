@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from playbook.core.errors import PlaybookError
+from playbook.core.errors import PlaybookError, PreflightError
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.core.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
 from playbook.days.day4 import quantized_serving
@@ -27,7 +27,7 @@ from playbook.days.quantize import check_group_size, check_interpreter, is_cache
 from playbook.reports.index import write_index
 from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
 from playbook.run.manifest import collect_environment
-from playbook.serving.capabilities import cpu_isa
+from playbook.serving.capabilities import cpu_isa, cpu_parallelism_problem
 from playbook.serving.launcher import ensure_port_free, probe_engine, sweep_pid_files
 from playbook.sizing.architecture import ModelShape
 from playbook.sizing.memory import check_fits, plan_for
@@ -85,6 +85,11 @@ def rerun_command(profile_name: str, days: list[int], overrides: list[str] | Non
 def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]:
     """Prepare the model (cached) and refuse early if it cannot fit, if Day 4 could not quantize it, or if
     Day 6's server could not load LoRA adapters at this dtype."""
+    spec = profile.engine_spec
+    if profile.hardware.accelerator == "cpu" and not profile.attached:
+        problem = cpu_parallelism_problem(spec.tensor_parallel_size, spec.pipeline_parallel_size)
+        if problem:
+            raise PreflightError(f"engines.{profile.engine}: {problem}")
     prepared = prepare_model(profile.model)
     found: dict[str, Any] = {"model": prepared.to_dict()}
     if 4 in (days or []):

