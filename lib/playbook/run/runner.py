@@ -26,6 +26,7 @@ from playbook.days.lora import check_serving_dtype
 from playbook.days.quantize import check_group_size, check_interpreter, is_cached
 from playbook.reports.index import write_index
 from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
+from playbook.reports.notebook_html import render_report
 from playbook.run.manifest import collect_environment
 from playbook.serving.capabilities import cpu_isa, cpu_parallelism_problem
 from playbook.serving.launcher import ensure_port_free, probe_engine, sweep_pid_files
@@ -143,7 +144,8 @@ def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeou
     if status == "ok":
         status, error = notebook_verdict(day_dir / "metrics.json")
     if output_nb.exists():
-        render_html(output_nb, day_dir / "report.html")
+        title = f"Day {spec.day}: {spec.title} · {parameters['profile']} · {started[:10]}"
+        render_html(output_nb, day_dir / "report.html", title)
     return {"day": spec.day, "title": spec.title, "folder": spec.folder, "status": status, "error": error,
             "started_utc": started, "finished_utc": utc_now()}  # fmt: skip
 
@@ -159,12 +161,8 @@ def notebook_verdict(metrics_path: Path) -> tuple[str, str | None]:
     return "ok", None
 
 
-def render_html(notebook: Path, html_path: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(notebook), as_version=4))
-    html_path.write_text(body)
+def render_html(notebook: Path, html_path: Path, title: str = "Playbook report") -> None:
+    render_report(notebook, html_path, title)
 
 
 def run_playbook(

@@ -1,0 +1,39 @@
+"""A day's executed notebook as the report a team reads: outputs only, no machinery.
+
+The executed ``notebook.ipynb`` stays beside the report for whoever wants the code; the HTML
+shows what the day measured and concluded. Hidden: code inputs and prompts, the cell papermill
+injects (machine paths), and stderr streams (tqdm bars, library warnings). Errors stay: a failed
+cell's traceback is part of the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+
+
+def report_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy without papermill's injected cell and without stderr streams."""
+    copy = nbformat.from_dict(notebook)
+    copy.cells = [c for c in copy.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for cell in copy.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [
+                o for o in cell.get("outputs", []) if not (o.output_type == "stream" and o.name == "stderr")
+            ]
+    return copy
+
+
+def _is_stderr(output: nbformat.NotebookNode) -> bool:
+    return output.output_type == "stream" and output.name == "stderr"
+
+
+def render_report(notebook_path: Path, html_path: Path, title: str) -> Path:
+    """``notebook_path`` rendered to ``html_path`` under ``title`` (the browser tab and the page's heading)."""
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    notebook = report_notebook(nbformat.read(str(notebook_path), as_version=4))
+    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
+    html_path.write_text(body)
+    return html_path
