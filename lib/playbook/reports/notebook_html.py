@@ -30,10 +30,13 @@ def _is_stderr(output: nbformat.NotebookNode) -> bool:
     return output.output_type == "stream" and output.name == "stderr"
 
 
-def render_report(notebook_path: Path, html_path: Path, title: str) -> Path:
-    """``notebook_path`` rendered to ``html_path`` under ``title`` (the browser tab and the page's heading)."""
+def render_report(notebook_path: Path, html_path: Path, title: str, summary_html: str | None = None) -> Path:
+    """``notebook_path`` rendered to ``html_path`` under ``title`` (the browser tab), with ``summary_html`` (the
+    day's summary box) first in the page."""
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     notebook = report_notebook(nbformat.read(str(notebook_path), as_version=4))
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
+    if summary_html:
+        body = body.replace("<main>", "<main>\n" + summary_html, 1)
     html_path.write_text(body)
     return html_path

@@ -1,0 +1,155 @@
+"""The box at the top of every day's report: the verdict, a few headline numbers with units, one
+sentence computed from them, and what was not run and why, all from the day's typed result.
+
+A reader who opens a report sees the answer before any narrative; the numbers are the same
+fields the selection report reads, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from playbook.reports.results import (
+    Day1Result,
+    Day2Result,
+    Day3Result,
+    Day4Result,
+    Day6Result,
+    Day7Result,
+    DayResult,
+)
+
+
+@dataclass(frozen=True)
+class Headline:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    verdict: str  # the day's status: ok, partial, failed, running (died), interrupted
+    headlines: list[Headline] = field(default_factory=list)
+    conclusion: str | None = None
+    problems: list[str] = field(default_factory=list)  # failed checks and cut-short measurements
+    not_run: list[str] = field(default_factory=list)  # "step: reason"
+
+
+def _ms(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def _day1(result: Day1Result) -> tuple[list[Headline], str | None]:
+    s = result.steps
+    found = []
+    if s.reference_check:
+        found.append(Headline("greedy agreement with transformers", f"{s.reference_check.mean_agreement or 0:.0%}"))
+    if s.kv_capacity and s.kv_capacity.relative_error is not None:
+        found.append(Headline("KV pre-flight vs the engine's report", f"{100 * s.kv_capacity.relative_error:+.1f} %"))
+    if s.latency:
+        found += [Headline("TTFT p50", _ms(s.latency.ttft.p50_ms)), Headline("TPOT p50", _ms(s.latency.tpot.p50_ms))]
+    check = s.reference_check
+    sentence = None if check is None else (
+        "The engine decodes the same tokens as transformers." if check.passed
+        else "The engine's greedy tokens diverge from transformers': check the dtype before trusting any number."
+    )  # fmt: skip
+    return found, sentence
+
+
+def _day2(result: Day2Result) -> tuple[list[Headline], str | None]:
+    best = result.best_speedup_at_c1()
+    found = [Headline("best speculative speedup at c=1", "not measured" if best is None else f"{best:.2f}x")]
+    return found, (result.steps.conclusion or [None])[0]
+
+
+def _day3(result: Day3Result) -> tuple[list[Headline], str | None]:
+    constrained = next(iter(result.rows("vllm", "structured", constrained=True)), None)
+    free = next(iter(result.rows("vllm", "structured", constrained=False)), None)
+    hit = result.prefix_hit_rate("vllm")
+    found = []
+    if constrained and free and constrained.valid_rate is not None and free.valid_rate is not None:
+        rates = f"{constrained.valid_rate:.0%} vs {free.valid_rate:.0%}"
+        found.append(Headline("valid JSON, constrained vs prompt-only", rates))
+    if hit is not None:
+        found.append(Headline("prefix-cache hit rate, shared prefixes", f"{hit:.0%}"))
+    sglang = result.rows("sglang")
+    sentence = "SGLang ran beside vLLM on the same tasks." if sglang else "SGLang did not run here (no GPU)."
+    return found, sentence
+
+
+def _day4(result: Day4Result) -> tuple[list[Headline], str | None]:
+    gate = result.steps.gate
+    if gate is None or not gate.verdicts:
+        return [], None
+    rises = {c.model: c.change for c in gate.checks if c.name.startswith("perplexity") and c.change is not None}
+    found = [Headline(model, f"{verdict}, perplexity {rises.get(model, float('nan')):+.1f} %")
+             for model, verdict in gate.verdicts.items()]  # fmt: skip
+    passed = [m for m, v in gate.verdicts.items() if v == "PASS"]
+    serving = result.steps.quantized_serving
+    how = f" (served {serving.mode})" if serving else ""
+    sentence = f"{len(passed)} of {len(gate.verdicts)} quantized models pass the profile's quality gate{how}."
+    return found, sentence
+
+
+def _day6(result: Day6Result) -> tuple[list[Headline], str | None]:
+    ratio = result.mixed_over_base()
+    found = [Headline("mixed-adapter / base-only throughput", "not measured" if ratio is None else f"{ratio:.2f}x")]
+    return found, None
+
+
+def _day7(result: Day7Result) -> tuple[list[Headline], str | None]:
+    peak = result.steps.peak
+    found, sentence = [], None
+    if peak:
+        s = peak.summary
+        found += [Headline(f"{s.requests} concurrent requests", f"{s.successes}/{s.requests} ok"),
+                  Headline("TTFT P99 at the peak", _ms(s.ttft.p99_ms)),
+                  Headline("output tokens/s at the peak", f"{s.output_throughput_tok_s:,.0f} tok/s")]  # fmt: skip
+        queued = s.ttft.p50_ms is not None and s.e2e.p50_ms and s.ttft.p50_ms > 0.5 * s.e2e.p50_ms
+        sentence = "At the peak most of the latency is queueing." if queued else None
+    if result.steps.knee_concurrency:
+        found.append(Headline("throughput flattens at", f"c = {result.steps.knee_concurrency}"))
+    return found, sentence
+
+
+HEADLINES: dict[type[DayResult], Callable[..., tuple[list[Headline], str | None]]] = {
+    Day1Result: _day1, Day2Result: _day2, Day3Result: _day3, Day4Result: _day4, Day6Result: _day6,
+    Day7Result: _day7,
+}  # fmt: skip
+
+
+def summarize_day(result: DayResult) -> DaySummary:
+    headlines, sentence = HEADLINES.get(type(result), lambda _: ([], None))(result)
+    return DaySummary(
+        verdict=result.status, headlines=headlines, conclusion=sentence,
+        problems=[*result.failures, *result.partial],
+        not_run=[f"{step}: {reason}" for step, reason in result.skipped.items()],
+    )  # fmt: skip
+
+
+def summary_box(summary: DaySummary) -> str:
+    """The box as HTML (every text escaped), for the top of the report."""
+    e = html.escape
+    rows = "".join(f"<tr><th>{e(h.label)}</th><td>{e(h.value)}</td></tr>" for h in summary.headlines)
+    parts = [f'<section class="playbook-summary {e(summary.verdict)}"><p class="verdict">Verdict: '
+             f"<strong>{e(summary.verdict)}</strong></p>"]  # fmt: skip
+    if rows:
+        parts.append(f"<table>{rows}</table>")
+    if summary.conclusion:
+        parts.append(f"<p>{e(summary.conclusion)}</p>")
+    for title, items in (("Problems", summary.problems), ("Not run here", summary.not_run)):
+        if items:
+            parts.append(f"<p>{title}:</p><ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
+    return "".join(parts) + "</section>" + STYLE
+
+
+STYLE = """<style>
+.playbook-summary{border:2px solid #888;border-radius:6px;padding:.6em 1em;margin:1em auto;max-width:1000px;
+  font-family:system-ui,sans-serif}
+.playbook-summary.ok{border-color:#2e7d32}.playbook-summary.partial{border-color:#ef8f00}
+.playbook-summary.failed,.playbook-summary.running,.playbook-summary.interrupted{border-color:#b3261e}
+.playbook-summary th{text-align:left;padding-right:1.5em;font-weight:normal;color:#444}
+.playbook-summary .verdict{font-size:1.2em;margin:.2em 0}
+</style>"""

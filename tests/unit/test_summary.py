@@ -1,0 +1,47 @@
+"""The summary box at the top of each report: verdict, headline numbers with units, a sentence, what was not
+run, computed from the day's typed result (here the committed GPU references and small hand-made results)."""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_markdown_cell, new_notebook
+
+from playbook.core.profiles import REPO_ROOT
+from playbook.reports.notebook_html import render_report
+from playbook.reports.results import load_day_result, parse_day_result
+from playbook.reports.summary import summarize_day, summary_box
+from tests.support.results import day_metrics, summary
+
+H200 = REPO_ROOT / "reference" / "h200-2026-11-26"
+
+
+def test_day7_of_the_h200_reference_leads_with_the_1000_concurrent_result():
+    box = summarize_day(load_day_result(H200 / "qwen2.5-7b-dummy" / "day07" / "metrics.json"))
+    values = {h.label: h.value for h in box.headlines}
+    assert box.verdict == "ok" and values["1000 concurrent requests"] == "1000/1000 ok"
+    assert values["TTFT P99 at the peak"] == "5,955 ms" and values["output tokens/s at the peak"] == "11,516 tok/s"
+
+
+def test_every_committed_day_gets_a_box_with_its_verdict():
+    for path in sorted(REPO_ROOT.glob("reference/**/day0*/metrics.json")):
+        result = load_day_result(path)
+        box = summarize_day(result)
+        assert box.verdict == result.status and f"<strong>{result.status}</strong>" in summary_box(box)
+        assert box.headlines or result.day == 5, path  # Day 5's result is manifests and checks, no numbers
+
+
+def test_failures_and_skipped_steps_are_in_the_box_and_text_is_escaped():
+    data = {**day_metrics(7, {"peak": {"status": "partial", "summary": summary(36.0)}}, status="partial"),
+            "partial": ["level c=8: server gone <EOF>"], "skipped": {"roofline": "attached endpoint"}}  # fmt: skip
+    html = summary_box(summarize_day(parse_day_result(data)))
+    assert "<strong>partial</strong>" in html and "roofline: attached endpoint" in html
+    assert "server gone &lt;EOF&gt;" in html and "<EOF>" not in html
+
+
+def test_the_box_is_the_first_thing_in_the_report(tmp_path):
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Day 7 narrative")]), str(tmp_path / "n.ipynb"))
+    box = summary_box(
+        summarize_day(parse_day_result(day_metrics(7, {"peak": {"status": "ok", "summary": summary(36.0)}})))
+    )
+    page = render_report(tmp_path / "n.ipynb", tmp_path / "r.html", "Day 7", box).read_text()
+    assert page.index("playbook-summary") < page.index("Day 7 narrative")
