@@ -28,6 +28,8 @@ def test_every_committed_day_gets_a_box_with_its_verdict():
         box = summarize_day(result)
         assert box.verdict == result.status and f"<strong>{result.status}</strong>" in summary_box(box)
         assert box.headlines or result.day == 5, path  # Day 5's result is manifests and checks, no numbers
+    died = summarize_day(parse_day_result(day_metrics(7, {}, status="running")))
+    assert "<strong>did not finish (the notebook stopped before its last cell" in summary_box(died)
 
 
 def test_failures_and_skipped_steps_are_in_the_box_and_text_is_escaped():

@@ -133,8 +133,9 @@ def summary_box(summary: DaySummary) -> str:
     """The box as HTML (every text escaped), for the top of the report."""
     e = html.escape
     rows = "".join(f"<tr><th>{e(h.label)}</th><td>{e(h.value)}</td></tr>" for h in summary.headlines)
+    verdict = VERDICTS.get(summary.verdict, summary.verdict)
     parts = [f'<section class="playbook-summary {e(summary.verdict)}"><p class="verdict">Verdict: '
-             f"<strong>{e(summary.verdict)}</strong></p>"]  # fmt: skip
+             f"<strong>{e(verdict)}</strong></p>"]  # fmt: skip
     if rows:
         parts.append(f"<table>{rows}</table>")
     if summary.conclusion:
@@ -144,6 +145,9 @@ def summary_box(summary: DaySummary) -> str:
             parts.append(f"<p>{title}:</p><ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
     return "".join(parts) + "</section>" + STYLE
 
+
+# A metrics.json still "running" after its notebook ended belongs to a notebook that stopped before its last cell.
+VERDICTS = {"running": "did not finish (the notebook stopped before its last cell; what it measured is below)"}
 
 STYLE = """<style>
 .playbook-summary{border:2px solid #888;border-radius:6px;padding:.6em 1em;margin:1em auto;max-width:1000px;
