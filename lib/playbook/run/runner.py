@@ -29,6 +29,7 @@ from playbook.reports.index import write_index
 from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
 from playbook.reports.notebook_html import render_report
 from playbook.reports.results import ResultSchemaError, load_day_result
+from playbook.reports.run_page import write_run_page
 from playbook.reports.summary import summarize_day, summary_box
 from playbook.run.manifest import collect_environment
 from playbook.serving.capabilities import cpu_isa, cpu_parallelism_problem
@@ -221,6 +222,7 @@ def run_playbook(
         manifest["status"] = run_status(manifest["days"], len(days))
         manifest["finished_utc"] = utc_now()
         write_json_atomic(manifest_path, manifest)
+        write_run_page(run_dir)
         write_index(outputs_root)
     return run_dir
 
