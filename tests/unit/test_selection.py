@@ -119,3 +119,23 @@ def test_the_committed_h200_reference_fills_its_rows_with_measured_values():
 def test_a_missing_gpu_reference_adds_no_rows(tmp_path):
     assert selection.load_gpu_reference(tmp_path / "absent") is None
     assert not [r for r in selection.evidence_table(selection.Evidence()) if "H200" in r["dimension"]]
+
+
+def test_days_run_by_hand_on_one_date_are_the_selection_reports_evidence(tmp_path):
+    from datetime import date
+
+    from playbook.reports.layout import interactive_day_dir
+
+    today = date(2026, 11, 30)
+    day7 = interactive_day_dir(7, tmp_path, today)
+    day7.mkdir(parents=True)
+    (day7 / "metrics.json").write_text(json.dumps(day_metrics(7, {})))
+    again = interactive_day_dir(7, tmp_path, today)  # Day 7 run by hand a second time
+    assert again == day7 and not day7.exists() and list(tmp_path.glob("interactive/2026-11-30/day07-earlier-*"))
+    again.mkdir()
+    (again / "metrics.json").write_text(json.dumps(day_metrics(7, {"knee_concurrency": 8})))
+    selection_dir = interactive_day_dir(8, tmp_path, today)
+    selection_dir.mkdir()
+    found = selection.evidence_run(selection_dir, "cpu-smollm2")
+    assert found == tmp_path / "interactive" / "2026-11-30"
+    assert selection.gather_evidence(found).day7.steps.knee_concurrency == 8  # the latest, not the moved one

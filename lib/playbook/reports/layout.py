@@ -6,7 +6,7 @@
         dayNN/report.html        nbconvert rendering
         dayNN/metrics.json       what the day measured, saved step by step
         dayNN/server.log         the engine's log, when the day launched one
-    outputs/interactive/<timestamp>/dayNN/   notebooks opened by hand
+    outputs/interactive/<date>/dayNN/        notebooks opened by hand (one folder a date: a week by hand)
     outputs/index.html, outputs/trends.html  every run
 
 Run ids increase across all dates and are claimed with an exclusive ``mkdir``, so two
@@ -43,10 +43,14 @@ def day_folder(day: int) -> str:
     return f"day{day:02d}"
 
 
-def interactive_day_dir(day: int, outputs_root: Path = DEFAULT_OUTPUTS) -> Path:
-    """Where a notebook opened by hand writes: its own timestamped folder, never over a run."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return outputs_root / "interactive" / stamp / day_folder(day)
+def interactive_day_dir(day: int, outputs_root: Path = DEFAULT_OUTPUTS, today: date | None = None) -> Path:
+    """Where a notebook opened by hand writes: ``interactive/<date>/dayNN``, one folder for the days run by hand on
+    one date, so the selection notebook run by hand reads them as a week. Never over a runner's run; a day run
+    again by hand moves its earlier folder aside (``dayNN-earlier-<time>``) rather than writing into it."""
+    folder = Path(outputs_root) / "interactive" / (today or date.today()).isoformat() / day_folder(day)
+    if (folder / "metrics.json").exists():
+        folder.rename(folder.with_name(f"{folder.name}-earlier-{datetime.now():%H%M%S}"))
+    return folder
 
 
 def outputs_root_of(day_dir: str | Path) -> Path:

@@ -1,7 +1,8 @@
 """The notebook harness: what every day's notebook calls first and last, so notebooks stay thin.
 
 A notebook run by the runner gets ``output_dir`` from papermill; one opened by hand in
-JupyterLab gets ``outputs/interactive/<timestamp>/dayNN`` so it never writes over a run.
+JupyterLab gets ``outputs/interactive/<date>/dayNN``: never a runner's run, and one folder for the days run by hand
+on one date, which the selection notebook then reads.
 The library below never imports this module: day modules take the :class:`DayContext`.
 """
 
