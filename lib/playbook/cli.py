@@ -84,9 +84,11 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """outputs/index.html (every run), or with --references the committed references' front page."""
     from playbook.reports.index import write_index
+    from playbook.reports.reference_page import write_reference_page
 
-    print(write_index(Path(args.outputs)))
+    print(write_reference_page(Path(args.references)) if args.references else write_index(Path(args.outputs)))
     return 0
 
 
@@ -300,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("profiles", help="list the profiles under params/").set_defaults(func=cmd_profiles)
 
-    index = sub.add_parser("index", help="rebuild outputs/index.html")
+    index = sub.add_parser("index", help="rebuild outputs/index.html (or a references folder's index.html)")
     index.add_argument("--outputs", default="outputs")
+    index.add_argument("--references", default=None, help="write this folder's index.html instead, e.g. reference")
     index.set_defaults(func=cmd_index)
     return parser
 

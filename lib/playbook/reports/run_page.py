@@ -14,7 +14,7 @@ from playbook.reports.results import Day8Result, ResultSchemaError, load_day_res
 from playbook.reports.summary import summarize_day, summary_box
 
 
-def _day_box(folder: Path) -> str:
+def day_box(folder: Path) -> str:
     """The day's summary box, or one line saying why there is none (a day that never wrote its file)."""
     try:
         return summary_box(summarize_day(load_day_result(folder / "metrics.json")))
@@ -34,7 +34,7 @@ def _decision(run_dir: Path) -> dict[str, Any] | None:
 
 def write_run_page(run_dir: Path) -> Path:
     manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
-    sections = [{"day": day, "box": _day_box(Path(run_dir) / (day.get("folder") or "missing"))}
+    sections = [{"day": day, "box": day_box(Path(run_dir) / (day.get("folder") or "missing"))}
                 for day in manifest.get("days", [])]  # fmt: skip
     page = render("run.html.j2", manifest=manifest, sections=sections, decision=_decision(Path(run_dir)),
                   generated=utc_now())  # fmt: skip
