@@ -12,7 +12,7 @@ QLOCK := requirements/quant.lock.txt
 QSTAMP := $(QVENV)/.installed-$(shell cat $(QLOCK) | sha256sum | cut -c1-12)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run test unit lint lab strip lock clean-venv
+.PHONY: setup run test unit lint lab strip lock clean-venv browser
 
 setup: $(STAMP) $(QSTAMP)
 
@@ -32,8 +32,14 @@ $(QSTAMP): $(QLOCK)
 run: setup
 	$(VENV)/bin/playbook run --profile $(PROFILE) --days $(DAYS)
 
-test: setup lint
+test: setup lint browser
 	$(VENV)/bin/pytest
+
+# The report test lays pages out in headless Chromium (Debian's package); installed here when root can.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is not installed: tests/unit/test_report_in_browser.py will be skipped"
 
 unit: setup
 	$(VENV)/bin/pytest tests/unit

@@ -1,0 +1,50 @@
+"""A report as a person opens it: headless Chromium lays the page out; the summary box must be within the first
+screen, and no code input, progress bar or warning may be visible anywhere on the page."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from playbook.reports.notebook_html import render_report
+from playbook.reports.results import parse_day_result
+from playbook.reports.summary import summarize_day, summary_box
+from tests.support.results import day_metrics, summary
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PROBE = """<script>
+const box = document.querySelector('.playbook-summary').getBoundingClientRect();
+const text = document.body.innerText;
+document.title = JSON.stringify({box_bottom: box.bottom, screen: window.innerHeight,
+  inputs: document.querySelectorAll('.jp-InputArea-editor').length,
+  tqdm: text.includes('it/s]') || text.includes('TqdmWarning'), warning: text.includes('UserWarning')});
+</script></body>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: `make test` installs Debian's package where it can")
+def test_the_summary_is_on_the_first_screen_and_nothing_else_shows(tmp_path):
+    long_output = "\n".join(f"level c={c}: ok" for c in range(200))
+    cells = [new_markdown_cell("# Day 7 — load test\n\n" + "Narrative. " * 400),
+             new_code_cell("x = 1", outputs=[
+                 new_output("stream", name="stdout", text=long_output),
+                 new_output("stream", name="stderr", text="c=8: 42%|####| 8/19 [00:03<00:04, 2.71it/s]\n"
+                            "UserWarning: TqdmWarning: IProgress not found\n")])]  # fmt: skip
+    nbformat.write(new_notebook(cells=cells), str(tmp_path / "notebook.ipynb"))
+    result = parse_day_result(day_metrics(7, {"peak": {"status": "ok", "summary": summary(36.0)}}))
+    page = render_report(
+        tmp_path / "notebook.ipynb", tmp_path / "report.html", "Day 7", summary_box(summarize_day(result))
+    )
+    (tmp_path / "probe.html").write_text(page.read_text().replace("</body>", PROBE, 1))
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,800",
+                          "--virtual-time-budget=3000", "--dump-dom", (tmp_path / "probe.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout  # fmt: skip
+    found = json.loads(
+        nbformat.reads if False else dom.split("<title>", 1)[1].split("</title>", 1)[0].replace("&quot;", '"')
+    )
+    assert 0 < found["box_bottom"] <= found["screen"], found
+    assert found["inputs"] == 0 and not found["tqdm"] and not found["warning"], found
