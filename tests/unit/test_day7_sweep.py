@@ -67,3 +67,12 @@ def test_an_empty_level_after_measured_ones_is_partial_but_alone_a_failure():
     day7.judge_level(alone, "c=1", gone)
     assert after.partials and not after.failures and "earlier levels are kept" in after.partials[0]
     assert alone.failures and not alone.partials
+
+
+def test_the_slo_line_never_says_none():
+    assert day7.slo_text(SETTINGS.model_copy(update={"slo_ttft_ms": None, "slo_tpot_ms": None})).startswith(
+        "no SLO set"
+    )
+    assert (
+        day7.slo_text(SETTINGS.model_copy(update={"slo_ttft_ms": 500.0, "slo_tpot_ms": None})) == "SLOs TTFT ≤ 500 ms"
+    )

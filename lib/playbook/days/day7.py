@@ -139,6 +139,15 @@ def baseline_identity(profile_name: str, model: str, engine: str, engine_version
     return {"profile": profile_name, "model": model, "engine": engine, "engine_version": engine_version or "unknown"}
 
 
+def slo_text(settings: Day7Settings) -> str:
+    """The SLOs the goodput counts against, or that none is set (never "≤ None ms")."""
+    slos = [f"{name} ≤ {value:g} ms" for name, value in (("TTFT", settings.slo_ttft_ms), ("TPOT", settings.slo_tpot_ms))
+            if value is not None]  # fmt: skip
+    return (
+        "SLOs " + ", ".join(slos) if slos else "no SLO set (days.day7.slo_ttft_ms / slo_tpot_ms): goodput not computed"
+    )
+
+
 def baseline_path(outputs_root: Path, profile_name: str) -> Path:
     """Where this profile's Day 7 baseline is kept (the layout module decides)."""
     return layout.baseline_path(outputs_root, profile_name)
