@@ -48,9 +48,18 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check lib tests benchmarks
 
+# JupyterLab in its own venv, pinned (requirements/lab.txt); notebooks run on .venv's kernel, which gets the
+# pinned widget packages (no dependency changes to the CPU lock). LAB_PORT=8888 by default.
+LVENV := .venvs/lab
+LAB_PORT ?= 8888
 lab: setup
-	$(VENV)/bin/pip install -q 'jupyterlab>=4'
-	$(VENV)/bin/jupyter lab notebooks/
+	@test -x $(LVENV)/bin/python || $(PY) -m venv $(LVENV)
+	$(LVENV)/bin/pip install -q -r requirements/lab.txt
+	$(VENV)/bin/pip install -q --no-deps $$(grep -E '^(ipywidgets|widgetsnbextension|jupyterlab_widgets)==' requirements/lab.txt)
+	$(VENV)/bin/python -m ipykernel install --prefix $(LVENV) --name python3 --display-name "Python 3 (playbook .venv)" >/dev/null
+	@echo "JupyterLab on 127.0.0.1:$(LAB_PORT). On a remote VM, from your laptop: ssh -N -L $(LAB_PORT):127.0.0.1:$(LAB_PORT) <vm>"
+	@echo "then open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below. Days run by hand share outputs/interactive/<date>/."
+	$(LVENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) notebooks/
 
 # Notebooks are committed without outputs (reports live under outputs/).
 strip:

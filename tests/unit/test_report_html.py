@@ -30,3 +30,21 @@ def test_the_report_hides_the_machinery_and_keeps_the_results(tmp_path):
     for hidden in ("print(summary)", "secret-path.yaml", "TqdmWarning", "420/1000", 'class="jp-InputArea-editor'):
         assert hidden not in page, hidden
     assert "print(summary)" in notebook.read_text()  # the code stays in the notebook beside the report
+
+
+def test_progress_bars_are_off_in_the_notebooks_the_runner_executes(tmp_path, monkeypatch):
+    """The runner sets TQDM_DISABLE for its kernels (tqdm reads TQDM_* as defaults): the load generator's bar
+    never reaches a report, while a terminal outside the runner keeps it."""
+    import os
+    import subprocess
+    import sys
+
+    from playbook.run import runner
+
+    monkeypatch.setattr("papermill.execute_notebook", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "render_html", lambda *a, **k: None)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    runner.execute_day(runner.DAYS[1], tmp_path, {"profile": "cpu-smollm2", "overrides": []}, None)
+    assert os.environ["TQDM_DISABLE"] == "1"
+    probe = "from tqdm import tqdm; print(tqdm(range(2)).disable)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "True"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shlex
 import signal
 import threading
@@ -131,6 +132,7 @@ def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeou
     output_nb = day_dir / "notebook.ipynb"
     status, error = "ok", None
     started = utc_now()
+    os.environ["TQDM_DISABLE"] = "1"  # the kernel inherits it: no progress bars in a report (papermill shows its own)
     try:
         papermill.execute_notebook(
             str(NOTEBOOKS_DIR / spec.notebook),
