@@ -156,4 +156,5 @@ STYLE = """<style>
 .playbook-summary.failed,.playbook-summary.running,.playbook-summary.interrupted{border-color:#b3261e}
 .playbook-summary th{text-align:left;padding-right:1.5em;font-weight:normal;color:#444}
 .playbook-summary .verdict{font-size:1.2em;margin:.2em 0}
+.jp-RenderedHTMLCommon table{display:block;max-width:100%;overflow-x:auto}  /* wide tables scroll, never clip */
 </style>"""
