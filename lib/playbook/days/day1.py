@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import openai
 
 from playbook.core.profiles import KnownQuestion
@@ -165,3 +166,17 @@ def measure_latency(
     samples = [SampleRequest([{"role": "user", "content": prompt}], max_tokens, 0)] * n
     result = run_load(config, samples, out_dir, server.api_key, desc="latency")
     return read_records(result.requests_path), result.summary
+
+
+def plot_latency_cdf(records: list[RequestRecord]) -> plt.Figure:
+    """Distribution of TTFT and TPOT over the idle-server requests (ms): the spread the percentiles summarize."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, name in zip(axes, ("ttft_ms", "tpot_ms"), strict=True):
+        values = sorted(v for r in records if r.success and (v := getattr(r, name)) is not None)
+        if values:
+            ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post")
+        ax.set(xlabel=f"{name.split('_')[0].upper()} (ms)", ylabel="share of requests", ylim=(0, 1.02),
+               title=f"{name.split('_')[0].upper()}, {len(values)} requests at concurrency 1")  # fmt: skip
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

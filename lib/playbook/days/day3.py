@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from playbook.core.profiles import Day3Settings, Profile
@@ -103,3 +104,29 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
 
 def comparison_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
+
+
+def plot_comparison(rows: list[dict[str, Any]]) -> plt.Figure:
+    """Left: TPOT p50 (ms) with and without the grammar, per engine and concurrency. Right: shared-prefix TTFT p50
+    (ms) with prefix caching on and off, per engine: the two questions Day 3 asks, side by side."""
+    frame = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    structured = frame[frame["workload"] == "structured"]
+    if not structured.empty:
+        label = structured["engine"] + " c=" + structured["concurrency"].astype(str)
+        table = structured.assign(
+            label=label, grammar=structured["constrained"].map({True: "JSON schema", False: "prompt only"})
+        )
+        table.pivot_table(index="label", columns="grammar", values="tpot_p50_ms").plot.bar(ax=axes[0], rot=0)
+    axes[0].set(ylabel="TPOT p50 (ms)", xlabel="", title="Structured output: the grammar's cost per token")
+    shared = frame[frame["workload"] == "shared-prefix"]
+    if not shared.empty:
+        caching = shared["prefix_caching"].map({True: "caching on", False: "caching off"})
+        shared.assign(caching=caching).pivot_table(index="engine", columns="caching", values="ttft_p50_ms").plot.bar(
+            ax=axes[1], rot=0
+        )
+    axes[1].set(ylabel="TTFT p50 (ms)", xlabel="", title="Shared system prompt: what prefix caching saves")
+    for ax in axes:
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import matplotlib.pyplot as plt
+import pandas as pd
 
 from playbook.core.profiles import Day6Settings
 from playbook.days.lora import QUESTIONS, Behaviour, has_behaviour
@@ -76,3 +78,18 @@ def traffic_mixes(base: str, adapters: list[str], settings: Day6Settings) -> dic
     hot = {a: (settings.skew_hot_share if i == 0 else (1 - settings.skew_hot_share) / (len(adapters) - 1))
            for i, a in enumerate(adapters)}  # fmt: skip
     return {"base only": {base: 1.0}, "uniform over adapters": uniform, "skewed (one hot adapter)": hot}
+
+
+def plot_adapters(rates: pd.DataFrame, load_rows: list[dict[str, Any]]) -> plt.Figure:
+    """Left: each model's share of answers showing each adapter's behaviour (routing, in %). Right: output
+    tokens/s for each traffic mix (what serving adapters beside the base model costs)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    (100 * rates.select_dtypes("number")).plot.bar(ax=axes[0], rot=0)
+    axes[0].set(ylabel="answers showing the behaviour (%)", xlabel="model requested", title="Routing by behaviour")
+    traffic = pd.DataFrame(load_rows).set_index("traffic")["output_tok_s"]
+    traffic.plot.barh(ax=axes[1])
+    axes[1].set(xlabel="output tokens/s", ylabel="", title="Mixed traffic")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
