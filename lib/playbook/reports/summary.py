@@ -18,6 +18,7 @@ from playbook.reports.results import (
     Day4Result,
     Day6Result,
     Day7Result,
+    Day8Result,
     DayResult,
 )
 
@@ -114,9 +115,22 @@ def _day7(result: Day7Result) -> tuple[list[Headline], str | None]:
     return found, sentence
 
 
+def _day8(result: Day8Result) -> tuple[list[Headline], str | None]:
+    decision, cost = result.steps.decision, result.steps.cost
+    found = []
+    if isinstance(decision, dict) and decision.get("engine"):
+        then = f" (then {decision['runner_up']})" if decision.get("runner_up") else ""
+        found.append(Headline("recommended engine", f"{decision['engine']}{then}"))
+    if isinstance(cost, dict) and cost.get("usd_per_million_output_tokens") is not None:
+        found.append(Headline(f"cost at c={cost['concurrency']} ({cost['output_tok_s']:,.0f} tok/s)",
+                              f"${cost['usd_per_million_output_tokens']:.3f} per million output tokens"))  # fmt: skip
+    rule = decision.get("rule") if isinstance(decision, dict) else None
+    return found, f"Because: {rule}." if rule else None
+
+
 HEADLINES: dict[type[DayResult], Callable[..., tuple[list[Headline], str | None]]] = {
     Day1Result: _day1, Day2Result: _day2, Day3Result: _day3, Day4Result: _day4, Day6Result: _day6,
-    Day7Result: _day7,
+    Day7Result: _day7, Day8Result: _day8,
 }  # fmt: skip
 
 
