@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import list_profiles, load_profile
 from playbook.load.loadgen import LoadConfig
+from playbook.serving.endpoint import key_from_env
 
 # Shorter names the loadtest flags had before they were generated from LoadConfig; both spellings work.
 LOADTEST_ALIASES = {"warmup_requests": "--warmup", "request_timeout_s": "--request-timeout",
@@ -106,7 +107,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                       for e in exc.errors())) from None  # fmt: skip
-    api_key = _key_from(args.api_key_env)
+    api_key = key_from_env(args.api_key_env, "--api-key-env")
     out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
     samples = build_requests(args.dataset, args.requests, args.seed, args.tokenizer, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens, max_prompt_tokens=args.max_prompt_tokens)  # fmt: skip
@@ -122,23 +123,12 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return 0 if result.status == "ok" else 1
 
 
-def _key_from(variable: str | None) -> str | None:
-    """The key in the named variable; a name given but unset is an error, never a request sent without the key."""
-    import os
-
-    if not variable:
-        return None
-    if not os.environ.get(variable):
-        raise PlaybookError(f"--api-key-env names {variable}, but that environment variable is not set (or is empty)")
-    return os.environ[variable]
-
-
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when healthy; else 1 with a one-line reason (JSON with --json)."""
 
     from playbook.serving.healthcheck import run_healthcheck
 
-    api_key = _key_from(args.api_key_env)
+    api_key = key_from_env(args.api_key_env, "--api-key-env")
     report = run_healthcheck(args.base_url, args.model, args.prompt, args.expect, args.max_latency_ms, api_key,
                              args.timeout)  # fmt: skip
     print(report.to_json() if args.json else report.one_line())

@@ -10,7 +10,7 @@ from typing import Any
 
 from playbook.core.fileio import utc_now
 from playbook.reports.html import render
-from playbook.reports.run_page import day_box
+from playbook.reports.summary import day_box
 
 
 def _group(folder: Path, root: Path) -> dict[str, Any]:

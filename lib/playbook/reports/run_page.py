@@ -3,7 +3,6 @@ link to its report. What a team opens first; the reports and notebooks are one c
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -11,15 +10,7 @@ from typing import Any
 from playbook.core.fileio import utc_now
 from playbook.reports.html import render
 from playbook.reports.results import Day8Result, ResultSchemaError, load_day_result
-from playbook.reports.summary import summarize_day, summary_box
-
-
-def day_box(folder: Path) -> str:
-    """The day's summary box, or one line saying why there is none (a day that never wrote its file)."""
-    try:
-        return summary_box(summarize_day(load_day_result(folder / "metrics.json")))
-    except ResultSchemaError as exc:
-        return f"<p><small>No summary: {html.escape(str(exc))}</small></p>"
+from playbook.reports.summary import day_box
 
 
 def _decision(run_dir: Path) -> dict[str, Any] | None:

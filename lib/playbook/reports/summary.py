@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from playbook.reports.results import (
     Day1Result,
@@ -20,6 +21,8 @@ from playbook.reports.results import (
     Day7Result,
     Day8Result,
     DayResult,
+    ResultSchemaError,
+    load_day_result,
 )
 
 
@@ -141,6 +144,15 @@ def summarize_day(result: DayResult) -> DaySummary:
         problems=[*result.failures, *result.partial],
         not_run=[f"{step}: {reason}" for step, reason in result.skipped.items()],
     )  # fmt: skip
+
+
+def day_box(folder: Path) -> str:
+    """The summary box of the day whose ``metrics.json`` is in ``folder``, or one line saying why there is none
+    (a day that never wrote its file, or wrote another schema)."""
+    try:
+        return summary_box(summarize_day(load_day_result(folder / "metrics.json")))
+    except ResultSchemaError as exc:
+        return f'<p class="playbook-summary">No summary: {html.escape(str(exc))}</p>'
 
 
 def summary_box(summary: DaySummary) -> str:

@@ -7,7 +7,6 @@ partial notebook and is marked failed; the next days still run.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shlex
@@ -29,9 +28,8 @@ from playbook.days.quantize import check_group_size, check_interpreter, is_cache
 from playbook.reports.index import write_index
 from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
 from playbook.reports.notebook_html import render_report
-from playbook.reports.results import ResultSchemaError, load_day_result
 from playbook.reports.run_page import write_run_page
-from playbook.reports.summary import summarize_day, summary_box
+from playbook.reports.summary import day_box
 from playbook.run.manifest import collect_environment
 from playbook.serving.capabilities import cpu_isa, cpu_parallelism_problem
 from playbook.serving.launcher import ensure_port_free, probe_engine, sweep_pid_files
@@ -169,11 +167,7 @@ def notebook_verdict(metrics_path: Path) -> tuple[str, str | None]:
 
 def render_html(notebook: Path, html_path: Path, title: str = "Playbook report") -> None:
     """The report, with the summary box from the day's metrics.json when it can be read as the day's result."""
-    try:
-        box = summary_box(summarize_day(load_day_result(notebook.parent / "metrics.json")))
-    except ResultSchemaError as exc:
-        box = f'<p class="playbook-summary">No summary: {html.escape(str(exc))}</p>'
-    render_report(notebook, html_path, title, box)
+    render_report(notebook, html_path, title, day_box(notebook.parent))
 
 
 def run_playbook(

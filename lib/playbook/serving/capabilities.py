@@ -22,6 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from playbook.core.errors import PlaybookError
+
 EMULATE_VARIABLE = "PLAYBOOK_CPU_ISA"
 EMULATION_DIR = Path(__file__).parent / "isa_emulation"  # holds a sitecustomize.py for the engine's processes
 FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -62,8 +64,6 @@ def cpu_isa(cpuinfo: str | None = None) -> CpuIsa:
 def emulated_isa() -> str | None:
     value = os.environ.get(EMULATE_VARIABLE, "").strip().lower()
     if value and value != "avx2":
-        from playbook.core.errors import PlaybookError
-
         raise PlaybookError(f"{EMULATE_VARIABLE}={value!r}: only 'avx2' can be emulated (unset it to use this CPU)")
     return value or None
 

@@ -29,13 +29,18 @@ class Endpoint:
 
 
 def api_key(profile: Profile) -> str | None:
-    """The API key named by ``server.api_key_env``; a named but unset variable is an error."""
-    name = profile.server.api_key_env
-    if not name:
+    """The API key named by ``server.api_key_env``."""
+    return key_from_env(profile.server.api_key_env, "server.api_key_env")
+
+
+def key_from_env(variable: str | None, setting: str) -> str | None:
+    """The key in the named variable; a name given but unset (or empty) is an error naming ``setting``, never a
+    request sent without the key."""
+    if not variable:
         return None
-    value = os.environ.get(name)
+    value = os.environ.get(variable)
     if not value:
-        raise PlaybookError(f"server.api_key_env names {name}, but that environment variable is not set")
+        raise PlaybookError(f"{setting} names {variable}, but that environment variable is not set (or is empty)")
     return value
 
 
