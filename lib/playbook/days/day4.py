@@ -21,7 +21,7 @@ from playbook.days.quantize import dequantize
 from playbook.load.client import make_client
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, run_load
-from playbook.serving.capabilities import KernelProbe, cpu_isa
+from playbook.serving.capabilities import CpuIsa, KernelProbe, cpu_isa
 from playbook.serving.launcher import Server, probe_engine
 from playbook.sizing.architecture import ModelShape, load_shape
 from playbook.sizing.memory import DTYPE_BYTES, GIB, plan_memory
@@ -93,14 +93,19 @@ def quantized_serving(settings: Day4Settings, probe: KernelProbe | None, isa: st
                                            "kernel (cpu_gemm_wna16)")  # fmt: skip
 
 
+def decide_quantized_serving(profile: Profile) -> tuple[QuantizedServing, KernelProbe | None, CpuIsa]:
+    """Ask this machine's engine and decide, as the runner's pre-flight and the notebook both do."""
+    probe, isa = probe_engine(profile), cpu_isa()
+    return quantized_serving(profile.days.day4, probe, isa.name), probe, isa
+
+
 def prepare_quantized_serving(
     profile: Profile, quantized: dict[str, str], log_dir: Path
 ) -> tuple[QuantizedServing, dict[str, str], dict[str, Any]]:
     """Ask the engine what it can serve on this machine, decide, and dequantize the local checkpoints when the
     4-bit kernel is missing. Returns the decision, the dequantized copies by method, and what to record."""
     settings = profile.days.day4
-    probe, isa = probe_engine(profile), cpu_isa()
-    serving = quantized_serving(settings, probe, isa.name)
+    serving, probe, isa = decide_quantized_serving(profile)
     dequantized: dict[str, str] = {}
     if serving.mode == "dequantized":
         dtype = settings.activation_dtype or profile.engine_spec.dtype

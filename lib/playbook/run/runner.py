@@ -22,7 +22,7 @@ from typing import Any
 from playbook.core.errors import PlaybookError, PreflightError
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.core.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
-from playbook.days.day4 import quantized_serving
+from playbook.days.day4 import decide_quantized_serving
 from playbook.days.lora import check_serving_dtype
 from playbook.days.quantize import check_group_size, check_interpreter, is_cached
 from playbook.reports.index import write_index
@@ -31,8 +31,8 @@ from playbook.reports.notebook_html import render_report
 from playbook.reports.run_page import write_run_page
 from playbook.reports.summary import day_box
 from playbook.run.manifest import collect_environment
-from playbook.serving.capabilities import cpu_isa, cpu_parallelism_problem
-from playbook.serving.launcher import ensure_port_free, probe_engine, sweep_pid_files
+from playbook.serving.capabilities import cpu_parallelism_problem
+from playbook.serving.launcher import ensure_port_free, sweep_pid_files
 from playbook.sizing.architecture import ModelShape
 from playbook.sizing.memory import check_fits, plan_for
 from playbook.sizing.models import PreparedModel, prepare_model
@@ -113,7 +113,7 @@ def check_day4(profile: Profile, prepared: PreparedModel) -> dict[str, str] | No
     if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights or profile.attached:
         return None
     check_group_size(settings.group_size, ModelShape.from_folder(Path(prepared.local_dir)))
-    serving = quantized_serving(settings, probe_engine(profile), cpu_isa().name)
+    serving, _, _ = decide_quantized_serving(profile)
     print(f"Day 4: quantized models served {serving.mode} ({serving.reason}); speed: {serving.to_dict()['speed']}")
     cached = all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed) for m in settings.methods)
     if serving.mode == "dequantized" or not cached:
