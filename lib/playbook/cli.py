@@ -222,6 +222,27 @@ def _flag_type(annotation: Any) -> Any:
     return args[0] if get_origin(annotation) in (Union, UnionType) and len(args) == 1 else annotation
 
 
+def cmd_ledger(args: argparse.Namespace) -> int:
+    """Write a run's article-ledger page, or check the ledger against the article (exit 1 on a problem)."""
+    from playbook.reports import ledger
+
+    book = ledger.load_ledger()
+    if args.check:
+        found = ledger.problems(book, ledger.article_lines())
+        changed = ledger.article_changed(book)
+        for problem in found + ([changed] if changed else []):
+            print(f"LEDGER {problem}", file=sys.stderr)
+        print(f"{len(book.entries)} entries; {len(found) + bool(changed)} problems")
+        return 1 if found or changed else 0
+    if not args.run:
+        raise PlaybookError("ledger: give --run <run folder> (write its page) or --check (check the ledger)")
+    run_dir = Path(args.run)
+    if not (run_dir / "manifest.json").exists():
+        raise PlaybookError(f"--run {run_dir}: no manifest.json there; pass a run folder, e.g. outputs/<date>/run-0001")
+    print(f"wrote {ledger.write_ledger_page(run_dir)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="playbook", description="LLM Inference Playbook")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -291,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_k8s)
 
     sub.add_parser("profiles", help="list the profiles under params/").set_defaults(func=cmd_profiles)
+
+    book = sub.add_parser("ledger", help="the source article's ledger: a run's page, or --check against the article")
+    book.add_argument("--run", help="run folder to write article-ledger.html into")
+    book.add_argument("--check", action="store_true", help="check the ledger covers the article; exit 1 if not")
+    book.set_defaults(func=cmd_ledger)
 
     index = sub.add_parser("index", help="rebuild outputs/index.html (or a references folder's index.html)")
     index.add_argument("--outputs", default="outputs")

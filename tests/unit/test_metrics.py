@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from playbook.core.profiles import Day7Settings
+from playbook.load import sweep
 from playbook.load.client import RequestRecord
 from playbook.load.greedy import prefix_agreement
-from playbook.load.metrics import Distribution, summarize
+from playbook.load.metrics import Distribution, steady_state, summarize
 
 
 def test_distribution_matches_numpy():
@@ -64,3 +66,39 @@ def test_prefix_agreement():
     assert prefix_agreement([1, 2, 9, 4], [1, 2, 3, 4]) == (2, 0.5)
     assert prefix_agreement([1, 2], [1, 2, 3, 4]) == (2, 0.5)  # an early stop counts against agreement
     assert prefix_agreement([], []) == (0, 1.0)
+
+
+def closed_loop(concurrency: int, waves: int, first_wave_ttft_ms: float = 50.0) -> list[RequestRecord]:
+    """A server that answers each request in 1 s (10 tokens, the first after TTFT, then every 100 ms), all
+    ``concurrency`` slots recycled at once: wave k starts at k seconds. The first wave may queue longer."""
+    records = []
+    for wave in range(waves):
+        ttft = first_wave_ttft_ms if wave == 0 else 50.0
+        for slot in range(concurrency):
+            records.append(record(wave * concurrency + slot, ttft, ttft + 900, 10, itl=[100] * 9, start=float(wave)))
+    return records
+
+
+def test_steady_state_counts_the_tokens_inside_the_window():
+    steady = steady_state(closed_loop(4, 4), 4)
+    # window: from the second wave's start (1 s) to the last wave's start (3 s); 2 waves x 4 slots x 10 tokens
+    assert steady.duration_s == pytest.approx(2.0)
+    assert steady.output_throughput_tok_s == pytest.approx(40.0)
+    assert steady.requests == 12  # the requests started inside the window: waves 2, 3, 4
+
+
+def test_steady_state_leaves_the_opening_burst_out():
+    records = closed_loop(4, 4, first_wave_ttft_ms=500.0)
+    assert summarize(records).ttft.p99_ms == pytest.approx(500.0)
+    assert steady_state(records, 4).ttft.p99_ms == pytest.approx(50.0)
+
+
+def test_one_wave_has_no_steady_state():
+    assert steady_state(closed_loop(8, 1), 8) is None
+
+
+def test_a_sweep_level_sends_the_waves_asked_for():
+    settings = Day7Settings(min_requests_per_level=16, waves_per_level=4, sweep_concurrency=[1, 64], peak_requests=100)
+    assert sweep.requests_per_level(settings, 1) == 16
+    assert sweep.requests_per_level(settings, 64) == 256
+    assert sweep.pool_size(settings) == 256

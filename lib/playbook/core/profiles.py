@@ -248,6 +248,12 @@ class Day7Settings(StrictModel):
     max_prompt_tokens: int = Field(512, ge=4, description="sharegpt: longest prompt kept.")
     sweep_concurrency: ConcurrencyLevels = Field(default_factory=lambda: [1, 8, 64, 256])
     min_requests_per_level: int = Field(16, ge=1)
+    waves_per_level: int = Field(
+        4,
+        ge=1,
+        description="Requests per sweep level = waves x concurrency (at least min_requests_per_level); "
+        "the level's numbers come from the steady window between the first wave and the drain.",
+    )
     peak_concurrency: int = Field(1000, ge=1, description="The single run at the article's 1000 concurrent requests.")
     peak_requests: int = Field(1000, ge=1)
     warmup_requests: int = Field(4, ge=0)

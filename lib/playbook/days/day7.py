@@ -17,7 +17,7 @@ import pandas as pd
 from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult, read_records
-from playbook.load.sweep import LevelResult, run_level, unreachable_level
+from playbook.load.sweep import LevelResult, requests_per_level, run_level, unreachable_level
 from playbook.reports import layout
 from playbook.reports.plots import concurrency_axis
 from playbook.serving.endpoint import Endpoint
@@ -31,7 +31,7 @@ def sweep(
     starts ends the sweep the same way; one unreachable at the first level is an error (wrong address)."""
     levels: list[LevelResult] = []
     for c in settings.sweep_concurrency:
-        n = max(settings.min_requests_per_level, c)
+        n = requests_per_level(settings, c)
         try:
             levels.append(run_level(endpoint, settings, c, n, pool, out_dir / f"c{c:04d}", seed))
         except EndpointUnreachable as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -192,3 +193,35 @@ def lora_server_args(adapters: dict[str, Path], max_loras: int, max_lora_rank: i
     modules = [f"{name}={path}" for name, path in adapters.items()]
     return ["--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_lora_rank),
             "--lora-modules", *modules]  # fmt: skip
+
+
+ARTICLE_LORA_FLAG = "--lora-modules=module_a=/path/to/lora_a,module_b=/path/to/lora_b"
+REAL_LORA_FLAG = ["--lora-modules", "module_a=/path/to/lora_a", "module_b=/path/to/lora_b"]
+
+# vLLM's own argument parser, without starting a server: its module moved between releases.
+_PARSE_WITH_VLLM = """
+import sys
+try:
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+except ImportError:
+    from vllm.entrypoints.openai.cli_args import make_arg_parser
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+args = make_arg_parser(FlexibleArgumentParser()).parse_args(["--model", "m", "--enable-lora", *sys.argv[1:]])
+print(", ".join(f"{m.name}={m.path}" for m in args.lora_modules))
+"""
+
+
+@dataclass(frozen=True)
+class FlagVerdict:
+    argv: list[str]
+    accepted: bool
+    said: str  # vLLM's parse of the adapters, or its error line
+
+
+def parse_lora_flags(python: str | Path, flags: list[str]) -> FlagVerdict:
+    """What vLLM's own parser makes of ``--lora-modules`` flags, run in the engine's interpreter (a few seconds:
+    it imports vLLM, starts nothing). Shows, rather than tells, that the article's comma form is refused."""
+    done = subprocess.run([str(python), "-c", _PARSE_WITH_VLLM, *flags], capture_output=True, text=True, timeout=120)
+    lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
+    said = next((ln for ln in reversed(lines) if "error:" in ln), lines[-1] if lines else "")
+    return FlagVerdict(flags, done.returncode == 0, said.split("error: ", 1)[-1])

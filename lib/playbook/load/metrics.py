@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -111,4 +111,45 @@ def summarize(records: Sequence[RequestRecord], duration_s: float | None = None)
         output_throughput_tok_s=per_s(out_tokens),
         total_throughput_tok_s=per_s(out_tokens + in_tokens),
         retried_successes=sum(1 for r in ok if r.attempts > 1),
+    )
+
+
+def token_times(record: RequestRecord) -> list[tuple[float, float]]:
+    """(arrival time, tokens) of each streamed chunk: the first at TTFT, the rest at the inter-token gaps.
+    A chunk may carry several tokens; the completion's tokens are spread evenly over its chunks."""
+    if not record.success or record.ttft_ms is None:
+        return []
+    t = record.start_unix_s + record.ttft_ms / 1000
+    times = [t]
+    for gap in record.itl_ms:
+        t += gap / 1000
+        times.append(t)
+    per_chunk = (record.completion_tokens or len(times)) / len(times)
+    return [(when, per_chunk) for when in times]
+
+
+def steady_state(records: Sequence[RequestRecord], concurrency: int) -> LatencySummary | None:
+    """The part of a closed-loop run in which ``concurrency`` requests really were in flight.
+
+    Why: a closed-loop level starts with every slot empty, so its first wave arrives at once (a burst that
+    measures queueing), and after the last request is sent the loop drains. The window opens when the first
+    replacement request starts (the first wave answered: the loop recycles) and closes when the last request
+    starts. Latencies are those of the requests started inside it; throughput counts the tokens that arrived
+    inside it. None when the run is too short to have such a window (one wave: e.g. 1000 sent at once)."""
+    starts = sorted(r.start_unix_s for r in records)
+    if len(starts) <= concurrency + 1:
+        return None
+    opens, closes = starts[concurrency], starts[-1]
+    window = closes - opens
+    if window <= 0:
+        return None
+    inside = [r for r in records if opens <= r.start_unix_s <= closes]
+    tokens = sum(n for r in records for when, n in token_times(r) if opens <= when < closes)
+    finished = sum(1 for r in records if r.success and opens <= r.start_unix_s + (r.e2e_ms or 0) / 1000 < closes)
+    prompt_tokens = sum(r.prompt_tokens or 0 for r in inside if r.success)
+    return replace(
+        summarize(inside, duration_s=window),
+        output_throughput_tok_s=tokens / window,
+        request_throughput_rps=finished / window,
+        total_throughput_tok_s=(tokens + prompt_tokens) / window,
     )

@@ -246,6 +246,7 @@ class Day6Steps(Steps):
     refusals: Any = None
     routing: Any = None
     article_lora_name: Any = None
+    article_lora_modules: Any = None
     mixed_traffic: list[TrafficRow] | None = None
 
 
@@ -268,6 +269,8 @@ class Day6Result(DayResult):
 class SweepRow(Row):
     concurrency: int
     status: LoadStatus
+    waves: float | None = None  # requests / concurrency; absent in files written before the steady-state sweep
+    measured: str | None = None  # "steady state" or "whole run"
     output_tok_s: float | None = None
     ttft_p50_ms: float | None = None
     ttft_p99_ms: float | None = None

@@ -27,6 +27,7 @@ from playbook.days.lora import check_serving_dtype
 from playbook.days.quantize import check_group_size, check_interpreter, is_cached
 from playbook.reports.index import write_index
 from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
+from playbook.reports.ledger import write_ledger_page
 from playbook.reports.notebook_html import render_report
 from playbook.reports.run_page import write_run_page
 from playbook.reports.summary import day_box
@@ -218,6 +219,7 @@ def run_playbook(
         manifest["status"] = run_status(manifest["days"], len(days))
         manifest["finished_utc"] = utc_now()
         write_json_atomic(manifest_path, manifest)
+        write_ledger_page(run_dir)
         write_run_page(run_dir)
         write_index(outputs_root)
     return run_dir
