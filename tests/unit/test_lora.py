@@ -6,7 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from playbook.core.profiles import Day6Settings
+from playbook.core.profiles import Day6Settings, load_profile
+from playbook.days import lora
 from playbook.days.day6 import held_out_questions, mixed_samples, traffic_mixes
 from playbook.days.lora import RECIPES, LoraError, check_adapter, has_behaviour, lora_server_args
 
@@ -77,3 +78,12 @@ def test_float32_lora_on_a_gpu_is_refused_with_the_fix(accelerator, dtype, refus
             check_serving_dtype(accelerator, "vllm", dtype)
     else:
         check_serving_dtype(accelerator, "vllm", dtype)
+
+
+def test_vllms_own_parser_refuses_the_articles_lora_flag_and_takes_pairs():
+    """Runs vLLM's argument parser in the engine's interpreter (imports vLLM, starts no server)."""
+    spec = load_profile("cpu-smollm2").engine_spec
+    article = lora.parse_lora_flags(spec, [lora.ARTICLE_LORA_FLAG])
+    assert not article.accepted and "Invalid JSON format for --lora-modules" in article.said
+    real = lora.parse_lora_flags(spec, lora.REAL_LORA_FLAG)
+    assert real.accepted and real.said == "module_a=/path/to/lora_a, module_b=/path/to/lora_b"

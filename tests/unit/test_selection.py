@@ -2,9 +2,11 @@
 against hand-computed cases, and what happens when evidence is missing."""
 
 import json
+from pathlib import Path
 
 import pytest
 
+from playbook.core.errors import PlaybookError
 from playbook.core.profiles import REPO_ROOT
 from playbook.days import selection
 from playbook.days.selection import Evidence, Workload, decide
@@ -139,3 +141,26 @@ def test_days_run_by_hand_on_one_date_are_the_selection_reports_evidence(tmp_pat
     found = selection.evidence_run(selection_dir, "cpu-smollm2")
     assert found == tmp_path / "interactive" / "2026-11-30"
     assert selection.gather_evidence(found).day7.steps.knee_concurrency == 8  # the latest, not the moved one
+
+
+BOTH = Path(__file__).resolve().parents[2] / "reference" / "h200-2026-11-30b"
+
+
+def test_a_run_of_another_engine_fills_its_column_and_gets_its_own_cost():
+    vllm, sglang = selection.gather_evidence(BOTH / "vllm"), selection.gather_evidence(BOTH / "sglang")
+    assert (vllm.engine, sglang.engine) == ("vllm", "sglang")
+    table = {row["dimension"]: row for row in selection.evidence_table(vllm, others=[sglang])}
+    top = table["Output tok/s at the top sweep level, steady state (Day 7)"]
+    assert top["vllm (measured)"] == "9,398 tok/s at c=256"
+    assert top["sglang (measured)"] == "7,813 tok/s at c=256"
+    assert table["KV pre-flight vs the engine's own count (Day 1)"]["sglang (measured)"] == "-1.3 %"
+    workload = selection.Workload()
+    costs = selection.cost_rows(selection.engine_columns(vllm, [sglang]), workload, 2.5, 1)
+    assert [c["engine"] for c in costs] == ["vllm", "sglang"]
+    assert costs[1]["usd_per_million_output_tokens"] > costs[0]["usd_per_million_output_tokens"]
+
+
+def test_two_runs_of_one_engine_are_refused():
+    vllm = selection.gather_evidence(BOTH / "vllm")
+    with pytest.raises(PlaybookError, match="another vllm run"):
+        selection.engine_columns(vllm, [vllm])

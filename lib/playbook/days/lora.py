@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 from playbook.core.errors import PlaybookError
+from playbook.core.profiles import EngineSpec
+from playbook.serving.launcher import resolve_interpreter
 from playbook.sizing.models import cache_root
 
 Behaviour = Literal["tag", "json"]
@@ -218,10 +220,11 @@ class FlagVerdict:
     said: str  # vLLM's parse of the adapters, or its error line
 
 
-def parse_lora_flags(python: str | Path, flags: list[str]) -> FlagVerdict:
+def parse_lora_flags(spec: EngineSpec, flags: list[str]) -> FlagVerdict:
     """What vLLM's own parser makes of ``--lora-modules`` flags, run in the engine's interpreter (a few seconds:
     it imports vLLM, starts nothing). Shows, rather than tells, that the article's comma form is refused."""
-    done = subprocess.run([str(python), "-c", _PARSE_WITH_VLLM, *flags], capture_output=True, text=True, timeout=120)
+    python = resolve_interpreter("vllm", spec)
+    done = subprocess.run([python, "-c", _PARSE_WITH_VLLM, *flags], capture_output=True, text=True, timeout=120)
     lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
     said = next((ln for ln in reversed(lines) if "error:" in ln), lines[-1] if lines else "")
     return FlagVerdict(flags, done.returncode == 0, said.split("error: ", 1)[-1])

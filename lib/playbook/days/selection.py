@@ -9,13 +9,16 @@ number from the article is ever shown as ours: its claims sit in their own colum
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from playbook.core.errors import PlaybookError
 from playbook.core.profiles import EngineSpec, HardwareSpec
 from playbook.reports.layout import load_runs, outputs_root_of
 from playbook.reports.results import (
@@ -66,6 +69,7 @@ class Evidence:
 
     days: dict[int, DayResult] = field(default_factory=dict)
     source: str = ""
+    engine: str = "vllm"
 
     def _day(self, number: int, kind: type[R]) -> R | None:
         result = self.days.get(number)
@@ -140,7 +144,71 @@ def gather_evidence(run_dir: Path) -> Evidence:
     for path in sorted(Path(run_dir).glob("day0[1-7]/metrics.json")):
         result = load_day_result(path)
         days[result.day] = result
-    return Evidence(days, str(run_dir))
+    manifest = Path(run_dir) / "manifest.json"
+    engine = json.loads(manifest.read_text()).get("engine") if manifest.exists() else None
+    return Evidence(days, str(run_dir), engine or "vllm")
+
+
+def engine_columns(evidence: Evidence, others: Sequence[Evidence] = ()) -> dict[str, Evidence]:
+    """Engine name -> its run's evidence: this run's, then runs of other engines on the same profile (e.g. the same
+    days run again with ``--set engine=sglang``), so one table puts both engines' numbers side by side."""
+    columns = {evidence.engine: evidence}
+    for other in others:
+        if other.engine in columns:
+            raise PlaybookError(f"compare_runs: {other.source} is another {other.engine} run; give one run per engine")
+        columns[other.engine] = other
+    return columns
+
+
+def _engine_rows(columns: dict[str, Evidence]) -> list[tuple[str, dict[str, str]]]:
+    """The rows every engine's own Day 1 and Day 7 can fill: same workload, same client, one column each."""
+
+    def top_level(ev: Evidence) -> SweepRow | None:
+        levels = [lv for lv in ev.sweep_levels() if lv.output_tok_s is not None]
+        return max(levels, key=lambda lv: lv.concurrency, default=None)
+
+    def peak(ev: Evidence):
+        return ev.day7.steps.peak.summary if ev.day7 and ev.day7.steps.peak else None
+
+    def kv_error(ev: Evidence) -> str:
+        kv = ev.day1.steps.kv_capacity if ev.day1 else None
+        return f"{100 * kv.relative_error:+.1f} %" if kv and kv.relative_error is not None else NOT_MEASURED
+
+    cells = {
+        "TTFT p50 at concurrency 1 (Day 7)": lambda ev: _fmt((lv := ev.day7 and ev.day7.level(1)) and lv.ttft_p50_ms,
+                                                             "ms"),
+        "TPOT p50 at concurrency 1 (Day 7)": lambda ev: _fmt((lv := ev.day7 and ev.day7.level(1)) and lv.tpot_p50_ms,
+                                                             "ms", 1),
+        "Output tok/s at the top sweep level, steady state (Day 7)": lambda ev: (
+            f"{top.output_tok_s:,.0f} tok/s at c={top.concurrency}" if (top := top_level(ev)) else NOT_MEASURED),
+        "TPOT p50 at the top sweep level (Day 7)": lambda ev: _fmt((top := top_level(ev)) and top.tpot_p50_ms,
+                                                                   "ms", 1),
+        "E2E P99 at 1000 concurrent (Day 7)": lambda ev: _fmt((p := peak(ev)) and p.e2e.p99_ms, "ms"),
+        "Output tok/s at 1000 concurrent (Day 7)": lambda ev: _fmt((p := peak(ev)) and p.output_throughput_tok_s,
+                                                                   "tok/s"),
+        "KV pre-flight vs the engine's own count (Day 1)": kv_error,
+    }  # fmt: skip
+    return [(name, {engine: cell(ev) for engine, ev in columns.items()}) for name, cell in cells.items()]
+
+
+def cost_rows(columns: dict[str, Evidence], workload: Workload, usd_per_hour: float, gpus: int) -> list[dict[str, Any]]:
+    """$ per million output tokens for each engine, at its own best sweep level within the SLOs."""
+    rows = []
+    for engine, ev in columns.items():
+        best = best_level_within_slo(ev.sweep_levels(), workload.ttft_slo_ms, workload.tpot_slo_ms)
+        if best is None:
+            continue
+        rows.append(
+            {
+                "engine": engine,
+                "concurrency": best.concurrency,
+                "output_tok_s": best.output_tok_s,
+                "usd_per_device_hour": usd_per_hour,
+                "usd_per_million_output_tokens": cost_per_million_tokens(best.output_tok_s, usd_per_hour, gpus),
+                "devices_for_daily_volume": gpus_for_volume(workload.daily_output_tokens, best.output_tok_s, gpus),
+            }
+        )
+    return rows
 
 
 def _structured_evidence(evidence: Evidence) -> tuple[list[str], list[str]]:
@@ -367,11 +435,10 @@ def evidence_table(
     reference: MultiGpuSummary | None = None,
     gpu_day3: Day3Result | None = None,
     gpu_week: GpuReference | None = None,
+    others: Sequence[Evidence] = (),
 ) -> list[dict[str, str]]:
     """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
-    day3, day7 = evidence.day3, evidence.day7
-    c1 = day7.level(1) if day7 else None
-    peak_summary = day7.steps.peak.summary if day7 and day7.steps.peak else None
+    day3 = evidence.day3
     constrained = next(iter(day3.rows("vllm", "structured", constrained=True)), None) if day3 else None
     sglang = next(iter(day3.rows("sglang", "structured", constrained=True)), None) if day3 else None
     hit = day3.prefix_hit_rate("vllm") if day3 else None
@@ -379,11 +446,6 @@ def evidence_table(
     h100_tp1 = reference.variant("qwen7b-tp1") if reference else None
     h100_c256 = h100_tp1.level(256) if h100_tp1 else None
     rows = [
-        ("TTFT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.ttft_p50_ms, "ms"), NOT_MEASURED),
-        ("TPOT p50 at concurrency 1 (Day 7)", _fmt(c1 and c1.tpot_p50_ms, "ms", 1), NOT_MEASURED),
-        ("E2E P99 at 1000 concurrent (Day 7)", _fmt(peak_summary and peak_summary.e2e.p99_ms, "ms"), NOT_MEASURED),
-        ("Output tok/s at 1000 concurrent (Day 7)",
-         _fmt(peak_summary and peak_summary.output_throughput_tok_s, "tok/s"), NOT_MEASURED),
         ("Speculative decoding, best speedup at c=1 (Day 2)", _fmt(speedup, "x", 2), NOT_MEASURED),
         ("Constrained output valid rate (Day 3)", _fmt(_percent(constrained and constrained.valid_rate), "%"),
          _fmt(_percent(sglang and sglang.valid_rate), "%")),
@@ -396,5 +458,9 @@ def evidence_table(
          _fmt(h100_c256 and h100_c256.output_tok_s, "tok/s"), NOT_MEASURED),
     ]  # fmt: skip
     rows += _gpu_day3_rows(gpu_day3) + _gpu_week_rows(gpu_week)
-    return [{"dimension": d, "vllm (measured)": v, "sglang (measured)": s, "trtllm (measured)": NOT_MEASURED}
-            for d, v, s in rows]  # fmt: skip
+    per_engine = [(d, {"vllm": v, "sglang": s}) for d, v, s in rows]
+    table = []
+    for dimension, values in _engine_rows(engine_columns(evidence, others)) + per_engine:
+        table.append({"dimension": dimension, **{f"{e} (measured)": values.get(e, NOT_MEASURED)
+                                                for e in ("vllm", "sglang", "trtllm")}})  # fmt: skip
+    return table

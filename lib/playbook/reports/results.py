@@ -327,6 +327,8 @@ class Day8Steps(Steps):
     evidence_table: Any = None
     decision: Any = None
     cost: Any = None
+    cost_by_engine: Any = None
+    compare_runs: Any = None
     sizing: Any = None
 
 
