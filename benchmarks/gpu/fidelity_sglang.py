@@ -52,8 +52,8 @@ def measure_level(base_url, model, python, env, tokenizer, samples, concurrency,
     """Warm up, then the two clients in turn, ``args.rounds`` times: (TTFT p50, TPOT p50, tok/s) per round each."""
     n = len(samples)
     prompts = tmp / f"prompts-{concurrency}.jsonl"
-    prompts.write_text("".join(json.dumps({"conversations": [{"content": s.prompt}, {"content": ""}]}) + "\n"
-                               for s in samples))  # fmt: skip
+    rows = ({"conversations": [{"content": s.messages[-1]["content"]}, {"content": ""}]} for s in samples)
+    prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
     config = LoadConfig(base_url=base_url, model=model, concurrency=concurrency, scrape_interval_s=None)
     # Every prompt once first: after it both clients meet the same (fully cached) prefixes in every round.
     run_load(config, samples, tmp / f"warm-{concurrency}", desc="warm-up")
