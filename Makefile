@@ -11,10 +11,26 @@ QVENV := .venvs/quant
 QLOCK := requirements/quant.lock.txt
 QSTAMP := $(QVENV)/.installed-$(shell cat $(QLOCK) | sha256sum | cut -c1-12)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# A GPU profile gets its own environments (playbook.run.setup): the kernel from requirements/gpu-kernel.lock.txt,
+# one venv per engine from its own tool-made lock; the CPU lock never touches them.
+ACCEL := $(shell sed -n 's/^  accelerator: *//p' params/$(PROFILE).yaml 2>/dev/null | head -1)
+GPU_PY ?= 3.12
+UV ?= uv
 
-.PHONY: setup run test unit lint lab strip lock clean-venv browser
+.PHONY: setup gpu-setup run test unit lint lab strip lock lock-gpu clean-venv browser
 
+ifeq ($(ACCEL),nvidia)
+setup: gpu-setup
+else
 setup: $(STAMP) $(QSTAMP)
+endif
+
+# The kernel venv first (it carries the playbook CLI), then the profile's plan: `playbook setup --dry-run` prints it.
+gpu-setup:
+	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --require-hashes -r requirements/gpu-kernel.lock.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
+	$(VENV)/bin/playbook setup --profile $(PROFILE)
 
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -65,8 +81,21 @@ lab: setup
 strip:
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
 
-lock:
+# The CPU lock is the frozen, tested CPU venv (its torch +cpu wheel comes from PyTorch's CPU index,
+# https://download.pytorch.org/whl/cpu); the GPU locks are resolved by uv for Linux x86-64, Python $(GPU_PY),
+# with hashes (`pip install uv`; it reaches PyPI).
+lock: lock-gpu
 	(head -3 $(LOCK); $(VENV)/bin/pip freeze --exclude-editable) > $(LOCK).new && mv $(LOCK).new $(LOCK)
+
+GPU_RESOLVE = --python-version $(GPU_PY) --python-platform x86_64-manylinux_2_34 --generate-hashes --no-header
+lock-gpu:
+	set -e; for engine in vllm sglang; do \
+	  { echo "# tool-made: uv pip compile requirements/gpu-$$engine.in $(GPU_RESOLVE) (make lock-gpu)"; \
+	    $(UV) pip compile requirements/gpu-$$engine.in $(GPU_RESOLVE) ; } > requirements/gpu-$$engine.lock.txt; \
+	done
+	set -e; { echo "# tool-made: uv pip compile pyproject.toml requirements/gpu-kernel.in --extra data --extra cpu-reference --extra dev $(GPU_RESOLVE) (make lock-gpu)"; \
+	  $(UV) pip compile pyproject.toml requirements/gpu-kernel.in --extra data --extra cpu-reference --extra dev \
+	    $(GPU_RESOLVE); } > requirements/gpu-kernel.lock.txt
 
 clean-venv:
 	rm -rf $(VENV) $(QVENV)

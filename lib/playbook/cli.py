@@ -222,6 +222,24 @@ def _flag_type(annotation: Any) -> Any:
     return args[0] if get_origin(annotation) in (Union, UnionType) and len(args) == 1 else annotation
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Create the profile's environments, each in its own venv from its own lock (``--dry-run``: print the plan)."""
+    import subprocess
+
+    from playbook.core.profiles import REPO_ROOT, load_profile
+    from playbook.run import setup
+
+    envs = setup.plan(load_profile(args.profile))
+    for env in envs:
+        print(f"# {env.name}: {env.venv} from requirements/{env.lock} ({env.why})")
+        for step in env.commands():
+            print("  " + " ".join(step))
+            if args.dry_run or (step[1:3] == ["-m", "venv"] and (REPO_ROOT / env.venv / "bin" / "python").exists()):
+                continue
+            subprocess.run(step, cwd=REPO_ROOT, check=True)
+    return 0
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     """Write a run's article-ledger page, or check the ledger against the article (exit 1 on a problem)."""
     from playbook.reports import ledger
@@ -312,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_k8s)
 
     sub.add_parser("profiles", help="list the profiles under params/").set_defaults(func=cmd_profiles)
+
+    setup_cmd = sub.add_parser("setup", help="create the profile's environments, one venv each")
+    setup_cmd.add_argument("--profile", required=True)
+    setup_cmd.add_argument("--dry-run", action="store_true", help="print the plan, install nothing")
+    setup_cmd.set_defaults(func=cmd_setup)
 
     book = sub.add_parser("ledger", help="the source article's ledger: a run's page, or --check against the article")
     book.add_argument("--run", help="run folder to write article-ledger.html into")

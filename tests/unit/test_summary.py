@@ -20,6 +20,15 @@ def test_day7_of_the_h200_reference_leads_with_the_1000_concurrent_result():
     values = {h.label: h.value for h in box.headlines}
     assert box.verdict == "ok" and values["1000 concurrent requests"] == "1000/1000 ok"
     assert values["TTFT P99 at the peak"] == "5,955 ms" and values["output tokens/s at the peak"] == "11,516 tok/s"
+    assert values["sweep at c = 256 (one wave)"] == "12,766 tok/s"  # sized before the steady-state sweep
+
+
+def test_a_steady_state_sweep_says_so():
+    box = summarize_day(
+        load_day_result(REPO_ROOT / "reference" / "h200-2026-11-30b" / "sglang" / "day07" / "metrics.json")
+    )
+    values = {h.label: h.value for h in box.headlines}
+    assert values["sweep at c = 256 (4 waves, steady state)"] == "7,813 tok/s"
 
 
 def test_every_committed_day_gets_a_box_with_its_verdict():

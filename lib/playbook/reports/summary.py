@@ -115,6 +115,10 @@ def _day7(result: Day7Result) -> tuple[list[Headline], str | None]:
         sentence = "At the peak most of the latency is queueing." if queued else None
     if result.steps.knee_concurrency:
         found.append(Headline("throughput flattens at", f"c = {result.steps.knee_concurrency}"))
+    top = max(result.steps.sweep or [], key=lambda row: row.concurrency, default=None)
+    if top is not None and top.output_tok_s is not None:
+        how = f"{top.waves:g} waves, {top.measured}" if top.waves else "one wave"
+        found.append(Headline(f"sweep at c = {top.concurrency} ({how})", f"{top.output_tok_s:,.0f} tok/s"))
     return found, sentence
 
 
