@@ -1,4 +1,4 @@
-"""The charts Days 1, 3 and 6 draw, on small known data: the bars and curves carry the numbers they were given."""
+"""The charts Days 1, 3, 5 and 6 draw, on small known data: the bars and curves carry the numbers they were given."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import pandas as pd
 
-from playbook.days import day1, day3, day6
+from playbook.days import day1, day3, day6, gpu_sharing
 from playbook.load.client import RequestRecord
 
 
@@ -41,3 +41,15 @@ def test_day6_shows_routing_rates_in_percent_and_throughput_per_mix():
     fig = day6.plot_adapters(rates, load)
     assert sorted(p.get_height() for p in fig.axes[0].patches) == [0.0, 100.0]
     assert sorted(p.get_width() for p in fig.axes[1].patches) == [40.0, 76.0]
+
+
+def test_day5_stacks_the_split_instances_beside_the_one_alone():
+    attempts = [{"label": "alone", "output_tok_s": 100.0, "kv_capacity_tokens": 2_000_000},
+                {"label": "second-same-share", "output_tok_s": None, "kv_capacity_tokens": None},
+                {"label": "split-1", "output_tok_s": 70.0, "kv_capacity_tokens": 900_000},
+                {"label": "split-2", "output_tok_s": 60.0, "kv_capacity_tokens": 900_000}]  # fmt: skip
+    fig = gpu_sharing.plot_sharing(attempts)
+    bars = [(p.get_y(), p.get_height()) for p in fig.axes[0].patches]
+    assert bars == [(0.0, 100.0), (0.0, 70.0), (70.0, 60.0)]  # the split pair stacks to 130 tok/s
+    assert [round(p.get_height(), 2) for p in fig.axes[1].patches] == [2.0, 0.9, 0.9]
+    assert fig.axes[0].get_ylabel() == "output tokens/s"

@@ -14,6 +14,8 @@ import concurrent.futures
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import matplotlib.pyplot as plt
+
 from playbook.core.errors import ServerStartError
 from playbook.days.context import DayContext, launch_variant
 from playbook.load import sweep
@@ -132,3 +134,24 @@ def measure(ctx: DayContext, model_arg: str, first: Server, fractions: list[floa
         for server, _ in servers:
             server.stop()
     return SharingResult(alone, same_share, split)
+
+
+def plot_sharing(attempts: list[dict[str, Any]]) -> plt.Figure:
+    """Pitfall 4 as bars: throughput of the instance alone against the split instances stacked (what the card
+    serves in all), and each instance's KV cache. A second instance at the same share has no bar: it did not start."""
+    alone = next(a for a in attempts if a["label"] == "alone")
+    split = [a for a in attempts if a["label"].startswith("split-") and a.get("output_tok_s")]
+    fig, (tput, kv) = plt.subplots(1, 2, figsize=(11, 3.8))
+    tput.bar(["alone"], [alone["output_tok_s"] or 0], color="#1a5fb4")
+    bottom = 0.0
+    for attempt in split:
+        tput.bar(["split, together"], [attempt["output_tok_s"]], bottom=bottom, label=attempt["label"])
+        bottom += attempt["output_tok_s"]
+    tput.set(ylabel="output tokens/s", title="One GPU: one instance vs the card split in two")
+    if split:
+        tput.legend()
+    started = [a for a in attempts if a.get("kv_capacity_tokens")]
+    kv.bar([a["label"] for a in started], [a["kv_capacity_tokens"] / 1e6 for a in started], color="gray")
+    kv.set(ylabel="KV cache (million tokens)", title="Each instance's KV cache")
+    fig.tight_layout()
+    return fig
