@@ -160,6 +160,12 @@ def engine_columns(evidence: Evidence, others: Sequence[Evidence] = ()) -> dict[
     return columns
 
 
+def _kv_preflight_error(evidence: Evidence) -> str:
+    """Day 1's KV-capacity estimate against what the engine reported, as a signed percentage."""
+    kv = evidence.day1.steps.kv_capacity if evidence.day1 else None
+    return f"{100 * kv.relative_error:+.1f} %" if kv and kv.relative_error is not None else NOT_MEASURED
+
+
 def _engine_rows(columns: dict[str, Evidence]) -> list[tuple[str, dict[str, str]]]:
     """The rows every engine's own Day 1 and Day 7 can fill: same workload, same client, one column each."""
 
@@ -169,10 +175,6 @@ def _engine_rows(columns: dict[str, Evidence]) -> list[tuple[str, dict[str, str]
 
     def peak(ev: Evidence):
         return ev.day7.steps.peak.summary if ev.day7 and ev.day7.steps.peak else None
-
-    def kv_error(ev: Evidence) -> str:
-        kv = ev.day1.steps.kv_capacity if ev.day1 else None
-        return f"{100 * kv.relative_error:+.1f} %" if kv and kv.relative_error is not None else NOT_MEASURED
 
     cells = {
         "TTFT p50 at concurrency 1 (Day 7)": lambda ev: _fmt((lv := ev.day7 and ev.day7.level(1)) and lv.ttft_p50_ms,
@@ -186,7 +188,7 @@ def _engine_rows(columns: dict[str, Evidence]) -> list[tuple[str, dict[str, str]
         "E2E P99 at 1000 concurrent (Day 7)": lambda ev: _fmt((p := peak(ev)) and p.e2e.p99_ms, "ms"),
         "Output tok/s at 1000 concurrent (Day 7)": lambda ev: _fmt((p := peak(ev)) and p.output_throughput_tok_s,
                                                                    "tok/s"),
-        "KV pre-flight vs the engine's own count (Day 1)": kv_error,
+        "KV pre-flight vs the engine's own count (Day 1)": _kv_preflight_error,
     }  # fmt: skip
     return [(name, {engine: cell(ev) for engine, ev in columns.items()}) for name, cell in cells.items()]
 
@@ -403,7 +405,6 @@ def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
     roofline on the 7B dummy; Days 2, 4, 5 and 6 on the real small model. SGLang ran only Day 3 there."""
     if ref is None:
         return []
-    kv = ref.speed.day1.steps.kv_capacity if ref.speed.day1 else None
     roof = ref.speed.day7.steps.roofline if ref.speed.day7 else None
     peak = ref.speed.day7.steps.peak.summary if ref.speed.day7 and ref.speed.day7.steps.peak else None
     pitfall4 = ref.real.day5.steps.pitfall4_two_instances_one_gpu if ref.real.day5 else None
@@ -412,7 +413,7 @@ def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
     speed, real = f"{ref.gpu} reference (7B dummy)", f"{ref.gpu} reference (SmolLM2-135M)"
     rows = [
         (f"{speed}: pre-flight KV capacity vs vLLM's report (Day 1)",
-         f"{100 * kv.relative_error:+.1f} %" if kv and kv.relative_error is not None else NOT_MEASURED),
+         _kv_preflight_error(ref.speed)),
         (f"{speed}: TPOT p50 at c=1 / bandwidth floor (Day 7)",
          f"{roof.tpot_measured_ms:.2f} / {roof.tpot_floor_ms:.2f} ms" if roof and roof.tpot_measured_ms
          else NOT_MEASURED),

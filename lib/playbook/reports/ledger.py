@@ -175,11 +175,19 @@ def anchor_of(heading: str) -> str:
 # Measured values, from a run's results -------------------------------------------------------------------------------
 
 
-def _day(run_dir: Path, day: int) -> R.DayResult | None:
-    try:
-        return R.load_day_result(run_dir / f"day{day:02d}" / "metrics.json")
-    except (R.ResultSchemaError, FileNotFoundError, OSError):
-        return None
+Days = dict[int, R.DayResult]
+
+
+def run_days(run_dir: Path) -> Days:
+    """Every day of the run whose metrics.json reads as its typed result, read once for the whole page."""
+    days: Days = {}
+    for path in sorted(Path(run_dir).glob("day0[1-8]/metrics.json")):
+        try:
+            result = R.load_day_result(path)
+        except (R.ResultSchemaError, OSError):
+            continue
+        days[result.day] = result
+    return days
 
 
 def _ms(value: float | None) -> str:
@@ -188,26 +196,26 @@ def _ms(value: float | None) -> str:
     return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
-def _day1_curl(run: Path) -> str | None:
-    r = _day(run, 1)
+def _day1_curl(days: Days) -> str | None:
+    r = days.get(1)
     curl = r and r.steps.curl
     return curl and f"curl exit code {curl.get('exit_code')}; answer {str(curl.get('answer'))[:60]!r}"
 
 
-def _day1_startup(run: Path) -> str | None:
-    r = _day(run, 1)
+def _day1_startup(days: Days) -> str | None:
+    r = days.get(1)
     server = (r and r.steps.server) or {}
     return server.get("startup_s") and f"engine up in {server['startup_s']:.0f} s ({server.get('engine')})"
 
 
-def _day1_engine_version(run: Path) -> str | None:
-    r = _day(run, 1)
+def _day1_engine_version(days: Days) -> str | None:
+    r = days.get(1)
     server = (r and r.steps.server) or {}
     return server.get("version") and f"{server.get('engine')} {server['version']}"
 
 
-def _day1_kv(run: Path) -> str | None:
-    r = _day(run, 1)
+def _day1_kv(days: Days) -> str | None:
+    r = days.get(1)
     kv = r and r.steps.kv_capacity
     if not kv or kv.estimated_tokens is None or kv.reported_tokens is None:
         return None
@@ -215,8 +223,8 @@ def _day1_kv(run: Path) -> str | None:
             f"({(kv.relative_error or 0):+.1%})")  # fmt: skip
 
 
-def _day2_speedup(run: Path) -> str | None:
-    r = _day(run, 2)
+def _day2_speedup(days: Days) -> str | None:
+    r = days.get(2)
     rows = [row for row in (r and r.steps.speedup) or [] if row.method != "none" and row.throughput_speedup]
     if not rows:
         return None
@@ -226,8 +234,8 @@ def _day2_speedup(run: Path) -> str | None:
             f"{worst.throughput_speedup:.2f}x at worst ({worst.workload}, c={worst.concurrency})")  # fmt: skip
 
 
-def _day3_structured(run: Path) -> str | None:
-    r = _day(run, 3)
+def _day3_structured(days: Days) -> str | None:
+    r = days.get(3)
     rows = [row for row in (r and r.steps.comparison) or [] if row.workload == "structured" and row.constrained]
     parts = []
     for engine in ("vllm", "sglang"):
@@ -239,72 +247,72 @@ def _day3_structured(run: Path) -> str | None:
     return "; ".join(parts) or None
 
 
-def _day3_prefix(run: Path) -> str | None:
-    r = _day(run, 3)
+def _day3_prefix(days: Days) -> str | None:
+    r = days.get(3)
     rows = [row for row in (r and r.steps.comparison) or [] if row.workload == "shared-prefix" and row.prefix_caching]
     parts = [f"{row.engine}: hit rate {'n/a' if row.hit_rate is None else f'{row.hit_rate:.0%}'}, "
              f"TTFT p50 {_ms(getattr(row, 'ttft_p50_ms', None))}" for row in rows]  # fmt: skip
     return "; ".join(parts) or None
 
 
-def _day4_gate(run: Path) -> str | None:
-    r = _day(run, 4)
+def _day4_gate(days: Days) -> str | None:
+    r = days.get(4)
     gate = r and r.steps.gate
     return gate and gate.verdicts and ", ".join(f"{model}: {verdict}" for model, verdict in gate.verdicts.items())
 
 
-def _fit_rows(run: Path) -> list[dict]:
-    r = _day(run, 4)
+def _fit_rows(days: Days) -> list[dict]:
+    r = days.get(4)
     return list(getattr(r.steps, "fit_24gb", None) or []) if r else []
 
 
-def _day4_fit_24gb(run: Path) -> str | None:
-    fits = [f"{row['model']} {row['weights']}" for row in _fit_rows(run) if row.get("fits")]
+def _day4_fit_24gb(days: Days) -> str | None:
+    fits = [f"{row['model']} {row['weights']}" for row in _fit_rows(days) if row.get("fits")]
     return fits and "fits on 24 GB: " + ", ".join(fits)
 
 
-def _day4_fit_24gb_70b(run: Path) -> str | None:
-    row = next((r for r in _fit_rows(run) if "70b" in r["model"] and r["weights"] != "bf16"), None)
+def _day4_fit_24gb_70b(days: Days) -> str | None:
+    row = next((r for r in _fit_rows(days) if "70b" in r["model"] and r["weights"] != "bf16"), None)
     return row and f"{row['model']} {row['weights']}: {row['weights_GiB']:.1f} GiB of weights, fits: {row['fits']}"
 
 
-def _day5_manifest(run: Path) -> str | None:
-    r = _day(run, 5)
+def _day5_manifest(days: Days) -> str | None:
+    r = days.get(5)
     found = r and r.steps.article_manifest_problems
     return found and f"{len(found)} validation errors in the article's manifest"
 
 
-def _day5_pitfall4(run: Path) -> str | None:
-    r = _day(run, 5)
+def _day5_pitfall4(days: Days) -> str | None:
+    r = days.get(5)
     p4 = r and getattr(r.steps, "pitfall4_two_instances_one_gpu", None)
     attempts = p4 and p4.attempts
     return attempts and "; ".join(f"{a.label}: {'started' if getattr(a, 'started', None) else 'refused'}"
                                   for a in attempts)  # fmt: skip
 
 
-def _day5_healthcheck(run: Path) -> str | None:
-    r = _day(run, 5)
+def _day5_healthcheck(days: Days) -> str | None:
+    r = days.get(5)
     check = r and r.steps.healthcheck
     if isinstance(check, str):
         check = json.loads(check)
     return check and f"health check: {'ok' if check.get('ok') else 'failed'} ({check.get('reason')})"
 
 
-def _day6_lora_name(run: Path) -> str | None:
-    r = _day(run, 6)
+def _day6_lora_name(days: Days) -> str | None:
+    r = days.get(6)
     step = (r and r.steps.article_lora_name) or {}
     return "ignored" in step and ("lora_name ignored: answered by the base model" if step["ignored"]
                                   else "lora_name changed the answer")  # fmt: skip
 
 
-def _day6_mixed(run: Path) -> str | None:
-    r = _day(run, 6)
+def _day6_mixed(days: Days) -> str | None:
+    r = days.get(6)
     rows = (r and r.steps.mixed_traffic) or []
     return rows and "; ".join(f"{row.traffic}: {row.output_tok_s:,.0f} tok/s" for row in rows if row.output_tok_s)
 
 
-def _day7_peak(run: Path) -> str | None:
-    r = _day(run, 7)
+def _day7_peak(days: Days) -> str | None:
+    r = days.get(7)
     peak = r and r.steps.peak
     if not peak:
         return None
@@ -313,13 +321,13 @@ def _day7_peak(run: Path) -> str | None:
             f"{_ms(s.ttft.p99_ms)}; {s.output_throughput_tok_s:,.0f} output tok/s")  # fmt: skip
 
 
-def _day8_decision(run: Path) -> str | None:
-    r = _day(run, 8)
+def _day8_decision(days: Days) -> str | None:
+    r = days.get(8)
     decision = (r and r.steps.decision) or {}
     return decision.get("engine") and f"{decision['engine']}: {decision.get('rule')}"
 
 
-MEASURES: dict[str, Callable[[Path], str | None]] = {
+MEASURES: dict[str, Callable[[Days], str | None]] = {
     "day1_curl": _day1_curl, "day1_startup": _day1_startup, "day1_engine_version": _day1_engine_version,
     "day1_kv_preflight": _day1_kv, "day2_speedup": _day2_speedup, "day3_structured": _day3_structured,
     "day3_prefix": _day3_prefix, "day4_gate": _day4_gate, "day4_fit_24gb": _day4_fit_24gb,
@@ -329,12 +337,12 @@ MEASURES: dict[str, Callable[[Path], str | None]] = {
 }  # fmt: skip
 
 
-def measured(entry: LedgerEntry, run_dir: Path) -> str | None:
+def measured(entry: LedgerEntry, days: Days) -> str | None:
     """What this run measured for the entry, or None (the day did not run, or did not record it)."""
     if not entry.measure:
         return None
     try:
-        return MEASURES[entry.measure](Path(run_dir)) or None
+        return MEASURES[entry.measure](days) or None
     except (KeyError, TypeError, AttributeError, ValueError):
         return None
 
@@ -342,7 +350,8 @@ def measured(entry: LedgerEntry, run_dir: Path) -> str | None:
 def write_ledger_page(run_dir: Path, ledger: Ledger | None = None) -> Path:
     """``<run>/article-ledger.html``: the ledger with this run's measurements beside the entries that ask for one."""
     ledger = ledger or load_ledger()
-    rows = [{"entry": e, "measured": measured(e, Path(run_dir))} for e in ledger.entries]
+    days = run_days(run_dir)
+    rows = [{"entry": e, "measured": measured(e, days)} for e in ledger.entries]
     counts = {s: sum(1 for e in ledger.entries if e.status == s) for s in Status.__args__}
     filled = sum(1 for row in rows if row["measured"])
     page = render("ledger.html.j2", rows=rows, counts=counts, filled=filled, run=Path(run_dir).name,

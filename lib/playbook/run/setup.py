@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playbook.core.errors import PlaybookError
-from playbook.core.profiles import REPO_ROOT, Profile
+from playbook.core.profiles import Profile
 
-LOCKS = REPO_ROOT / "requirements"
 GPU_ENGINE_LOCKS = {"vllm": "gpu-vllm.lock.txt", "sglang": "gpu-sglang.lock.txt"}
 
 
