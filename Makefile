@@ -15,9 +15,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # one venv per engine from its own tool-made lock; the CPU lock never touches them.
 ACCEL := $(shell sed -n 's/^  accelerator: *//p' params/$(PROFILE).yaml 2>/dev/null | head -1)
 GPU_PY ?= 3.12
-UV ?= uv
+# Every lock is made by uv (`make lock`, with hashes); uv comes with the dev extra. CPU torch ("+cpu") is on PyTorch's
+# CPU index, not on PyPI: pip is tried with the configured sources first, then with TORCH_INDEX.
+UV ?= $(VENV)/bin/uv
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PIP_LOCKED = pip install -q --require-hashes
 
-.PHONY: setup gpu-setup run test unit lint lab strip lock lock-gpu clean-venv browser
+.PHONY: setup gpu-setup run test unit lint lab strip lock lock-cpu lock-gpu clean-venv browser
 
 ifeq ($(ACCEL),nvidia)
 setup: gpu-setup
@@ -28,20 +32,21 @@ endif
 # The kernel venv first (it carries the playbook CLI), then the profile's plan: `playbook setup --dry-run` prints it.
 gpu-setup:
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --require-hashes -r requirements/gpu-kernel.lock.txt
+	$(VENV)/bin/$(PIP_LOCKED) -r requirements/gpu-kernel.lock.txt
 	$(VENV)/bin/pip install -q --no-deps -e .
 	$(VENV)/bin/playbook setup --profile $(PROFILE)
 
+# --no-deps: the lock is complete but for what requirements/cpu.excludes.txt leaves out on purpose.
 $(STAMP): $(LOCK) pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --no-deps -r $(LOCK)
+	$(VENV)/bin/$(PIP_LOCKED) --no-deps -r $(LOCK) || $(VENV)/bin/$(PIP_LOCKED) --no-deps -r $(LOCK) --extra-index-url $(TORCH_INDEX)
 	$(VENV)/bin/pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 $(QSTAMP): $(QLOCK)
 	@test -x $(QVENV)/bin/python || $(PY) -m venv $(QVENV)
-	$(QVENV)/bin/pip install -q --no-deps -r $(QLOCK)
+	$(QVENV)/bin/$(PIP_LOCKED) -r $(QLOCK) || $(QVENV)/bin/$(PIP_LOCKED) -r $(QLOCK) --extra-index-url $(TORCH_INDEX)
 	@rm -f $(QVENV)/.installed-*
 	@touch $@
 
@@ -49,7 +54,7 @@ run: setup
 	$(VENV)/bin/playbook run --profile $(PROFILE) --days $(DAYS)
 
 test: setup lint browser
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --junitxml=outputs/pytest-junit.xml --durations=15
 
 # The report test lays pages out in headless Chromium (Debian's package); installed here when root can.
 browser:
@@ -64,14 +69,17 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check lib tests benchmarks
 
-# JupyterLab in its own venv, pinned (requirements/lab.txt); notebooks run on .venv's kernel, which gets the
-# pinned widget packages (no dependency changes to the CPU lock). LAB_PORT=8888 by default.
+# JupyterLab in its own venv, from its own lock (requirements/lab.lock.txt); notebooks run on .venv's kernel,
+# which gets the lock's three widget packages with their hashes (--no-deps: no change to the CPU lock's packages).
+# LAB_PORT=8888 by default.
 LVENV := .venvs/lab
+LABLOCK := requirements/lab.lock.txt
 LAB_PORT ?= 8888
 lab: setup
 	@test -x $(LVENV)/bin/python || $(PY) -m venv $(LVENV)
-	$(LVENV)/bin/pip install -q -r requirements/lab.txt
-	$(VENV)/bin/pip install -q --no-deps $$(grep -E '^(ipywidgets|widgetsnbextension|jupyterlab_widgets)==' requirements/lab.txt)
+	$(LVENV)/bin/$(PIP_LOCKED) -r $(LABLOCK)
+	awk '/^(ipywidgets|widgetsnbextension|jupyterlab-widgets)==/{p=1} p{print} p && !/\\$$/{p=0}' $(LABLOCK) \
+	  | $(VENV)/bin/$(PIP_LOCKED) --no-deps -r /dev/stdin
 	$(VENV)/bin/python -m ipykernel install --prefix $(LVENV) --name python3 --display-name "Python 3 (playbook .venv)" >/dev/null
 	@echo "JupyterLab on 127.0.0.1:$(LAB_PORT). On a remote VM, from your laptop: ssh -N -L $(LAB_PORT):127.0.0.1:$(LAB_PORT) <vm>"
 	@echo "then open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below. Days run by hand share outputs/interactive/<date>/."
@@ -81,21 +89,28 @@ lab: setup
 strip:
 	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
 
-# The CPU lock is the frozen, tested CPU venv (its torch +cpu wheel comes from PyTorch's CPU index,
-# https://download.pytorch.org/whl/cpu); the GPU locks are resolved by uv for Linux x86-64, Python $(GPU_PY),
-# with hashes (`pip install uv`; it reaches PyPI).
-lock: lock-gpu
-	(head -3 $(LOCK); $(VENV)/bin/pip freeze --exclude-editable) > $(LOCK).new && mv $(LOCK).new $(LOCK)
+# Each lock from its .in file (the kernel's also from pyproject.toml's extras), resolved by uv with hashes for its target:
+# the CPU ones for Python 3.11 on Linux x86-64, the GPU ones for Python $(GPU_PY) and the CUDA torch the engines were built
+# for. uv keeps the versions already locked unless an .in file asks otherwise. TORCH_SOURCE says where CPU torch is
+# found: pip's find-links folder where PIP_FIND_LINKS names one (a machine that keeps its wheels on disk), else
+# PyTorch's CPU index.
+TORCH_SOURCE ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--torch-backend cpu)
+CPU_RESOLVE = --python-version 3.11.5 --python-platform x86_64-manylinux_2_28 --generate-hashes $(TORCH_SOURCE)
+GPU_RESOLVE = --python-version $(GPU_PY) --python-platform x86_64-manylinux_2_34 --generate-hashes
+COMPILE = $(UV) pip compile -q --custom-compile-command "make lock"
+EXTRAS = --extra data --extra cpu-reference --extra dev
+lock: lock-cpu lock-gpu
 
-GPU_RESOLVE = --python-version $(GPU_PY) --python-platform x86_64-manylinux_2_34 --generate-hashes --no-header
+lock-cpu:
+	$(COMPILE) pyproject.toml requirements/cpu.in $(EXTRAS) --excludes requirements/cpu.excludes.txt $(CPU_RESOLVE) \
+	  -o $(LOCK)
+	$(COMPILE) requirements/quant.in $(CPU_RESOLVE) -o $(QLOCK)
+	$(COMPILE) requirements/lab.in $(CPU_RESOLVE) -o $(LABLOCK)
+
 lock-gpu:
-	set -e; for engine in vllm sglang; do \
-	  { echo "# tool-made: uv pip compile requirements/gpu-$$engine.in $(GPU_RESOLVE) (make lock-gpu)"; \
-	    $(UV) pip compile requirements/gpu-$$engine.in $(GPU_RESOLVE) ; } > requirements/gpu-$$engine.lock.txt; \
-	done
-	set -e; { echo "# tool-made: uv pip compile pyproject.toml requirements/gpu-kernel.in --extra data --extra cpu-reference --extra dev $(GPU_RESOLVE) (make lock-gpu)"; \
-	  $(UV) pip compile pyproject.toml requirements/gpu-kernel.in --extra data --extra cpu-reference --extra dev \
-	    $(GPU_RESOLVE); } > requirements/gpu-kernel.lock.txt
+	set -e; for name in vllm sglang quantizer; do \
+	  $(COMPILE) requirements/gpu-$$name.in $(GPU_RESOLVE) -o requirements/gpu-$$name.lock.txt; done
+	$(COMPILE) pyproject.toml requirements/gpu-kernel.in $(EXTRAS) $(GPU_RESOLVE) -o requirements/gpu-kernel.lock.txt
 
 clean-venv:
 	rm -rf $(VENV) $(QVENV)

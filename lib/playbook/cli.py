@@ -87,8 +87,11 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     """outputs/index.html (every run), or with --references the committed references' front page."""
     from playbook.reports.index import write_index
-    from playbook.reports.reference_page import write_reference_page
+    from playbook.reports.reference_page import rerender_raw_reports, write_reference_page
 
+    if args.references:
+        for report in rerender_raw_reports(Path(args.references)):
+            print(f"re-rendered in the report form: {report}")
     print(write_reference_page(Path(args.references)) if args.references else write_index(Path(args.outputs)))
     return 0
 

@@ -1,5 +1,5 @@
 """The floor plan holds: layers import only downwards, no cycles, no day imports another day,
-and the library never reaches into the notebook harness (the README's "Layout" section)."""
+and the library never reaches into the notebook harness (docs/guide.md, "Layout")."""
 
 from __future__ import annotations
 

@@ -107,3 +107,34 @@ def test_code_edit_workload_copies_its_prompt():
     requests = day2.code_edit_requests(3, seed=0, output_tokens=32)
     assert all("def " in r.messages[0]["content"] for r in requests)
     assert requests == day2.code_edit_requests(3, seed=0, output_tokens=32)
+
+
+def test_a_draft_cut_from_the_targets_first_layers(tmp_path):
+    """draft_layers: the draft is the target's embeddings, first N layers, norm and tied head, with its tokenizer."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from playbook.sizing.models import PreparedModel, first_layers_draft
+
+    target = tmp_path / "tiny"
+    target.mkdir()
+    config = {"num_hidden_layers": 3, "hidden_size": 8, "num_attention_heads": 2, "num_key_value_heads": 1,
+              "intermediate_size": 16, "vocab_size": 32, "tie_word_embeddings": True}  # fmt: skip
+    (target / "config.json").write_text(json.dumps(config))
+    (target / "tokenizer.json").write_text("{}")
+    weights = {"model.embed_tokens.weight": torch.ones(32, 8), "model.norm.weight": torch.ones(8)}
+    weights |= {f"model.layers.{i}.mlp.up_proj.weight": torch.full((16, 8), float(i)) for i in range(3)}
+    save_file(weights, str(target / "model.safetensors"))
+    prepared = PreparedModel("local", str(target), str(target), None, None, False, "")
+    method = day2.resolve_draft(SpecMethod(name="d", method="draft_model", draft_layers=2), prepared)
+    draft = tmp_path / "tiny-first2"
+    assert method.draft_model == str(draft) and method.draft_layers is None
+    assert sorted(load_file(str(draft / "model.safetensors"))) == [
+        "model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.weight",
+        "model.norm.weight"]  # fmt: skip
+    assert json.loads((draft / "config.json").read_text())["num_hidden_layers"] == 2
+    assert (draft / "tokenizer.json").exists() and draft_shape(method).num_layers == 2
+    with pytest.raises(Exception, match="draft_layers=3: the target has 3 layers; use 1 to 2"):
+        first_layers_draft(target, 3)
+    with pytest.raises(ValueError, match="draft_layers makes the draft of a draft_model method"):
+        SpecMethod(name="n", method="ngram", draft_layers=2)

@@ -56,6 +56,9 @@ def test_vllm_argv_is_a_list_from_the_profile():
     pairs = dict(zip(argv[2::2], argv[3::2], strict=False))
     assert pairs["--dtype"] == "bfloat16" and pairs["--gpu-memory-utilization"] == "0.85"
     assert pairs["--max-model-len"] == "8192"
+    assert "--enforce-eager" not in argv
+    eager = get_engine("vllm").argv(spec.model_copy(update={"enforce_eager": True}), LaunchTarget("m", "m", "h", 1))
+    assert eager.count("--enforce-eager") == 1
 
 
 def test_sglang_argv_uses_real_flags():
@@ -164,3 +167,11 @@ def test_an_engine_that_takes_its_key_only_as_an_argument_gets_it_inside_its_pro
     assert done.stdout.strip() == '["--port", "1", "--api-key", "sk-never-in-argv-1234"]'
     vllm = load_profile("cpu-smollm2", ["server.api_key_env=PLAYBOOK_TEST_KEY"])
     assert engines.engine_env("vllm", vllm)["VLLM_API_KEY"] == "sk-never-in-argv-1234"  # vLLM reads its own variable
+
+
+def test_an_automatic_port_leaves_sglang_room_for_its_grpc_port():
+    """SGLang 0.5 derives a gRPC port as --port + 10000 and dies above 65535 (seen on an H200, port 59393)."""
+    from playbook.serving.launcher import free_port
+
+    assert get_engine("sglang").highest_port == 55535 and get_engine("vllm").highest_port == 65535
+    assert all(free_port("127.0.0.1", 20000) <= 20000 for _ in range(5))

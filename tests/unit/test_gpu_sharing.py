@@ -46,3 +46,23 @@ def test_split_throughput_sums_only_when_every_instance_served():
 def test_fractions_that_cannot_share_one_gpu_are_refused(fractions):
     with pytest.raises(ValidationError):
         Day5Settings(sharing_fractions=fractions)
+
+
+def test_the_same_share_twice_is_judged_by_what_the_engine_did():
+    """vLLM refuses the second instance; SGLang 0.5 starts it with the KV left over (H200, 2026-11-30: 752,937 of
+    5,498,295 tokens). Both show the pitfall; a second instance with the first's KV would not."""
+    from playbook.days.gpu_sharing import InstanceAttempt, SharingResult
+
+    def attempt(label, started, kv, reason=None):
+        return InstanceAttempt(label, 0.85, started, 55.0, reason, kv, None, None, None)
+
+    alone = attempt("alone", True, 5_498_295)
+    refused = SharingResult(alone, attempt("second-same-share", False, None, "out of memory"))
+    shrunk = SharingResult(alone, attempt("second-same-share", True, 752_937))
+    equal = SharingResult(alone, attempt("second-same-share", True, 5_400_000))
+    assert refused.same_share_verdict() == (True, "a second instance with the same share does not start: out of memory")
+    assert shrunk.same_share_verdict() == (
+        True,
+        "a second instance with the same share starts, KV capacity 14% of the first's",
+    )
+    assert equal.same_share_verdict()[0] is False

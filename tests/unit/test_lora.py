@@ -87,3 +87,36 @@ def test_vllms_own_parser_refuses_the_articles_lora_flag_and_takes_pairs():
     assert not article.accepted and "Invalid JSON format for --lora-modules" in article.said
     real = lora.parse_lora_flags(spec, lora.REAL_LORA_FLAG)
     assert real.accepted and real.said == "module_a=/path/to/lora_a, module_b=/path/to/lora_b"
+
+
+def test_each_engine_names_its_lora_flags_and_how_a_request_selects_an_adapter():
+    from playbook.days.day6 import naming_forms
+
+    sglang = lora_server_args({"a": "/x/a", "b": "/x/b"}, max_loras=2, max_lora_rank=8, engine="sglang")
+    assert sglang == ["--enable-lora", "--max-loras-per-batch", "2", "--max-lora-rank", "8",
+                      "--lora-paths", "a=/x/a", "b=/x/b"]  # fmt: skip
+    assert naming_forms("sglang", "base", ["a", "b"]) == {
+        "model=<adapter>": {"a": "a", "b": "b"},
+        "sglang's form (base:<adapter>)": {"a": "base:a", "b": "base:b"},
+    }
+    assert list(naming_forms("vllm", "base", ["a"])) == ["model=<adapter>"]  # vLLM's own form is the bare name
+
+
+def test_another_engines_lora_measurement_runs_end_to_end_against_an_endpoint(mock_server, tmp_path):
+    """The whole path of Day 6's SGLang section on the mock server, which serves no adapter: neither naming form
+    routes (the mock's answers show no behaviour), and the mixed traffic is still measured and recorded."""
+    from playbook.days.day6 import measure_engine_lora
+    from playbook.reports.results import Day6Steps
+    from playbook.serving.launcher import Server
+
+    _, url = mock_server
+    settings = Day6Settings(behaviour_questions=2, load_requests=6, load_concurrency=2, load_max_tokens=4)
+    behaviours = {name: recipe.behaviour for name, recipe in RECIPES.items()}
+    found = measure_engine_lora(Server("sglang", url, "mock-model"), "sglang", ["--enable-lora"], "mock-model",
+                                behaviours, held_out_questions(2), settings, 0, tmp_path)  # fmt: skip
+    assert found.routes == {"model=<adapter>": False, "sglang's form (mock-model:<adapter>)": False}
+    assert [r["model"] for r in found.routing] == ["mock-model", "acme-tag", "json-answer", "mock-model:acme-tag",
+                                                   "mock-model:json-answer"]  # fmt: skip
+    assert [(r["traffic"], r["ok"]) for r in found.mixed_traffic] == [("base only", 6), ("uniform over adapters", 6)]
+    steps = Day6Steps.model_validate({"sglang_multi_lora": found.to_json()})
+    assert steps.sglang_multi_lora.mixed_traffic[1].output_tok_s > 0

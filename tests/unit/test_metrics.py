@@ -102,3 +102,15 @@ def test_a_sweep_level_sends_the_waves_asked_for():
     assert sweep.requests_per_level(settings, 1) == 16
     assert sweep.requests_per_level(settings, 64) == 256
     assert sweep.pool_size(settings) == 256
+
+
+def test_greedy_ids_from_a_server_that_returns_only_the_prompt_ids_come_from_its_native_generate(mock_server):
+    """SGLang 0.5's way (the mock answers like it): prompt ids in the chat choice, completion ids from /generate."""
+    import openai
+
+    from playbook.load.greedy import server_greedy
+
+    _, url = mock_server
+    client = openai.OpenAI(base_url=url + "/v1", api_key="none")
+    prompt_ids, token_ids, text = server_greedy(client, "mock-model", "one two three", 4)
+    assert prompt_ids == [0, 1, 2] and token_ids == [1000, 1001, 1002, 1003] and text == " tok0 tok1 tok2 tok3"

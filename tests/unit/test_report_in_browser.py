@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from playbook.core.profiles import REPO_ROOT
 from playbook.reports.notebook_html import render_report
 from playbook.reports.results import parse_day_result
 from playbook.reports.summary import summarize_day, summary_box
@@ -18,7 +19,7 @@ from tests.support.results import day_metrics, summary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PROBE = """<script>
-const box = document.querySelector('.playbook-summary').getBoundingClientRect();
+const box = document.querySelector(".playbook-summary")?.getBoundingClientRect() || {bottom: -1};
 const text = document.body.innerText;
 document.title = JSON.stringify({box_bottom: box.bottom, screen: window.innerHeight,
   inputs: document.querySelectorAll('.jp-InputArea-editor').length,
@@ -39,12 +40,31 @@ def test_the_summary_is_on_the_first_screen_and_nothing_else_shows(tmp_path):
     page = render_report(
         tmp_path / "notebook.ipynb", tmp_path / "report.html", "Day 7", summary_box(summarize_day(result))
     )
+    found = probe(page, tmp_path)
+    assert 0 < found["box_bottom"] <= found["screen"], found
+    assert found["inputs"] == 0 and not found["tqdm"] and not found["warning"], found
+
+
+def probe(page, tmp_path) -> dict:
+    """What Chromium lays out of ``page``: where the summary box ends, the screen's height, and what shows."""
     (tmp_path / "probe.html").write_text(page.read_text().replace("</body>", PROBE, 1))
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,800",
                           "--virtual-time-budget=3000", "--dump-dom", (tmp_path / "probe.html").as_uri()],
                          capture_output=True, text=True, timeout=120, check=True).stdout  # fmt: skip
-    found = json.loads(
-        nbformat.reads if False else dom.split("<title>", 1)[1].split("</title>", 1)[0].replace("&quot;", '"')
-    )
-    assert 0 < found["box_bottom"] <= found["screen"], found
-    assert found["inputs"] == 0 and not found["tqdm"] and not found["warning"], found
+    return json.loads(dom.split("<title>", 1)[1].split("</title>", 1)[0].replace("&quot;", '"'))
+
+
+REFERENCE_REPORTS = sorted((REPO_ROOT / "reference").rglob("day0[1-8]/report.html"))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: `make test` installs Debian's package where it can")
+def test_every_committed_reference_report_is_in_the_report_form(tmp_path):
+    """The references of every date, those rendered before the report form included (re-rendered in place by
+    ``playbook index --references reference``): box first, no code, no progress bar or warning, a real title."""
+    assert len(REFERENCE_REPORTS) >= 15
+    for page in REFERENCE_REPORTS:
+        found = probe(page, tmp_path)
+        where = page.relative_to(REPO_ROOT)
+        assert 0 < found["box_bottom"] <= found["screen"], (where, found)
+        assert found["inputs"] == 0 and not found["tqdm"] and not found["warning"], (where, found)
+        assert "<title>Notebook</title>" not in page.read_text(), where

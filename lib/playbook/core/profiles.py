@@ -114,10 +114,15 @@ class SpecMethod(StrictModel):
     prompt_lookup_max: int | None = Field(None, ge=1, description="ngram: longest n-gram to match.")
     draft_model: str | None = Field(None, description="draft_model/eagle/eagle3: path or hub id of the draft.")
     draft_shape: str | None = Field(None, description="Shape preset of the draft, for the memory pre-flight.")
+    draft_layers: int | None = Field(
+        None, ge=1, description="draft_model: cut the draft here from the target's own first N layers (same tokenizer)."
+    )
 
     @model_validator(mode="after")
     def _method_fields(self) -> SpecMethod:
-        if self.method in ("draft_model", "eagle", "eagle3") and not self.draft_model:
+        if self.draft_layers and (self.method != "draft_model" or self.draft_model):
+            raise ValueError("draft_layers makes the draft of a draft_model method: set it instead of draft_model")
+        if self.method in ("draft_model", "eagle", "eagle3") and not (self.draft_model or self.draft_layers):
             raise ValueError(f"speculative method {self.method!r} needs draft_model")
         if self.method == "ngram":
             if self.draft_model:
@@ -144,6 +149,9 @@ class EngineSpec(StrictModel):
     data_parallel_size: int = Field(1, ge=1, description="Independent replicas, each on tp x pp GPUs.")
     max_num_seqs: int | None = Field(None, ge=1)
     enable_prefix_caching: bool | None = None
+    enforce_eager: bool = Field(
+        False, description="vLLM: --enforce-eager, no torch.compile (CPU: starts in ~30 s instead of ~80 s)."
+    )
     speculative: SpecMethod | None = Field(None, description="Speculative decoding for this server (Day 2 sets it).")
     extra_args: list[str] = Field(default_factory=list, description="Passed verbatim as argv items (never a shell).")
     env: dict[str, str] = Field(default_factory=dict)

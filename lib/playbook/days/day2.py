@@ -25,7 +25,7 @@ from playbook.reports.plots import concurrency_axis
 from playbook.serving import serverinfo
 from playbook.serving.launcher import Server
 from playbook.sizing.memory import check_fits, plan_for
-from playbook.sizing.models import PreparedModel
+from playbook.sizing.models import PreparedModel, first_layers_draft
 
 SPEC_COUNTERS = {
     "vllm:spec_decode_num_drafts_total": "drafts",
@@ -35,6 +35,19 @@ SPEC_COUNTERS = {
 PER_POSITION = "vllm:spec_decode_num_accepted_tokens_per_pos_total"
 PAYS = 1.05  # a speedup below this is within run-to-run noise on a shared 2-core machine
 CODE_EDIT_INSTRUCTION = "Repeat the following Python function exactly, then add a one-line comment at the end.\n\n"
+
+
+def resolve_draft(method: SpecMethod, prepared: PreparedModel) -> SpecMethod:
+    """A ``draft_layers`` method with its draft made (the target's first N layers, ``first_layers_draft``) and named
+    by path, so the pre-flight reads the draft's own config and the engine loads it; other methods unchanged."""
+    if not method.draft_layers:
+        return method
+    if not prepared.local_dir:
+        raise PlaybookError(
+            f"days.day2 method {method.name}: draft_layers needs the target's weights in a local folder"
+        )
+    folder = first_layers_draft(prepared.local_dir, method.draft_layers)
+    return method.model_copy(update={"draft_model": str(folder), "draft_layers": None})
 
 
 def with_speculation(profile: Profile, method: SpecMethod | None) -> Profile:

@@ -165,7 +165,7 @@ def run_candidate(
     """Serve one model, measure quality and speed, stop it. A server that fails is recorded as such
     (with its log's tail) and the next model still runs."""
     settings = ctx.profile.days.day4
-    extra = [*ctx.profile.engine_spec.extra_args, *(["--enforce-eager"] if settings.enforce_eager else [])]
+    eager = settings.enforce_eager or ctx.profile.engine_spec.enforce_eager
     slug = candidate.label.split(" (")[0].split(" ")[0].lower() + "-" + candidate.dtype
     slug += "-dequantized" if candidate.checkpoint else ""
     weights = candidate.checkpoint or candidate.path  # a dequantized copy is sized as the 4-bit checkpoint it expands
@@ -174,7 +174,7 @@ def run_candidate(
                               "disk_bytes": safetensors_bytes(Path(weights)),
                               "weight_memory_bytes": weight_memory_bytes(weights, candidate.dtype)}  # fmt: skip
     try:
-        server = launch_variant(ctx, candidate.path, slug, dtype=candidate.dtype, extra_args=extra)
+        server = launch_variant(ctx, candidate.path, slug, dtype=candidate.dtype, enforce_eager=eager)
     except PlaybookError as exc:
         return {**result, "status": "failed", "error": str(exc)[-1500:]}
     try:

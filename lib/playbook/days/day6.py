@@ -4,6 +4,7 @@ traffic over adapters with the Day 7 load generator."""
 from __future__ import annotations
 
 import random
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pandas as pd
 from playbook.core.profiles import Day6Settings
 from playbook.days.lora import QUESTIONS, Behaviour, has_behaviour
 from playbook.load.datasets import SampleRequest
+from playbook.load.loadgen import LoadConfig, run_load
+from playbook.serving.engines import get_engine
 from playbook.serving.launcher import Server
 
 HELD_OUT_TOPICS = ("rivers", "chess", "bread", "volcanoes", "trains", "music", "glaciers", "bees", "bridges", "tea")
@@ -80,6 +83,25 @@ def traffic_mixes(base: str, adapters: list[str], settings: Day6Settings) -> dic
     return {"base only": {base: 1.0}, "uniform over adapters": uniform, "skewed (one hot adapter)": hot}
 
 
+def run_mixes(server: Server, base: str, mixes: dict[str, dict[str, float]], questions: list[str],
+              settings: Day6Settings, seed: int, out_dir: Path, label: str = "") -> list[dict[str, Any]]:  # fmt: skip
+    """Each traffic mix through Day 7's load generator, one row a mix: the same requests, warm-up and columns for
+    every engine, so Day 6's vLLM and SGLang tables compare like with like. Each mix is warmed with one full
+    batch of its own requests: the first batch that mixes adapters pays one-time kernel compilation on a GPU."""
+    rows = []
+    for name, weights in mixes.items():
+        samples = mixed_samples(questions, weights, settings.load_requests, settings.load_max_tokens, seed)
+        config = LoadConfig(base_url=server.base_url, model=base, concurrency=settings.load_concurrency,
+                            warmup_requests=settings.load_concurrency, scrape_interval_s=None)  # fmt: skip
+        desc = f"{label}: {name}" if label else name
+        result = run_load(config, samples, out_dir / f"load-{len(rows)}", server.api_key, desc=desc)
+        s = result.summary
+        rows.append({"traffic": name, "requests": s.requests, "ok": s.successes, "ttft_p50_ms": s.ttft.p50_ms,
+                     "tpot_p50_ms": s.tpot.p50_ms, "e2e_p99_ms": s.e2e.p99_ms,
+                     "output_tok_s": s.output_throughput_tok_s, "status": result.status})  # fmt: skip
+    return rows
+
+
 def plot_adapters(rates: pd.DataFrame, load_rows: list[dict[str, Any]]) -> plt.Figure:
     """Left: each model's share of answers showing each adapter's behaviour (routing, in %). Right: output
     tokens/s for each traffic mix (what serving adapters beside the base model costs)."""
@@ -93,3 +115,46 @@ def plot_adapters(rates: pd.DataFrame, load_rows: list[dict[str, Any]]) -> plt.F
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+@dataclass(frozen=True)
+class EngineLora:
+    """Another engine serving the same adapters: which ``model`` names route to them, and mixed traffic."""
+
+    engine: str
+    flags: list[str]
+    names: dict[str, dict[str, str]]  # naming form -> adapter -> the model field sent
+    routing: list[dict[str, Any]]  # behaviour shares per model field sent
+    routes: dict[str, bool]  # naming form -> every adapter's behaviour shows at min_routing_rate
+    mixed_traffic: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def naming_forms(engine: str, base: str, adapters: list[str]) -> dict[str, dict[str, str]]:
+    """The ``model`` field per adapter: the bare adapter name (vLLM's way) and the engine's own form."""
+    adapter = get_engine(engine)
+    own = {a: adapter.lora_model(base, a) for a in adapters}
+    forms = {"model=<adapter>": {a: a for a in adapters}}
+    if own != forms["model=<adapter>"]:
+        forms[f"{engine}'s form ({adapter.lora_model(base, '<adapter>')})"] = own
+    return forms
+
+
+def measure_engine_lora(server: Server, engine: str, flags: list[str], base: str, behaviours: dict[str, Behaviour],
+                        questions: list[str], settings: Day6Settings, seed: int,
+                        out_dir: Path) -> EngineLora:  # fmt: skip
+    """Routing by behaviour under each naming form, then base-only and uniform-over-adapters traffic sent with
+    the form that routes (the engine's own when neither does, so the cost is still measured)."""
+    adapters = list(behaviours)
+    forms = naming_forms(engine, base, adapters)
+    sent = [base, *(name for form in forms.values() for name in form.values())]
+    rows = behaviour_rates(server, sent, behaviours, questions, settings.behaviour_max_tokens)
+    share = {row["model"]: row for row in rows}
+    routes = {form: all(share[names[a]][f"{a} behaviour"] >= settings.min_routing_rate for a in adapters)
+              for form, names in forms.items()}  # fmt: skip
+    routing_names = next((forms[f] for f, ok in routes.items() if ok), list(forms.values())[-1])
+    mixes = {"base only": {base: 1.0}, "uniform over adapters": {routing_names[a]: 1 / len(adapters) for a in adapters}}
+    traffic = run_mixes(server, base, mixes, questions, settings, seed, out_dir, label=engine)
+    return EngineLora(engine, flags, forms, rows, routes, traffic)

@@ -71,6 +71,17 @@ class SharingResult:
         rates = [a.output_tok_s for a in self.split]
         return sum(rates) if rates and None not in rates else None
 
+    def same_share_verdict(self) -> tuple[bool, str]:
+        """Pitfall 4 is that the same share twice does not give two instances. vLLM refuses the second at startup
+        (its share is of the whole card, and the first holds it); SGLang 0.5 starts it with the KV cache that is
+        left (measured on an H200: 14 % of the first's). Either is the pitfall shown; two equal instances are not."""
+        second, first = self.same_share, self.alone
+        if not second.started:
+            return True, f"a second instance with the same share does not start: {second.reason}"
+        ratio = (second.kv_capacity_tokens or 0) / first.kv_capacity_tokens if first.kv_capacity_tokens else None
+        said = f"{ratio:.0%} of the first's" if ratio is not None else "not reported"
+        return ratio is not None and ratio < 0.5, f"a second instance with the same share starts, KV capacity {said}"
+
     def rows(self) -> list[dict[str, Any]]:
         return [asdict(a) for a in (self.alone, self.same_share, *self.split)]
 

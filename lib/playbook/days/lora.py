@@ -21,6 +21,7 @@ from typing import Literal
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import EngineSpec
+from playbook.serving.engines import get_engine
 from playbook.serving.launcher import resolve_interpreter
 from playbook.sizing.models import cache_root
 
@@ -190,11 +191,10 @@ def _adapter_input_width(folder: Path) -> int | None:
     return None
 
 
-def lora_server_args(adapters: dict[str, Path], max_loras: int, max_lora_rank: int) -> list[str]:
-    """vLLM's flags: ``--lora-modules name=path`` (the request's ``model`` picks one)."""
-    modules = [f"{name}={path}" for name, path in adapters.items()]
-    return ["--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_lora_rank),
-            "--lora-modules", *modules]  # fmt: skip
+def lora_server_args(adapters: dict[str, Path], max_loras: int, max_lora_rank: int, engine: str = "vllm") -> list[str]:
+    """The engine's multi-LoRA flags (its adapter knows them): vLLM's ``--lora-modules name=path``, SGLang's
+    ``--lora-paths name=path``."""
+    return get_engine(engine).lora_args({n: str(p) for n, p in adapters.items()}, max_loras, max_lora_rank)
 
 
 ARTICLE_LORA_FLAG = "--lora-modules=module_a=/path/to/lora_a,module_b=/path/to/lora_b"

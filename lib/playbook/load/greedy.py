@@ -6,6 +6,7 @@ lossless, Day 4 checks quantization: one helper below the days, so no day import
 
 from __future__ import annotations
 
+import httpx
 import openai
 
 from playbook.core.errors import EngineFeatureMissing
@@ -27,17 +28,36 @@ def prefix_agreement(a: list[int], b: list[int]) -> tuple[int, float]:
 
 
 def server_greedy(client: openai.OpenAI, model: str, prompt: str, max_tokens: int) -> tuple[list[int], list[int], str]:
-    """Prompt token ids (after the server's chat template) and greedy completion ids."""
+    """Prompt token ids (after the server's chat template) and greedy completion ids.
+
+    vLLM returns both from the chat endpoint (``return_token_ids``). SGLang 0.5 returns only the prompt's
+    (``return_prompt_token_ids``, in the choice); its completion ids come from its native ``/generate`` on those
+    very prompt ids, greedy as well, so both engines are compared with the reference on the same tokens."""
     reply = client.chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": prompt}],
         max_tokens=max_tokens,
         temperature=0,
-        extra_body={"return_token_ids": True},
+        extra_body={"return_token_ids": True, "return_prompt_token_ids": True},
     )
-    extra = reply.model_extra or {}
-    choice_extra = reply.choices[0].model_extra or {}
-    prompt_ids, token_ids = extra.get("prompt_token_ids"), choice_extra.get("token_ids")
+    extra, choice_extra = reply.model_extra or {}, reply.choices[0].model_extra or {}
+    prompt_ids = extra.get("prompt_token_ids") or choice_extra.get("prompt_token_ids")
+    token_ids, text = choice_extra.get("token_ids"), reply.choices[0].message.content or ""
+    if prompt_ids is not None and token_ids is None:
+        token_ids, text = _native_generate(client, list(prompt_ids), max_tokens)
     if prompt_ids is None or token_ids is None:
-        raise EngineFeatureMissing("the server did not return token ids (needs vLLM >= 0.10 with return_token_ids)")
-    return list(prompt_ids), list(token_ids), reply.choices[0].message.content or ""
+        raise EngineFeatureMissing("the server returned no token ids (vLLM >= 0.10: return_token_ids; SGLang 0.5: "
+                                   "return_prompt_token_ids and /generate)")  # fmt: skip
+    return list(prompt_ids), list(token_ids), text
+
+
+def _native_generate(client: openai.OpenAI, prompt_ids: list[int], max_tokens: int) -> tuple[list[int] | None, str]:
+    """SGLang's ``/generate`` (beside ``/v1``): greedy ids for ``prompt_ids``; ``(None, "")`` where it is missing."""
+    root = str(client.base_url).rstrip("/").removesuffix("/v1")
+    body = {"input_ids": prompt_ids, "sampling_params": {"temperature": 0, "max_new_tokens": max_tokens}}
+    headers = {"Authorization": f"Bearer {client.api_key}"} if client.api_key else {}
+    response = httpx.post(root + "/generate", json=body, headers=headers, timeout=300)
+    if response.status_code != 200:
+        return None, ""
+    data = response.json()
+    return data.get("output_ids"), data.get("text", "")

@@ -40,3 +40,31 @@ def render_report(notebook_path: Path, html_path: Path, title: str, summary_html
         body = body.replace("<main>", "<main>\n" + summary_html, 1)
     html_path.write_text(body)
     return html_path
+
+
+def rerender_html(html_path: Path, title: str, summary_html: str | None = None) -> Path:
+    """A report written before the report form (every code cell shown, stderr blocks, the tab titled "Notebook"),
+    cleaned in place the same way :func:`render_report` renders: for committed references whose executed
+    notebook was not kept, so re-executing is the only other way, and that needs the GPU run again.
+
+    Removed: papermill's injected cell, code inputs and prompts, code cells without output, stderr outputs. Kept:
+    markdown, every other output (errors included). The summary box goes first in ``<main>``."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html_path.read_text(), "html.parser")
+    for cell in soup.select(".jp-CodeCell"):
+        classes = cell.get("class", [])
+        if "celltag_injected-parameters" in classes or "jp-mod-noOutputs" in classes:
+            cell.decompose()
+            continue
+        for node in cell.select(".jp-Cell-inputWrapper, .jp-OutputPrompt"):
+            node.decompose()
+        for node in cell.select('[data-mime-type="application/vnd.jupyter.stderr"]'):
+            (node.find_parent(class_="jp-OutputArea-child") or node).decompose()
+    if soup.title is not None:
+        soup.title.string = title
+    main = soup.find("main")
+    if summary_html and main is not None:
+        main.insert(0, BeautifulSoup(summary_html, "html.parser"))
+    html_path.write_text(str(soup))
+    return html_path

@@ -32,10 +32,11 @@ class DayRecorder:
         }
         self.save()
 
-    def record(self, step: str, value: Any) -> Any:
+    def record(self, step: str, value: Any) -> None:
+        """Saved at once (a later crash keeps it). Returns nothing: a cell ending in ``record(...)`` must not echo
+        the value into the report (the cell's own table or print says it for a reader)."""
         self.data["steps"][step] = to_jsonable(value)
         self.save()
-        return value
 
     def skip(self, step: str, reason: str) -> None:
         self.data["skipped"][step] = reason

@@ -5,12 +5,18 @@ per model (``h200-…/smollm2/day02``); folders with a ``multigpu.json`` are lin
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 from playbook.core.fileio import utc_now
 from playbook.reports.html import render
+from playbook.reports.notebook_html import rerender_html
 from playbook.reports.summary import day_box
+
+RAW_TITLE = "<title>Notebook</title>"  # nbconvert's default: a report rendered before the report form
 
 
 def _group(folder: Path, root: Path) -> dict[str, Any]:
@@ -31,3 +37,19 @@ def write_reference_page(root: Path) -> Path:
     path = root / "index.html"
     path.write_text(render("references.html.j2", groups=groups, generated=utc_now()))
     return path
+
+
+def rerender_raw_reports(root: Path) -> list[Path]:
+    """Every day report under ``root`` still in the raw form, cleaned in place (``rerender_html``) and titled
+    "<the notebook's heading> · <profile> · <date>" from its own page and ``metrics.json``. Idempotent."""
+    done = []
+    for report in sorted(Path(root).rglob("day0[1-8]/report.html")):
+        text = report.read_text()
+        if RAW_TITLE not in text or not (report.parent / "metrics.json").exists():
+            continue
+        metrics = json.loads((report.parent / "metrics.json").read_text())
+        heading = re.search(r"<h1[^>]*>([^<]+)", text)
+        name = html.unescape(heading.group(1)).strip() if heading else f"Day {metrics.get('day')}"
+        title = f"{name} · {metrics.get('profile', '?')} · {str(metrics.get('started_utc', ''))[:10]}"
+        done.append(rerender_html(report, title, day_box(report.parent)))
+    return done

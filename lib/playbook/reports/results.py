@@ -241,6 +241,14 @@ class TrafficRow(Row):
     output_tok_s: float | None = None
 
 
+class EngineLoraStep(Row):
+    """``day6.EngineLora``: another engine serving the same adapters."""
+
+    engine: str
+    routes: dict[str, bool] = {}
+    mixed_traffic: list[TrafficRow] = []
+
+
 class Day6Steps(Steps):
     adapters: Any = None
     refusals: Any = None
@@ -248,15 +256,24 @@ class Day6Steps(Steps):
     article_lora_name: Any = None
     article_lora_modules: Any = None
     mixed_traffic: list[TrafficRow] | None = None
+    sglang_multi_lora: EngineLoraStep | None = None
 
 
 class Day6Result(DayResult):
     day: Literal[6] = 6
     steps: Day6Steps
 
-    def mixed_over_base(self) -> float | None:
-        """Output throughput of traffic spread over the adapters, as a share of the base model's alone."""
-        rows = {r.traffic: r for r in self.steps.mixed_traffic or []}
+    def mixed_over_base(self, engine: str | None = None) -> float | None:
+        """Output throughput of traffic spread over the adapters, as a share of the base model's alone: the day's
+        own engine, or ``engine`` where the day also served the adapters on it (SGLang beside vLLM)."""
+        other = self.steps.sglang_multi_lora
+        if engine is None:
+            traffic = self.steps.mixed_traffic
+        elif other and other.engine == engine:
+            traffic = other.mixed_traffic
+        else:
+            return None
+        rows = {r.traffic: r for r in traffic or []}
         base, mixed = rows.get("base only"), rows.get("uniform over adapters")
         if base and mixed and base.output_tok_s and mixed.output_tok_s is not None:
             return mixed.output_tok_s / base.output_tok_s

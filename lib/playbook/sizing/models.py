@@ -182,3 +182,40 @@ def prepare_model(spec: ModelSpec, tokenizer_dir: Path | None = None) -> Prepare
         notes = "local folder" if on_disk else "local folder without *.safetensors: weights counted from config.json"
         return PreparedModel("local", str(folder), str(folder), None, on_disk, False, notes)
     return PreparedModel("hub", spec.hub_id, None, None, None, False, f"hub id {spec.hub_id}, fetched by the engine")
+
+
+def first_layers_draft(target_dir: str | Path, layers: int) -> Path:
+    """A draft model made from the target itself: its embeddings, its first ``layers`` decoder layers, its final norm
+    and (tied) head, saved as a model folder beside it with its tokenizer. Same vocabulary by construction, which
+    a draft must have; no training, so its guesses are the target's early-exit guesses (Day 2 measures how often
+    they are accepted). Cached by the target folder's name and ``layers``."""
+    from filelock import FileLock
+    from safetensors.torch import load_file, save_file
+
+    target = Path(target_dir)
+    config = json.loads((target / "config.json").read_text())
+    total = int(config["num_hidden_layers"])
+    if not 1 <= layers < total:
+        raise ModelPrepareError(f"draft_layers={layers}: the target has {total} layers; use 1 to {total - 1}")
+    out = target.parent / f"{target.name}-first{layers}"
+    with FileLock(str(out) + ".lock"):
+        if (out / MARKER).exists():
+            return out
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        kept = {}
+        for shard in sorted(target.glob("*.safetensors")):
+            for name, tensor in load_file(str(shard)).items():
+                index = name.split(".")[2] if name.startswith("model.layers.") else None
+                if index is None or int(index) < layers:
+                    kept[name] = tensor
+        save_file(kept, str(out / "model.safetensors"), metadata={"format": "pt"})
+        config["num_hidden_layers"] = layers
+        if isinstance(config.get("layer_types"), list):
+            config["layer_types"] = config["layer_types"][:layers]
+        (out / "config.json").write_text(json.dumps(config, indent=2))
+        for extra in target.iterdir():
+            if extra.suffix != ".safetensors" and extra.name not in ("config.json", MARKER) and extra.is_file():
+                shutil.copy(extra, out / extra.name)
+        (out / MARKER).write_text(json.dumps({"draft_of": str(target), "layers": layers, "of": total}))
+    return out

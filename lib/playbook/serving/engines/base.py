@@ -70,6 +70,17 @@ class EngineAdapter:
     version_path: ClassVar[str | None] = None  # an endpoint answering {"version": ...}
     kv_log_pattern: ClassVar[re.Pattern[str] | None] = None  # the log line with its KV capacity in tokens
     cpu_kernels: ClassVar[Mapping[str, str]] = {}  # capability -> the CPU op that provides it (probed before use)
+    lora_env: ClassVar[Mapping[str, str]] = {}  # what a multi-LoRA server needs besides its flags
+    highest_port: ClassVar[int] = 65535  # the highest --port the engine accepts
+    highest_port_why: ClassVar[str] = ""
+
+    def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
+        """The flags that serve ``adapters`` (name -> folder) beside the base model."""
+        raise NotImplementedError(f"{self.name}: its multi-LoRA flags are not known to the playbook")
+
+    def lora_model(self, base: str, adapter: str) -> str:
+        """The request's ``model`` field that selects ``adapter`` (vLLM: the adapter's name)."""
+        return adapter
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         raise NotImplementedError

@@ -33,6 +33,20 @@ class SglangAdapter(EngineAdapter):
     info_path = "/get_server_info"
     version_path = "/get_server_info"  # carries "version" beside the server arguments
     kv_log_pattern = re.compile(r"max_total_num_tokens=(\d+)")
+    # server_args.py: grpc_port = port + 10000, refused above 65535 even with gRPC off (an H200 run of 2026-11-30
+    # drew port 59393 and died: "SGLANG_GRPC_PORT (69393) must be between 1 and 65535").
+    highest_port = 55535
+    highest_port_why = "SGLang 0.5 derives its gRPC port as --port + 10000 and refuses one above 65535"
+
+    def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
+        """``--lora-paths name=path ...``; ``--max-loras-per-batch`` is SGLang's slot count."""
+        return ["--enable-lora", "--max-loras-per-batch", str(max_loras), "--max-lora-rank", str(max_rank),
+                "--lora-paths", *(f"{name}={path}" for name, path in adapters.items())]  # fmt: skip
+
+    def lora_model(self, base: str, adapter: str) -> str:
+        """``<base>:<adapter>`` (SGLang 0.5's ``serving_base._parse_model_parameter``). A bare adapter name is not
+        looked up: SGLang answers it with the base model, silently (Day 6 measures it)."""
+        return f"{base}:{adapter}"
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         """``--mem-fraction-static`` (not the article's ``--mem_fraction_static`` with ``-- dtype``),

@@ -1,6 +1,8 @@
 """TensorRT-LLM's OpenAI server (``trtllm-serve``), run as a module of the interpreter.
 
-Never run here (no wheel for the lent GPUs' stack); measure a running one in attach mode."""
+Never run here: PyPI holds only wheel-stub sources that fetch the wheel from pypi.nvidia.com (out of reach), and
+1.2.1 pins torch <= 2.10 against the GPU image's 2.11 (docs/results.md, "TensorRT-LLM"). Measure a running server in
+attach mode."""
 
 from __future__ import annotations
 

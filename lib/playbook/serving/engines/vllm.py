@@ -52,6 +52,13 @@ class VllmAdapter(EngineAdapter):
     version_path = "/version"
     cpu_kernels: ClassVar[Mapping[str, str]] = {"w4a16": "cpu_gemm_wna16"}  # AVX512 builds only
 
+    lora_env: ClassVar[Mapping[str, str]] = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}  # /v1/load_lora_adapter
+
+    def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
+        """``--lora-modules name=path ...`` as separate items (not the article's one comma-joined value)."""
+        return ["--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_rank),
+                "--lora-modules", *(f"{name}={path}" for name, path in adapters.items())]  # fmt: skip
+
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         argv = [
             "--model", target.model, "--served-model-name", target.served_name,
@@ -64,6 +71,8 @@ class VllmAdapter(EngineAdapter):
             argv += ["--max-num-seqs", str(spec.max_num_seqs)]
         if spec.enable_prefix_caching is not None:
             argv.append("--enable-prefix-caching" if spec.enable_prefix_caching else "--no-enable-prefix-caching")
+        if spec.enforce_eager:
+            argv.append("--enforce-eager")
         if spec.speculative is not None:
             argv += ["--speculative-config", json.dumps(speculative_config(spec.speculative))]
         return argv

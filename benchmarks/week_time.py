@@ -1,0 +1,105 @@
+"""How long the README's two commands take: the CPU week per day, and the test suite per file.
+
+Targets (issue #22, on the 2-core machine, setup excluded): the week (``make run`` on the CPU default)
+in 20 minutes or less, ``make test`` in 30. Nothing here asserts them: this prints what was measured,
+for the README to quote.
+
+    .venv/bin/python benchmarks/week_time.py run [RUN_DIR]      # a run's days, from its manifest.json
+                                                                  # (default: the newest run under outputs/)
+    .venv/bin/python benchmarks/week_time.py test [JUNIT_XML]    # make test's suite, per test file
+                                                                  # (default: outputs/pytest-junit.xml)
+
+``make test`` writes the JUnit file; a run's manifest holds each day's start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from xml.etree import ElementTree
+
+from _common import print_table
+
+from playbook.reports.layout import DEFAULT_OUTPUTS, load_runs
+
+WEEK_TARGET_MIN = 20.0
+TEST_TARGET_MIN = 30.0
+
+
+def _minutes(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 60
+
+
+def newest_run(outputs_root: Path) -> Path:
+    runs = load_runs(outputs_root)
+    if not runs:
+        sys.exit(f"no run under {outputs_root}: run `make run` first, or name a run folder")
+    return outputs_root / runs[0]["_dir"]
+
+
+def week_rows(manifest: dict) -> list[list]:
+    """One row a day: minutes from its notebook's start to its report, and its status."""
+    rows = []
+    for day in manifest.get("days", []):
+        if day.get("started_utc") and day.get("finished_utc"):
+            minutes = _minutes(day["started_utc"], day["finished_utc"])
+            rows.append([f"Day {day['day']}", day["title"], day["status"], minutes])
+    return rows
+
+
+def show_run(run_dir: Path) -> None:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    rows = week_rows(manifest)
+    total = _minutes(manifest["started_utc"], manifest["finished_utc"]) if manifest.get("finished_utc") else None
+    print(f"{run_dir}  profile {manifest['profile']['name']}  status {manifest['status']}")
+    print(f"{manifest.get('environment', {}).get('hardware_summary', '?')}\n")
+    print_table(["day", "title", "status", "minutes"], rows)
+    print(f"\ndays: {sum(r[3] for r in rows):.1f} min")
+    if total is None:
+        print("the run did not finish")
+    else:
+        print(f"run, pre-flight to the last page: {total:.1f} min (target ≤ {WEEK_TARGET_MIN:.0f})")
+
+
+def test_rows(junit: Path) -> tuple[list[list], float]:
+    """Seconds per test file (sum of its test cases), largest first, and the suite's own total."""
+    root = ElementTree.parse(junit).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    per_file: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    for case in root.iter("testcase"):
+        parts = case.get("classname", "?").split(".")
+        name = ".".join(parts[:-1] if parts[-1][:1].isupper() else parts)  # a test class's name is not its module
+        per_file[name][0] += 1
+        per_file[name][1] += float(case.get("time", 0))
+    rows = sorted(([f, n, t / 60] for f, (n, t) in per_file.items()), key=lambda r: -r[2])
+    return rows, sum(float(s.get("time", 0)) for s in suites) / 60
+
+
+def show_tests(junit: Path) -> None:
+    if not junit.exists():
+        sys.exit(f"{junit} not found: `make test` writes it (pytest --junitxml)")
+    rows, total = test_rows(junit)
+    print_table(["test module", "tests", "minutes"], rows)
+    print(f"\npytest: {total:.1f} min (target for make test ≤ {TEST_TARGET_MIN:.0f}, setup and lint excluded)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    run = sub.add_parser("run", help="a run's days, from its manifest")
+    run.add_argument("run_dir", nargs="?", type=Path)
+    test = sub.add_parser("test", help="make test's suite, from its JUnit file")
+    test.add_argument("junit", nargs="?", type=Path, default=DEFAULT_OUTPUTS / "pytest-junit.xml")
+    args = parser.parse_args()
+    if args.what == "run":
+        show_run(args.run_dir or newest_run(DEFAULT_OUTPUTS))
+    else:
+        show_tests(args.junit)
+
+
+if __name__ == "__main__":
+    main()
