@@ -175,3 +175,27 @@ def test_an_automatic_port_leaves_sglang_room_for_its_grpc_port():
 
     assert get_engine("sglang").highest_port == 55535 and get_engine("vllm").highest_port == 65535
     assert all(free_port("127.0.0.1", 20000) <= 20000 for _ in range(5))
+
+
+def test_reserved_cores_auto_gives_a_small_machine_both_cores_and_larger_ones_the_engines_default():
+    from playbook.serving.capabilities import reserved_cores_here
+
+    assert [reserved_cores_here(n) for n in (1, 2, 3, 64)] == [0, 0, None, None]
+
+
+def test_reserved_cores_reach_the_local_server_and_only_a_fixed_number_reaches_a_manifest(monkeypatch):
+    monkeypatch.setattr("playbook.serving.engines.vllm.reserved_cores_here", lambda: 0)
+    auto = load_profile("cpu-smollm2", ["engines.vllm.cpu_reserved_cores=auto"])
+    adapter = get_engine("vllm")
+    assert engines.engine_env("vllm", auto)["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in adapter.knob_env(auto.engine_spec, auto.hardware)  # k8s reads this
+    fixed = load_profile("cpu-smollm2", ["engines.vllm.cpu_reserved_cores=1"])
+    assert adapter.knob_env(fixed.engine_spec, fixed.hardware)["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
+    gpu = load_profile("h100-smollm2", ["engines.vllm.cpu_reserved_cores=0"])
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in engines.engine_env("vllm", gpu)
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_a_bad_reserved_core_count_names_the_key(value):
+    with pytest.raises(PlaybookError, match="cpu_reserved_cores"):
+        load_profile("cpu-smollm2", [f"engines.vllm.cpu_reserved_cores={value}"])

