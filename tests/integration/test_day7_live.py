@@ -26,3 +26,5 @@ def test_day7_notebook_with_1000_concurrent_requests(live_server, run_day_notebo
     # steady state, not a burst: at least 4 waves a level, measured between the first wave and the drain
     assert all(row["waves"] >= 4 and row["measured"] == "steady state" for row in sweep.values())
     assert sweep[64]["requests"] == 256 and sweep[64]["measured_requests"] < 256
+    # a baseline is compared only with a run of the same workload
+    assert metrics["steps"]["baseline_identity"]["workload"] == "synthetic, 64 in / 8 out, 1000 requests at c=1000"

@@ -9,7 +9,13 @@ import pytest
 from playbook.core.errors import PlaybookError
 from playbook.load.baseline import compare, load_baseline, make_baseline, save_baseline
 
-IDENTITY = {"profile": "cpu-smollm2", "model": "smollm2", "engine": "vllm", "engine_version": "0.32.0"}
+IDENTITY = {
+    "profile": "cpu-smollm2",
+    "model": "smollm2",
+    "engine": "vllm",
+    "engine_version": "0.32.0",
+    "workload": "synthetic, 64 in / 8 out, 1000 requests at c=1000",
+}
 SUMMARY = {
     "ttft": {"p50_ms": 100.0, "p95_ms": 200.0, "p99_ms": 300.0},
     "tpot": {"p50_ms": 40.0, "p99_ms": 60.0},
@@ -51,7 +57,7 @@ def test_small_moves_within_threshold_pass(saved):
     assert not compare(saved, IDENTITY, noisy, 10).regressed
 
 
-@pytest.mark.parametrize("field", ["profile", "model", "engine_version"])
+@pytest.mark.parametrize("field", ["profile", "model", "engine_version", "workload"])
 def test_comparison_refuses_another_setup(saved, field):
     other = {**IDENTITY, field: "something-else"}
     with pytest.raises(PlaybookError, match=f"refusing to compare.*{field}"):
@@ -61,3 +67,23 @@ def test_comparison_refuses_another_setup(saved, field):
 def test_missing_baseline_says_how_to_make_one(tmp_path):
     with pytest.raises(PlaybookError, match="playbook baseline save"):
         load_baseline(tmp_path / "none.json")
+
+
+def test_a_run_with_other_prompt_lengths_is_not_compared(saved):
+    from playbook.core.profiles import load_profile
+    from playbook.days.day7 import baseline_identity
+
+    def identity(*overrides):
+        settings = load_profile("cpu-smollm2", list(overrides)).days.day7
+        return baseline_identity("cpu-smollm2", "smollm2", "vllm", "0.32.0", settings)
+
+    assert identity()["workload"] == "synthetic, 64 in / 8 out, 1000 requests at c=1000"
+    longer = identity("days.day7.input_tokens=512")
+    with pytest.raises(PlaybookError, match=r"workload: baseline .*64 in.* vs run .*512 in.*playbook baseline save"):
+        compare(saved, longer, SUMMARY, 10)
+
+
+def test_a_baseline_saved_before_workloads_were_recorded_is_refused_with_the_fix(saved):
+    old = {k: v for k, v in saved.items() if k != "workload"}
+    with pytest.raises(PlaybookError, match=r"workload: baseline None.*playbook baseline save"):
+        compare(old, IDENTITY, SUMMARY, 10)

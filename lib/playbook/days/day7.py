@@ -135,8 +135,21 @@ def plot_server_timeline(metrics_path: str | None) -> plt.Figure | None:
     return fig
 
 
-def baseline_identity(profile_name: str, model: str, engine: str, engine_version: str | None) -> dict[str, str]:
-    return {"profile": profile_name, "model": model, "engine": engine, "engine_version": engine_version or "unknown"}
+def baseline_identity(
+    profile_name: str, model: str, engine: str, engine_version: str | None, settings: Day7Settings
+) -> dict[str, str]:
+    """What a baseline must share with a run to be compared with it (``playbook.load.baseline``)."""
+    return {"profile": profile_name, "model": model, "engine": engine, "engine_version": engine_version or "unknown",
+            "workload": peak_workload(settings)}  # fmt: skip
+
+
+def peak_workload(settings: Day7Settings) -> str:
+    """The 1000-concurrent run's workload in words: a baseline of other prompt lengths is not comparable."""
+    if settings.dataset == "sharegpt":
+        lengths = f"prompts up to {settings.max_prompt_tokens} tokens, outputs up to {settings.output_tokens}"
+    else:
+        lengths = f"{settings.input_tokens} in / {settings.output_tokens} out"
+    return f"{settings.dataset}, {lengths}, {settings.peak_requests} requests at c={settings.peak_concurrency}"
 
 
 def slo_text(settings: Day7Settings) -> str:

@@ -1,8 +1,9 @@
 """Baselines: save a load test's headline numbers, flag later runs that regress.
 
-A baseline is only comparable with a run of the same profile, model and engine
-version; anything else is refused with the differing fields named, since a "delta"
-across engines or models would be a comparison of different things.
+A baseline is only comparable with a run of the same profile, model, engine version
+and workload (dataset, prompt and output lengths, requests and concurrency); anything
+else is refused with the differing fields named, since a "delta" across engines, models
+or prompt lengths would be a comparison of different things.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ HEADLINES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("output tok/s", ("output_throughput_tok_s",), True),
     ("requests/s", ("request_throughput_rps",), True),
 )
-IDENTITY = ("profile", "model", "engine", "engine_version")
+IDENTITY = ("profile", "model", "engine", "engine_version", "workload")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,10 @@ def compare(
     differing = [f"{k}: baseline {baseline.get(k)!r} vs run {identity.get(k)!r}" for k in IDENTITY
                  if baseline.get(k) != identity.get(k)]  # fmt: skip
     if differing:
-        raise PlaybookError("refusing to compare with a baseline of something else: " + "; ".join(differing))
+        raise PlaybookError(
+            "refusing to compare with a baseline of something else: " + "; ".join(differing)
+            + "; save one of this setup with `playbook baseline save --run <run folder>`"
+        )  # fmt: skip
     deltas = []
     for label, path, higher_is_better in HEADLINES:
         old, new = _get(baseline["summary"], path), _get(summary, path)

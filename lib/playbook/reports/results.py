@@ -310,6 +310,7 @@ class BaselineIdentity(Row):
     model: str
     engine: str
     engine_version: str | None = None
+    workload: str | None = None  # absent in runs before 2026-12-01
 
 
 class BaselineComparison(Row):
