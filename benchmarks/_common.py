@@ -15,9 +15,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playbook.load.datasets import SampleRequest
+from playbook.load.loadgen import LoadConfig, run_load
+
+if TYPE_CHECKING:
+    from playbook.load.loadgen import LoadResult
+    from playbook.serving.launcher import Server
 
 VLLM_BENCH = (
     "import sys; from vllm.utils.argparse_utils import FlexibleArgumentParser; "
@@ -49,6 +54,14 @@ def run_vllm_bench(base_url: str, model: str, tokenizer: str, prompts: Path, n: 
         if proc.returncode != 0:
             raise RuntimeError(f"vllm bench serve failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         return json.loads((Path(tmp) / "result.json").read_text())
+
+
+def closed_loop(server: Server, samples: list[SampleRequest], concurrency: int, out: Path) -> LoadResult:
+    """One level of the playbook's load generator against a server these scripts started: two warm-up requests
+    where the level has more requests than its concurrency, none for a burst (everything at once)."""
+    config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
+                        warmup_requests=2 if concurrency < len(samples) else 0, scrape_interval_s=None)  # fmt: skip
+    return run_load(config, samples, out, desc=f"c={concurrency}")
 
 
 def median(values: list[float]) -> float:

@@ -21,11 +21,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import print_table
+from _common import closed_loop, print_table
 
 from playbook.core.profiles import load_profile
 from playbook.load.datasets import build_requests
-from playbook.load.loadgen import LoadConfig, run_load
 from playbook.run.manifest import cpu_model
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
@@ -46,10 +45,8 @@ def measure(mode: str, start: int, n: int, tmp: Path) -> list:
     with launch(profile, prepared.model_arg, tmp / f"{mode}-{start}.log") as server:
         row.append(server.started_s)
         for concurrency in (1, 8):
-            config = LoadConfig(base_url=server.base_url, model=profile.model.served_name, concurrency=concurrency,
-                                warmup_requests=2, scrape_interval_s=None)  # fmt: skip
-            summary = run_load(config, samples, tmp / f"{mode}-{start}-c{concurrency}", desc=f"{mode} c={concurrency}")
-            row.append(summary.summary.tpot.p50_ms if concurrency == 1 else summary.summary.output_throughput_tok_s)
+            summary = closed_loop(server, samples, concurrency, tmp / f"{mode}-{start}-c{concurrency}").summary
+            row.append(summary.tpot.p50_ms if concurrency == 1 else summary.output_throughput_tok_s)
     log = (tmp / f"{mode}-{start}.log").read_text(errors="replace")
     row.append("compiled again" if "Compiling model again" in log else "")
     return row

@@ -22,13 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import print_table
+from _common import closed_loop, print_table
 
 from playbook.core.profiles import load_profile
 from playbook.load.client import make_client
 from playbook.load.datasets import build_requests
 from playbook.load.greedy import server_greedy
-from playbook.load.loadgen import LoadConfig, run_load
 from playbook.run.manifest import cpu_model
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
@@ -40,12 +39,6 @@ MODES = {
 COLUMNS = ["mode", "healthy after s", "TPOT p50 c=1 ms", "tok/s c=8", "burst s", "burst ok", "greedy as first mode"]
 
 
-def load_level(server, samples, concurrency: int, out: Path):
-    config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
-                        warmup_requests=2 if concurrency < len(samples) else 0, scrape_interval_s=None)  # fmt: skip
-    return run_load(config, samples, out, desc=f"c={concurrency}")
-
-
 def measure(mode: str, n: int, burst: int, tmp: Path) -> tuple[list, list[list[int]]]:
     profile = load_profile("cpu-smollm2", MODES[mode])
     prepared = prepare_model(profile.model)
@@ -54,10 +47,10 @@ def measure(mode: str, n: int, burst: int, tmp: Path) -> tuple[list, list[list[i
     peak = build_requests("synthetic", burst, 1, prepared.local_dir, input_tokens=64, output_tokens=8)
     with launch(profile, prepared.model_arg, tmp / f"{mode}.log") as server:
         row = [mode, server.started_s]
-        row.append(load_level(server, samples, 1, tmp / f"{mode}-c1").summary.tpot.p50_ms)
-        row.append(load_level(server, samples, 8, tmp / f"{mode}-c8").summary.output_throughput_tok_s)
+        row.append(closed_loop(server, samples, 1, tmp / f"{mode}-c1").summary.tpot.p50_ms)
+        row.append(closed_loop(server, samples, 8, tmp / f"{mode}-c8").summary.output_throughput_tok_s)
         began = time.monotonic()
-        result = load_level(server, peak, burst, tmp / f"{mode}-burst")
+        result = closed_loop(server, peak, burst, tmp / f"{mode}-burst")
         row += [time.monotonic() - began, f"{result.summary.successes}/{result.summary.requests}"]
         client = make_client(server)
         day1 = profile.days.day1

@@ -155,6 +155,7 @@ def measure_engine_lora(server: Server, engine: str, flags: list[str], base: str
     routes = {form: all(share[names[a]][f"{a} behaviour"] >= settings.min_routing_rate for a in adapters)
               for form, names in forms.items()}  # fmt: skip
     routing_names = next((forms[f] for f, ok in routes.items() if ok), list(forms.values())[-1])
-    mixes = {"base only": {base: 1.0}, "uniform over adapters": {routing_names[a]: 1 / len(adapters) for a in adapters}}
+    every_mix = traffic_mixes(base, [routing_names[a] for a in adapters], settings)
+    mixes = {name: every_mix[name] for name in ("base only", "uniform over adapters")}
     traffic = run_mixes(server, base, mixes, questions, settings, seed, out_dir, label=engine)
     return EngineLora(engine, flags, forms, rows, routes, traffic)

