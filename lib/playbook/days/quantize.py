@@ -131,10 +131,22 @@ def checkpoint_dir(
     return cache_root() / "quantized" / f"{name}-{job_key(job, source_sha256, _tool_lock())}", job
 
 
-def is_cached(settings: Day4Settings, method: str, source_dir: str, source_sha256: str, seed: int = 0) -> bool:
+def dequantized_dir(checkpoint: str | Path, torch_dtype: str) -> Path:
+    """Where the dense copy of a 4-bit checkpoint is cached (beside it)."""
+    return Path(f"{checkpoint}-dequantized-{torch_dtype}")
+
+
+def is_cached(
+    settings: Day4Settings, method: str, source_dir: str, source_sha256: str, seed: int = 0,
+    dequantized_dtype: str | None = None,
+) -> bool:  # fmt: skip
     """A cached checkpoint is served as it is: then the quantizer's environment is not needed (a GPU machine
-    that was given the checkpoints made elsewhere, under the same content key, has no llm-compressor)."""
+    that was given the checkpoints made elsewhere, under the same content key, has no llm-compressor). Where the
+    engine has no 4-bit kernel (``dequantized_dtype`` set), its dense copy must be cached too: the quantizer's
+    environment makes it."""
     out_dir, _ = checkpoint_dir(settings, method, source_dir, source_sha256, seed=seed)
+    if dequantized_dtype is not None and not (dequantized_dir(out_dir, dequantized_dtype) / MARKER).exists():
+        return False
     return (out_dir / MARKER).exists()
 
 
@@ -163,7 +175,7 @@ def dequantize(settings: Day4Settings, checkpoint: str, torch_dtype: str, log_pa
     what an engine without a W4A16 kernel can serve to measure the quantized model's quality."""
     from filelock import FileLock
 
-    out_dir = Path(f"{checkpoint}-dequantized-{torch_dtype}")
+    out_dir = dequantized_dir(checkpoint, torch_dtype)
     with FileLock(str(out_dir) + ".lock"):
         if not (out_dir / MARKER).exists():
             job = {"kind": "dequantize", "method": "dequantize", "source_dir": checkpoint, "torch_dtype": torch_dtype}

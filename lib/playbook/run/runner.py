@@ -22,7 +22,7 @@ from typing import Any
 from playbook.core.errors import PlaybookError, PreflightError
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.core.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
-from playbook.days.day4 import decide_quantized_serving
+from playbook.days.day4 import decide_quantized_serving, dequantized_dtype
 from playbook.days.lora import check_serving_dtype
 from playbook.days.quantize import check_group_size, check_interpreter, is_cached
 from playbook.reports.index import write_index
@@ -108,16 +108,17 @@ def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]
 
 def check_day4(profile: Profile, prepared: PreparedModel) -> dict[str, str] | None:
     """Day 4's settings against this model, before any day starts: group size, the quantizer's interpreter
-    unless every checkpoint is already cached (or they must be dequantized), and how this machine's engine
-    will serve the 4-bit checkpoints, said now (what will not be measured, and why)."""
+    unless every checkpoint (and, where they are served dequantized, every dense copy) is cached, and how this
+    machine's engine will serve the 4-bit checkpoints, said now (what will not be measured, and why)."""
     settings = profile.days.day4
     if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights or profile.attached:
         return None
     check_group_size(settings.group_size, ModelShape.from_folder(Path(prepared.local_dir)))
     serving, _, _ = decide_quantized_serving(profile)
     print(f"Day 4: quantized models served {serving.mode} ({serving.reason}); speed: {serving.to_dict()['speed']}")
-    cached = all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed) for m in settings.methods)
-    if serving.mode == "dequantized" or not cached:
+    dense = dequantized_dtype(profile) if serving.mode == "dequantized" else None
+    if not all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed, dense)
+               for m in settings.methods):  # fmt: skip
         check_interpreter(settings)
     return serving.to_dict()
 
