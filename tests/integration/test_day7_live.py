@@ -28,3 +28,9 @@ def test_day7_notebook_with_1000_concurrent_requests(live_server, run_day_notebo
     assert sweep[64]["requests"] == 256 and sweep[64]["measured_requests"] < 256
     # a baseline is compared only with a run of the same workload
     assert metrics["steps"]["baseline_identity"]["workload"] == "synthetic, 64 in / 8 out, 1000 requests at c=1000"
+    # one definition for every rate of a row: req/s x tokens per request = output tok/s; the cache measured
+    for row in sweep.values():
+        assert row["req_s"] * 8 == pytest.approx(row["output_tok_s"], rel=0.02), row
+        assert row["prefix_cache_hit_rate"] is not None and row["cache_contaminated"] is False, row
+    assert sweep[1]["start"] == "all at once" and sweep[64]["start"].startswith("ramp over")
+    assert metrics["steps"]["workload"]["template_share"] > 0  # SmolLM2's template opens every prompt alike

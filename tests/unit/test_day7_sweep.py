@@ -20,7 +20,7 @@ def fake_levels(monkeypatch, outcomes):
     """run_level answers each level with the next outcome: an exception to raise, or a level to return."""
     calls = iter(outcomes)
 
-    def run_level(endpoint, settings, concurrency, n, pool, out_dir, seed):
+    def run_level(endpoint, settings, concurrency, n, pool, out_dir, seed, *rest):
         outcome = next(calls)
         if isinstance(outcome, Exception):
             raise outcome

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from playbook.core.profiles import Day7Settings
 from playbook.load import sweep
 from playbook.load.client import RequestRecord
 from playbook.load.greedy import prefix_agreement
-from playbook.load.metrics import Distribution, steady_state, summarize
+from playbook.load.metrics import Distribution, steady_state, steady_window, summarize
 
 
 def test_distribution_matches_numpy():
@@ -70,13 +72,54 @@ def test_prefix_agreement():
 
 def closed_loop(concurrency: int, waves: int, first_wave_ttft_ms: float = 50.0) -> list[RequestRecord]:
     """A server that answers each request in 1 s (10 tokens, the first after TTFT, then every 100 ms), all
-    ``concurrency`` slots recycled at once: wave k starts at k seconds. The first wave may queue longer."""
+    ``concurrency`` slots recycled at once: wave k starts at k seconds, as each slot's answer ends. The first
+    wave may queue longer (its answers still end at 1 s)."""
     records = []
     for wave in range(waves):
         ttft = first_wave_ttft_ms if wave == 0 else 50.0
+        gap = (990 - ttft) / 9  # the last token 10 ms before the answer ends
         for slot in range(concurrency):
-            records.append(record(wave * concurrency + slot, ttft, ttft + 900, 10, itl=[100] * 9, start=float(wave)))
+            records.append(record(wave * concurrency + slot, ttft, 1000.0, 10, itl=[gap] * 9, start=float(wave)))
     return records
+
+
+def synchronized_waves(concurrency: int, waves: int, seed: int = 0) -> list[RequestRecord]:
+    """What a real closed loop on a batching server looks like: every slot's answer ends within a few ms of the
+    others (one batch), each slot starts its next request the moment its answer ends, so starts and ends
+    cluster at the wave boundaries. Each request: 16 tokens, TTFT 80-120 ms, then 60 ms a token."""
+    rng = np.random.default_rng(seed)
+    records, free_at = [], [0.0] * concurrency
+    for i in range(concurrency * waves):
+        slot = i % concurrency
+        start = free_at[slot]
+        ttft = float(rng.uniform(80, 120))
+        itl = [60.0 + float(rng.uniform(-3, 3)) for _ in range(15)]
+        e2e = ttft + sum(itl)
+        records.append(record(i, ttft, e2e, 16, itl=itl, start=start))
+        free_at[slot] = start + e2e / 1000
+    return records
+
+
+def test_steady_rates_of_one_row_agree_with_each_other_and_with_littles_law():
+    """req/s x output tokens per request = output tok/s (within 2 %), and req/s x mean E2E = the concurrency
+    in flight (Little's law), on wave-shaped records where counting finished requests overcounted a wave."""
+    for concurrency, waves in ((8, 4), (64, 4), (256, 4), (16, 12)):
+        records = synchronized_waves(concurrency, waves)
+        steady = steady_state(records, concurrency)
+        assert steady.request_throughput_rps * 16 == pytest.approx(steady.output_throughput_tok_s, rel=0.02)
+        in_flight = steady.request_throughput_rps * steady.e2e.mean_ms / 1000
+        assert in_flight == pytest.approx(concurrency, rel=0.02), (concurrency, waves, in_flight)
+        assert steady.total_throughput_tok_s == pytest.approx(steady.request_throughput_rps * (16 + 10), rel=0.02)
+
+
+def test_a_ramped_first_wave_opens_the_window_once_every_slot_is_busy():
+    records = synchronized_waves(8, 4)
+    ramped = [replace(r, start_unix_s=r.start_unix_s + (r.request_id * 0.1 if r.request_id < 8 else 0.8))
+              for r in records]  # fmt: skip
+    opens, closes = steady_window(ramped, 8)
+    assert opens == pytest.approx(max(r.start_unix_s for r in ramped if r.request_id < 8) + 0, abs=1.1)
+    assert opens >= max(r.start_unix_s for r in ramped if r.request_id < 8)
+    assert closes == max(r.start_unix_s for r in ramped)
 
 
 def test_steady_state_counts_the_tokens_inside_the_window():
@@ -101,7 +144,7 @@ def test_a_sweep_level_sends_the_waves_asked_for():
     settings = Day7Settings(min_requests_per_level=16, waves_per_level=4, sweep_concurrency=[1, 64], peak_requests=100)
     assert sweep.requests_per_level(settings, 1) == 16
     assert sweep.requests_per_level(settings, 64) == 256
-    assert sweep.pool_size(settings) == 256
+    assert sweep.pool_size(settings) == 16 + 256 + 100  # every level and the peak run: prompts of their own
 
 
 def test_greedy_ids_from_a_server_that_returns_only_the_prompt_ids_come_from_its_native_generate(mock_server):

@@ -65,6 +65,15 @@ class HardwareSpec(StrictModel):
     memory_gib: float = Field(gt=0, description="Memory of one device (GPU HBM, or RAM on the CPU).")
     count: int = Field(1, ge=1, description="Devices the engine may use.")
     cost_per_hour_usd: float = Field(0.0, ge=0, description="Price of one device-hour, for the cost model.")
+    expected_matmul_tflops: float | None = Field(
+        None,
+        gt=0,
+        description="GPU self-test: the dense bf16 rate a healthy device of this kind reaches (default: "
+        "the playbook's table for known GPUs, playbook.sizing.gpu_check).",
+    )
+    expected_copy_gb_s: float | None = Field(
+        None, gt=0, description="GPU self-test: the device-to-device copy bandwidth a healthy device reaches."
+    )
 
 
 class ModelSpec(StrictModel):
@@ -267,6 +276,17 @@ class Day7Settings(StrictModel):
         ge=1,
         description="Requests per sweep level = waves x concurrency (at least min_requests_per_level); "
         "the level's numbers come from the steady window between the first wave and the drain.",
+    )
+    rounds: int = Field(
+        1,
+        ge=1,
+        description="Rounds of each sweep level, each on prompts of its own: the row reports the median and the "
+        "spread, and a difference between engines inside the spread is no difference (GPU comparisons: 3 or more).",
+    )
+    ramp: bool = Field(
+        True,
+        description="Start a level's slots spread over the previous level's mean request time, not all at once: a "
+        "closed loop then reaches a steady state instead of marching in synchronized waves.",
     )
     peak_concurrency: int = Field(1000, ge=1, description="The single run at the article's 1000 concurrent requests.")
     peak_requests: int = Field(1000, ge=1)

@@ -161,9 +161,12 @@ def measure_latency(
     server: Server, model: str, prompt: str, n: int, max_tokens: int, out_dir: Path
 ) -> tuple[list[RequestRecord], LatencySummary]:
     """A few streamed requests one after another (the load generator at concurrency 1):
-    TTFT, TPOT and E2E of an idle server, through the same client the load tests use."""
+    TTFT, TPOT and E2E of an idle server, through the same client the load tests use. Each request is its own
+    prompt (``Request k:`` before the text): the same prompt five times would be answered from the prefix cache
+    from the second time on, and its TTFT would not be an idle server's."""
     config = LoadConfig(base_url=server.base_url, model=model, concurrency=1, warmup_requests=1, scrape_interval_s=None)
-    samples = [SampleRequest([{"role": "user", "content": prompt}], max_tokens, 0)] * n
+    samples = [SampleRequest([{"role": "user", "content": f"Request {i + 1}: {prompt}"}], max_tokens, 0)
+               for i in range(n)]  # fmt: skip
     result = run_load(config, samples, out_dir, server.api_key, desc="latency")
     return read_records(result.requests_path), result.summary
 

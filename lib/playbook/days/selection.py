@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import EngineSpec, HardwareSpec
+from playbook.load.rounds import compare, spread_of
 from playbook.reports.layout import load_runs, outputs_root_of
 from playbook.reports.results import (
     Day1Result,
@@ -190,7 +191,28 @@ def _engine_rows(columns: dict[str, Evidence]) -> list[tuple[str, dict[str, str]
                                                                    "tok/s"),
         "KV pre-flight vs the engine's own count (Day 1)": _kv_preflight_error,
     }  # fmt: skip
-    return [(name, {engine: cell(ev) for engine, ev in columns.items()}) for name, cell in cells.items()]
+    rows = [(name, {engine: cell(ev) for engine, ev in columns.items()}) for name, cell in cells.items()]
+    differences = throughput_differences(columns)
+    if differences:
+        rows.append(("Throughput against the other engine, top common level (Day 7 rounds)", differences))
+    return rows
+
+
+def throughput_differences(columns: dict[str, Evidence]) -> dict[str, str]:
+    """Each engine's steady throughput against the other's at the highest concurrency both measured cleanly:
+    a winner only outside the spread of their rounds (``playbook.load.rounds``), else no measurable difference."""
+    if len(columns) != 2:
+        return {}
+    (a_name, a), (b_name, b) = columns.items()
+    clean = [{lv.concurrency: lv for lv in ev.sweep_levels() if lv.output_tok_s is not None
+              and not lv.cache_contaminated} for ev in (a, b)]  # fmt: skip
+    common = sorted(set(clean[0]) & set(clean[1]))
+    if not common:
+        return {}
+    c = common[-1]
+    spreads = [spread_of(levels[c]) for levels in clean]
+    return {a_name: f"c={c}: " + compare("output tok/s", spreads[0], spreads[1]).sentence(a_name, b_name),
+            b_name: f"c={c}: " + compare("output tok/s", spreads[1], spreads[0]).sentence(b_name, a_name)}  # fmt: skip
 
 
 def cost_rows(columns: dict[str, Evidence], workload: Workload, usd_per_hour: float, gpus: int) -> list[dict[str, Any]]:
@@ -280,8 +302,9 @@ def gpus_for_volume(daily_tokens: int, tokens_per_s: float, gpus_per_replica: in
 def best_level_within_slo(
     levels: list[SweepRow], ttft_slo_ms: float | None, tpot_slo_ms: float | None
 ) -> SweepRow | None:
-    """The highest-throughput concurrency whose P99 TTFT and P50 TPOT meet the SLOs (None if none does)."""
-    ok = [lv for lv in levels if lv.output_tok_s is not None
+    """The highest-throughput concurrency whose P99 TTFT and P50 TPOT meet the SLOs (None if none does). A level
+    marked ``cache_contaminated`` (it met prompts already in the prefix cache) does not count."""
+    ok = [lv for lv in levels if lv.output_tok_s is not None and not lv.cache_contaminated
           and (ttft_slo_ms is None or (lv.ttft_p99_ms or math.inf) <= ttft_slo_ms)
           and (tpot_slo_ms is None or (lv.tpot_p50_ms or math.inf) <= tpot_slo_ms)]  # fmt: skip
     return max(ok, key=lambda lv: lv.output_tok_s, default=None)

@@ -8,7 +8,10 @@
 * ``shared-prefix``: a few long system prompts shared by many requests, each with its
   own short question: the workload prefix caching is for (Day 3).
 
-The same name, sizes and seed always give the same requests.
+The same name, sizes and seed always give the same requests, and no two of them are the same prompt
+(``synthetic`` and ``sharegpt`` draw without replacement): a prompt sent twice is a prefix-cache hit, and a
+level that re-sends prompts measures the cache, not the workload. ``shared-prefix`` shares its system prompts
+on purpose; each request still has its own question.
 """
 
 from __future__ import annotations
@@ -98,22 +101,27 @@ def sharegpt_requests(
     n: int, seed: int, counter: TokenCounter, max_prompt_tokens: int, max_output_tokens: int, pool: int = 4000
 ) -> list[SampleRequest]:
     """First human turn -> request; the first reply's length (capped) -> max_tokens."""
-    candidates = []
+    candidates, seen = [], set()
     for conversation in iter_sharegpt():
         turns = conversation.get("conversations") or []
         if len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
             continue
         prompt, reply = turns[0]["value"], turns[1]["value"]
+        if prompt in seen:  # the same first turn in two conversations ("hi"): one request, not two
+            continue
+        seen.add(prompt)
         prompt_tokens = counter.count(prompt)
         if 4 <= prompt_tokens <= max_prompt_tokens:
             output = max(4, min(counter.count(reply), max_output_tokens))
             candidates.append(SampleRequest([{"role": "user", "content": prompt}], output, prompt_tokens))
-        if len(candidates) >= pool:
+        if len(candidates) >= max(pool, n):
             break
     if not candidates:
         raise PlaybookError("no ShareGPT conversation fits max_prompt_tokens; raise it")
-    rng = random.Random(seed)
-    return [rng.choice(candidates) for _ in range(n)]
+    if n > len(candidates):
+        raise PlaybookError(f"dataset sharegpt: {n} distinct prompts asked for, {len(candidates)} fit "
+                            "max_prompt_tokens: raise max_prompt_tokens or send fewer requests")  # fmt: skip
+    return random.Random(seed).sample(candidates, n)
 
 
 def prose_tokens(counter: TokenCounter) -> list[int] | str:
@@ -128,13 +136,23 @@ def synthetic_requests(
 ) -> list[SampleRequest]:
     encoded = prose_tokens(counter)
     total = len(encoded) // (1 if counter.tokenizer else CHARS_PER_TOKEN)
-    rng = random.Random(seed)
-    requests = []
-    for _ in range(n):
-        start = rng.randrange(0, max(1, total - input_tokens))
-        text = counter.window(encoded, start, input_tokens)
-        requests.append(SampleRequest([{"role": "user", "content": text}], output_tokens, input_tokens))
-    return requests
+    texts = distinct_windows(counter, encoded, total, input_tokens, n, random.Random(seed), "synthetic")
+    return [SampleRequest([{"role": "user", "content": text}], output_tokens, input_tokens) for text in texts]
+
+
+def distinct_windows(
+    counter: TokenCounter, encoded: list[int] | str, total: int, length: int, n: int, rng: random.Random, name: str
+) -> list[str]:
+    """``n`` windows of ``length`` tokens with ``n`` different texts: distinct starts are not enough, since the
+    prose repeats some passages word for word (about 3 in 1000 windows)."""
+    starts = max(1, total - length)
+    texts: dict[str, None] = {}
+    for start in rng.sample(range(starts), min(starts, n + n // 10 + 16)):
+        texts.setdefault(counter.window(encoded, start, length))
+        if len(texts) == n:
+            return list(texts)
+    raise PlaybookError(f"dataset {name}: {n} distinct prompts of {length} tokens asked for, the prose gives "
+                        f"{len(texts)}: send fewer requests or shorter prompts")  # fmt: skip
 
 
 def shared_prefix_requests(
@@ -153,8 +171,8 @@ def shared_prefix_requests(
         counter.window(encoded, rng.randrange(0, total - prefix_tokens), prefix_tokens) for _ in range(num_prefixes)
     ]
     requests = []
-    for i in range(n):
-        question = counter.window(encoded, rng.randrange(0, total - suffix_tokens), suffix_tokens)
+    questions = distinct_windows(counter, encoded, total, suffix_tokens, n, rng, "shared-prefix")
+    for i, question in enumerate(questions):  # each request its own question
         messages = [{"role": "system", "content": prefixes[i % num_prefixes]}, {"role": "user", "content": question}]
         requests.append(SampleRequest(messages, output_tokens, prefix_tokens + suffix_tokens))
     return requests

@@ -21,7 +21,7 @@ import contextlib
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,7 +54,19 @@ class LoadConfig(BaseModel):
     concurrency: int = Field(ge=1, description="Closed loop: requests in flight. Open loop: the cap.")
     request_rate: float | None = Field(None, gt=0, description="Open loop: mean requests per second.")
     arrival: Literal["poisson", "constant"] = Field("poisson", description="Open loop: gaps between arrivals.")
-    warmup_requests: int = Field(0, ge=0, description="Requests sent and discarded before measuring.")
+    warmup_requests: int = Field(
+        0,
+        ge=0,
+        description="Requests sent and discarded before measuring (prompts of "
+        "their own: never one the measurement sends, which would then be a cache hit).",
+    )
+    ramp_s: float | None = Field(
+        None,
+        ge=0,
+        description="Closed loop: start the first `concurrency` requests spread "
+        "evenly over this many seconds (a ramp) instead of all at once, so the loop reaches "
+        "a steady state instead of marching in synchronized waves.",
+    )
     max_duration_s: float | None = Field(None, gt=0, description="Stop sending after this long; in-flight finish.")
     request_timeout_s: float = Field(600, gt=0, description="A request still streaming after this fails as a timeout.")
     ignore_eos: bool = Field(True, description="vLLM/SGLang extension: generate exactly max_tokens.")
@@ -304,7 +316,7 @@ async def _run(
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, read_bufsize=1 << 20) as session:
         await check_endpoint(session, config, headers)
         if config.warmup_requests:
-            warm = [send_one(session, url, headers, config, samples[i % len(samples)], -1 - i)
+            warm = [send_one(session, url, headers, config, warmup_sample(samples[i % len(samples)], i), -1 - i)
                     for i in range(config.warmup_requests)]  # fmt: skip
             await asyncio.gather(*warm)
         stop = asyncio.Event()
@@ -322,6 +334,8 @@ async def _run(
 
             async def one(index: int, scheduled: float | None) -> None:
                 async with gate:
+                    if config.ramp_s and config.mode == "closed" and index < config.concurrency:
+                        await asyncio.sleep(index * config.ramp_s / config.concurrency)  # the slot is held meanwhile
                     if abort.is_set() or (deadline and time.monotonic() > deadline):
                         return
                     progress.started()
@@ -375,6 +389,15 @@ def _from_schedule(record: RequestRecord) -> float | None:
     if record.scheduled_unix_s is None or record.e2e_ms is None:
         return record.e2e_ms
     return record.e2e_ms + (record.start_unix_s - record.scheduled_unix_s) * 1000
+
+
+def warmup_sample(sample: SampleRequest, index: int) -> SampleRequest:
+    """A warm-up request shaped like ``sample`` (same lengths, same structure) whose text differs from its first
+    token on: ``Warm-up N:`` before the last message's text. The measured requests then meet no prompt the
+    warm-up put in the prefix cache; only what every request shares (the chat template, a declared shared
+    prefix) is warm, as it would be on a server in production."""
+    last = {**sample.messages[-1], "content": f"Warm-up {index + 1}: {sample.messages[-1]['content']}"}
+    return replace(sample, messages=[*sample.messages[:-1], last])
 
 
 def goodput(records: list[RequestRecord], slo_ttft_ms: float | None, slo_tpot_ms: float | None) -> float | None:

@@ -128,28 +128,50 @@ def token_times(record: RequestRecord) -> list[tuple[float, float]]:
     return [(when, per_chunk) for when in times]
 
 
-def steady_state(records: Sequence[RequestRecord], concurrency: int) -> LatencySummary | None:
-    """The part of a closed-loop run in which ``concurrency`` requests really were in flight.
+def steady_window(records: Sequence[RequestRecord], concurrency: int) -> tuple[float, float] | None:
+    """(opens, closes) of the part of a closed-loop run in which ``concurrency`` requests really were in flight.
 
-    Why: a closed-loop level starts with every slot empty, so its first wave arrives at once (a burst that
-    measures queueing), and after the last request is sent the loop drains. The window opens when the first
-    replacement request starts (the first wave answered: the loop recycles) and closes when the last request
-    starts. Latencies are those of the requests started inside it; throughput counts the tokens that arrived
-    inside it. None when the run is too short to have such a window (one wave: e.g. 1000 sent at once)."""
-    starts = sorted(r.start_unix_s for r in records)
-    if len(starts) <= concurrency + 1:
+    It opens once every slot has started its first request (the first ``concurrency`` request ids: all at once,
+    or spread by a ramp) and the loop has recycled (the first request has finished), so neither an opening burst
+    nor a half-filled ramp is in it. It closes at the last start: after it the loop drains. None when the run
+    has no such window (one wave, e.g. 1000 sent at once)."""
+    if len(records) <= concurrency + 1:
         return None
-    opens, closes = starts[concurrency], starts[-1]
-    window = closes - opens
-    if window <= 0:
+    first_wave = [r.start_unix_s for r in records if r.request_id < concurrency]
+    ends = [r.start_unix_s + r.e2e_ms / 1000 for r in records if r.e2e_ms is not None]
+    if not first_wave or not ends:
         return None
+    opens, closes = max(max(first_wave), min(ends)), max(r.start_unix_s for r in records)
+    return (opens, closes) if closes > opens else None
+
+
+def steady_state(records: Sequence[RequestRecord], concurrency: int) -> LatencySummary | None:
+    """The closed-loop run's numbers inside its steady window (:func:`steady_window`).
+
+    Why one definition for every rate: each request counts for the share of its output tokens that arrived
+    inside the window, so the request rate, the output tokens/s and the total tokens/s all come from the same
+    requests in the same proportions, and ``req_s x mean output tokens = output tok/s`` holds. (Counting every
+    request that *finished* inside the window instead counted one wave too many when waves are synchronized:
+    1.2-1.5x the token rate in the first steady-state references.) Latencies are those of the requests started
+    inside the window."""
+    window = steady_window(records, concurrency)
+    if window is None:
+        return None
+    opens, closes = window
+    span = closes - opens
     inside = [r for r in records if opens <= r.start_unix_s <= closes]
-    tokens = sum(n for r in records for when, n in token_times(r) if opens <= when < closes)
-    finished = sum(1 for r in records if r.success and opens <= r.start_unix_s + (r.e2e_ms or 0) / 1000 < closes)
-    prompt_tokens = sum(r.prompt_tokens or 0 for r in inside if r.success)
+    tokens = done = prompt = 0.0
+    for r in records:
+        arrivals = token_times(r)
+        total = sum(n for _, n in arrivals)
+        here = sum(n for when, n in arrivals if opens <= when < closes)
+        if total:
+            done += here / total  # the share of this request served inside the window
+            prompt += here / total * (r.prompt_tokens or 0)
+            tokens += here
     return replace(
-        summarize(inside, duration_s=window),
-        output_throughput_tok_s=tokens / window,
-        request_throughput_rps=finished / window,
-        total_throughput_tok_s=(tokens + prompt_tokens) / window,
+        summarize(inside, duration_s=span),
+        output_throughput_tok_s=tokens / span,
+        request_throughput_rps=done / span,
+        total_throughput_tok_s=(tokens + prompt) / span,
     )

@@ -3,6 +3,10 @@
 Day 7's sweep, Day 5's GPU-sharing measurement and the multi-GPU benchmark all run
 levels the same way, each level into its own folder (``c0001/``, ``c0008/``, ...), so
 a level that dies keeps its records and the next level still runs.
+
+Every level draws prompts no earlier level sent (:class:`PromptPool`), its warm-up sends
+prompts of its own, and the server's prefix-cache counters are read around it: the level's
+row carries its hit rate and whether it was ``contaminated`` (``playbook.load.cache``).
 """
 
 from __future__ import annotations
@@ -11,24 +15,51 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from playbook.core.errors import PlaybookError
 from playbook.core.fileio import utc_now
 from playbook.core.profiles import Day7Settings
+from playbook.load.cache import CacheUse, measured_use, read_counters
 from playbook.load.datasets import SampleRequest, build_requests
 from playbook.load.loadgen import LoadConfig, LoadResult, read_records, run_load
 from playbook.load.metrics import Distribution, LatencySummary, steady_state, summarize
 from playbook.serving.endpoint import Endpoint
 
 
+class PromptPool:
+    """Distinct requests, each handed out once: a level takes the next ``n`` and never meets a prompt an earlier
+    level (or round) sent. Running out is an error naming the fix, never a silent wrap-around that would re-send
+    prompts as cache hits. A ``shared`` pool (a workload declared shared) may wrap."""
+
+    def __init__(self, samples: list[SampleRequest], shared: bool = False):
+        self.samples, self.shared, self.used = list(samples), shared, 0
+
+    def take(self, n: int) -> list[SampleRequest]:
+        if self.shared:
+            taken = [self.samples[(self.used + i) % len(self.samples)] for i in range(n)]
+        elif self.used + n > len(self.samples):
+            raise PlaybookError(
+                f"the prompt pool holds {len(self.samples)} distinct requests and {self.used} are sent: {n} more "
+                "would re-send prompts (cache hits); size it with sweep.pool_size"
+            )
+        else:
+            taken = self.samples[self.used : self.used + n]
+        self.used += n
+        return taken
+
+
 @dataclass(frozen=True)
 class LevelResult:
-    """One level. ``steady`` is the steady-state window of a run of several waves (None for a single burst);
-    the level's row reports it, and says so, because the whole run's numbers mix in the opening burst and
-    the closing drain."""
+    """One level (one round of it). ``steady`` is the steady-state window of a run of several waves (None for a
+    single burst); the level's row reports it, and says so, because the whole run's numbers mix in the opening
+    burst and the closing drain. ``cache`` is what the server answered from its prefix cache during it."""
 
     concurrency: int
     requests: int
     result: LoadResult
     steady: LatencySummary | None = None
+    cache: CacheUse | None = None
+    ramp_s: float | None = None
+    round: int = 1
 
     @property
     def waves(self) -> float:
@@ -39,10 +70,17 @@ class LevelResult:
         s = self.steady or self.result.summary
         latency = s.row("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms",
                         "e2e_p50_ms", "e2e_p95_ms", "e2e_p99_ms", "output_tok_s", "req_s")  # fmt: skip
+        per_request = s.output_throughput_tok_s / s.request_throughput_rps if s.request_throughput_rps else None
+        in_flight = s.request_throughput_rps * s.e2e.mean_ms / 1000 if s.e2e.mean_ms is not None else None
+        cache = self.cache
         return {"concurrency": self.concurrency, "requests": self.requests, "ok": self.result.summary.successes,
                 "status": self.result.status, "waves": round(self.waves, 2),
                 "measured": "steady state" if self.steady else "whole run", "measured_requests": s.requests,
-                **latency, "goodput_share": self.result.goodput_share, "duration_s": s.duration_s}  # fmt: skip
+                **latency, "total_tok_s": s.total_throughput_tok_s, "output_tokens_per_request": per_request,
+                "in_flight_littles_law": in_flight, "start": f"ramp over {self.ramp_s:.1f} s" if self.ramp_s
+                else "all at once", "prefix_cache_hit_rate": cache.hit_rate if cache else None,
+                "cache_contaminated": cache.contaminated if cache else None, "round": self.round,
+                "goodput_share": self.result.goodput_share, "duration_s": s.duration_s}  # fmt: skip
 
 
 def requests_for(settings: Day7Settings, n: int, seed: int, tokenizer_dir: str | None) -> list[SampleRequest]:
@@ -58,14 +96,18 @@ def requests_per_level(settings: Day7Settings, concurrency: int) -> int:
 
 
 def pool_size(settings: Day7Settings) -> int:
-    """Distinct requests Day 7 needs: no level reuses a prompt (a repeat would be a prefix-cache hit)."""
-    return max([settings.peak_requests] + [requests_per_level(settings, c) for c in settings.sweep_concurrency])
+    """Distinct requests Day 7 sends: every round of every level and the peak run, each its own prompts (a
+    repeat would be a prefix-cache hit). Warm-ups send variants of their own (``loadgen.warmup_sample``)."""
+    levels = sum(requests_per_level(settings, c) for c in settings.sweep_concurrency)
+    return levels * settings.rounds + settings.peak_requests
 
 
-def level_config(base_url: str, model: str, settings: Day7Settings, concurrency: int, seed: int) -> LoadConfig:
+def level_config(
+    base_url: str, model: str, settings: Day7Settings, concurrency: int, seed: int, ramp_s: float | None = None
+) -> LoadConfig:
     return LoadConfig(base_url=base_url, model=model, concurrency=concurrency, warmup_requests=settings.warmup_requests,
                       request_timeout_s=settings.request_timeout_s, slo_ttft_ms=settings.slo_ttft_ms,
-                      slo_tpot_ms=settings.slo_tpot_ms, seed=seed)  # fmt: skip
+                      slo_tpot_ms=settings.slo_tpot_ms, seed=seed, ramp_s=ramp_s)  # fmt: skip
 
 
 def run_level(
@@ -73,16 +115,23 @@ def run_level(
     settings: Day7Settings,
     concurrency: int,
     n: int,
-    pool: list[SampleRequest],
+    pool: PromptPool | list[SampleRequest],
     out_dir: Path,
     seed: int,
+    ramp_s: float | None = None,
+    expected_share: float | None = None,
+    round_number: int = 1,
 ) -> LevelResult:
-    """One closed-loop run at ``concurrency`` into ``out_dir``."""
-    config = level_config(endpoint.base_url, endpoint.model, settings, concurrency, seed)
-    samples = [pool[i % len(pool)] for i in range(n)]
+    """One closed-loop run at ``concurrency`` into ``out_dir``, on the pool's next ``n`` prompts, with the
+    server's prefix-cache use around it. A plain list is a fresh pool (its first ``n``)."""
+    pool = pool if isinstance(pool, PromptPool) else PromptPool(pool, shared=settings.dataset == "shared-prefix")
+    config = level_config(endpoint.base_url, endpoint.model, settings, concurrency, seed, ramp_s)
+    samples = pool.take(n)
+    before = read_counters(endpoint)
     result = run_load(config, samples, out_dir, endpoint.api_key, desc=f"c={concurrency}")
+    cache = measured_use(endpoint, before, expected_share, pool.shared)
     steady = steady_state(read_records(result.requests_path), concurrency) if result.requests_path else None
-    return LevelResult(concurrency, n, result, steady)
+    return LevelResult(concurrency, n, result, steady, cache, ramp_s, round_number)
 
 
 def unreachable_level(concurrency: int, requests: int, error: str) -> LevelResult:

@@ -292,6 +292,11 @@ class SweepRow(Row):
     ttft_p50_ms: float | None = None
     ttft_p99_ms: float | None = None
     tpot_p50_ms: float | None = None
+    rounds: int | None = None  # absent before rounds existed: one round
+    output_tok_s_low: float | None = None  # the rounds' lowest and highest throughput (several rounds only)
+    output_tok_s_high: float | None = None
+    prefix_cache_hit_rate: float | None = None  # absent before 2026-12-03, or where the engine exposes no counters
+    cache_contaminated: bool | None = None  # True: more cache hits than the workload shares: not used by selection
 
 
 class Roofline(Row):

@@ -20,6 +20,7 @@ from playbook.core.profiles import REPO_ROOT, Profile
 from playbook.serving.capabilities import cpu_isa
 from playbook.serving.engines import ENGINES, get_engine
 from playbook.serving.launcher import probe_engine
+from playbook.sizing.host import cpu_model
 
 ENGINE_PACKAGES = tuple(d for adapter in ENGINES.values() for d in adapter.distributions)  # every registered engine
 VERSION_PACKAGES = (*ENGINE_PACKAGES, "torch", "transformers", "openai", "papermill")
@@ -54,16 +55,6 @@ def git_state() -> dict[str, Any]:
     commit = _run(["git", "rev-parse", "HEAD"])
     dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"])
     return {"git_commit": commit, "git_dirty": bool(dirty)}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def memory_gib() -> float | None:

@@ -137,7 +137,9 @@ def measure_variant(variant: Variant, out_dir: Path, python: str, peak: bool = T
 def _sweep_into(result, path, profile, server, tokenizer_dir, records_dir, peak) -> None:
     settings = profile.days.day7
     levels = list(settings.sweep_concurrency) + ([settings.peak_concurrency] if peak else [])
-    pool = sweep.requests_for(settings, sweep.pool_size(settings), seed=0, tokenizer_dir=tokenizer_dir)
+    pool = sweep.PromptPool(
+        sweep.requests_for(settings, sweep.pool_size(settings), seed=0, tokenizer_dir=tokenizer_dir)
+    )
     for c in levels:
         n = settings.peak_requests if c == settings.peak_concurrency else sweep.requests_per_level(settings, c)
         if c == 1:

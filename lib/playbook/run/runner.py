@@ -106,6 +106,19 @@ def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]
     return {**found, "memory_plan": check_fits(plan_for(profile, prepared)).to_dict()}
 
 
+def gpu_check(profile: Profile) -> dict[str, Any] | None:
+    """On a local NVIDIA run: the GPU's identity and a 20-30 s self-test before any number of it counts (a failure
+    is recorded, not fatal: the run's numbers are then marked as from an unchecked GPU)."""
+    if profile.hardware.accelerator != "nvidia" or profile.attached:
+        return None
+    from playbook.sizing import gpu_check as check
+
+    try:
+        return check.check_gpu(profile.hardware.expected_matmul_tflops, profile.hardware.expected_copy_gb_s)
+    except Exception as exc:  # no nvidia-smi, no torch in the kernel, a device error: said in the manifest
+        return {"error": f"{type(exc).__name__}: {exc}", "verdict": [f"GPU NOT CHECKED: {type(exc).__name__}: {exc}"]}
+
+
 def check_day4(profile: Profile, prepared: PreparedModel) -> dict[str, str] | None:
     """Day 4's settings against this model, before any day starts: group size, the quantizer's interpreter
     unless every checkpoint (and, where they are served dequantized, every dense copy) is cached, and how this
@@ -198,6 +211,7 @@ def run_playbook(
         "engine": profile.engine,
         "preflight": plan,
         "environment": collect_environment(profile),
+        "gpu_check": gpu_check(profile),
         "days": [],
         "rerun": rerun_command(profile_name, days, overrides),
     }

@@ -7,14 +7,15 @@ import re
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from playbook.serving.endpoint import Endpoint
 from playbook.serving.engines import Sample, get_engine
 from playbook.serving.launcher import Server
 
 NON_DEFAULT_PATTERN = re.compile(r"non-default args: (\{.*\})")
 
 
-def scrape(server: Server, timeout_s: float = 5.0) -> list[Sample]:
-    """Every sample of the server's Prometheus endpoint."""
+def scrape(server: Server | Endpoint, timeout_s: float = 5.0) -> list[Sample]:
+    """Every sample of the server's Prometheus endpoint (a launched server, or any endpoint)."""
     reply = httpx.get(server.base_url + "/metrics", timeout=timeout_s)
     reply.raise_for_status()
     text = reply.text

@@ -38,9 +38,22 @@ def scraped_metrics() -> dict[str, str]:
     return {series: column for adapter in ENGINES.values() for series, column in adapter.metrics.items()}
 
 
+def prefix_cache_counters(samples: list[Sample]) -> tuple[float, float] | None:
+    """(hit tokens, looked-up tokens) from a /metrics scrape, by whichever registered engine's series it holds;
+    None where it holds neither (an engine without them, or metrics turned off)."""
+    for adapter in ENGINES.values():
+        if adapter.prefix_cache_series is None:
+            continue
+        values = [[s.value for s in samples if s.name == name] for name in adapter.prefix_cache_series]
+        if all(values):
+            return sum(values[0]), sum(values[1])
+    return None
+
+
 for _adapter in (VllmAdapter(), SglangAdapter(), TrtllmAdapter()):
     register(_adapter)
 
 __all__ = [
-    "ENGINES", "EngineAdapter", "LaunchTarget", "Sample", "get_engine", "register", "scraped_metrics", "unregister",
+    "ENGINES", "EngineAdapter", "LaunchTarget", "Sample", "get_engine", "prefix_cache_counters", "register",
+    "scraped_metrics", "unregister",
 ]  # fmt: skip

@@ -66,6 +66,8 @@ class EngineAdapter:
     api_key_variable: ClassVar[str | None] = None  # read from the environment; None: only ``--api-key`` in argv
     key_flag: ClassVar[str] = "--api-key"  # for an engine without api_key_variable: what the shim appends
     metrics: ClassVar[Mapping[str, str]] = {}  # Prometheus series -> the load generator's column
+    # (hit tokens, looked-up tokens): two counters whose increase over a workload gives its prefix-cache hit rate
+    prefix_cache_series: ClassVar[tuple[str, str] | None] = None
     info_path: ClassVar[str | None] = None  # an endpoint where the engine describes itself
     version_path: ClassVar[str | None] = None  # an endpoint answering {"version": ...}
     kv_log_pattern: ClassVar[re.Pattern[str] | None] = None  # the log line with its KV capacity in tokens

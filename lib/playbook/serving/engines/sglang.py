@@ -38,6 +38,10 @@ class SglangAdapter(EngineAdapter):
     highest_port = 55535
     highest_port_why = "SGLang 0.5 derives its gRPC port as --port + 10000 and refuses one above 65535"
 
+    # Counted when a request finishes: its cached prompt tokens (a label per cache tier, summed) and its prompt
+    # tokens (docs/references/production_metrics.md of SGLang 0.5).
+    prefix_cache_series = ("sglang:cached_tokens_total", "sglang:prompt_tokens_total")
+
     def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
         """``--lora-paths name=path ...``; ``--max-loras-per-batch`` is SGLang's slot count."""
         return ["--enable-lora", "--max-loras-per-batch", str(max_loras), "--max-lora-rank", str(max_rank),

@@ -50,6 +50,7 @@ class VllmAdapter(EngineAdapter):
         "vllm:prefix_cache_queries_total": "prefix_cache_queries_total",
         "vllm:prefix_cache_hits_total": "prefix_cache_hits_total",
     }
+    prefix_cache_series = ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total")  # tokens, both
     kv_log_pattern = re.compile(r"KV cache size: ([\d,]+) tokens")
     version_path = "/version"
     cpu_kernels: ClassVar[Mapping[str, str]] = {"w4a16": "cpu_gemm_wna16"}  # AVX512 builds only

@@ -1,0 +1,102 @@
+"""Cache state is part of a workload: how much of a load the server answered from its prefix cache.
+
+A level that re-sends prompts an earlier level sent is answered from the prefix cache: its prefill work, TTFT
+and throughput are not those of the workload the report names. The load generator sends each prompt once
+(``playbook.load.sweep.PromptPool``); this module measures what the server still found in its cache, from the
+engine's own counters (the adapter's ``prefix_cache_series``) read before and after the load, and says whether
+that is more than the workload shares by construction (the chat template's opening, the same for every
+request): if it is, the level is ``contaminated`` and the selection does not use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from playbook.load.datasets import SampleRequest
+from playbook.serving import serverinfo
+from playbook.serving.endpoint import Endpoint
+from playbook.serving.engines import prefix_cache_counters
+
+CONTAMINATION_MARGIN = 0.05  # hit rate above what the workload shares by construction, in share of prompt tokens
+
+
+@dataclass(frozen=True)
+class CacheCounters:
+    hits: float
+    queries: float
+
+
+@dataclass(frozen=True)
+class HitRate:
+    hit_tokens: float
+    queried_tokens: float
+
+    @property
+    def rate(self) -> float | None:
+        return self.hit_tokens / self.queried_tokens if self.queried_tokens else None
+
+
+def read_counters(server: Any) -> CacheCounters | None:
+    """The engine's prefix-cache counters (a launched Server or an Endpoint); None where it exposes none (SGLang
+    without --enable-metrics, an engine the registry does not know)."""
+    try:
+        samples = serverinfo.scrape(server)
+    except (httpx.HTTPError, ValueError):
+        return None
+    found = prefix_cache_counters(samples)
+    return None if found is None else CacheCounters(*found)
+
+
+def hit_rate_between(before: CacheCounters, after: CacheCounters) -> HitRate:
+    return HitRate(after.hits - before.hits, after.queries - before.queries)
+
+
+@dataclass(frozen=True)
+class CacheUse:
+    """One load's prefix-cache use: the hit rate, what the workload shares by construction, and the judgement."""
+
+    hit_rate: float | None  # None: the engine exposes no counters, or nothing was looked up
+    expected_share: float | None  # the prompt share every request shares (template), None when not known
+    shared_workload: bool  # declared shared (shared-prefix): hits are the point, never contamination
+    contaminated: bool | None  # None: not judged (no counters, or a shared workload)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge(rate: float | None, expected_share: float | None, shared_workload: bool) -> CacheUse:
+    """Contaminated: more of the prompts came from the cache than the workload shares by construction (plus a
+    margin of 5 % of the prompt tokens); an unknown share counts as none."""
+    if rate is None or shared_workload:
+        return CacheUse(rate, expected_share, shared_workload, None)
+    return CacheUse(rate, expected_share, shared_workload, rate > (expected_share or 0.0) + CONTAMINATION_MARGIN)
+
+
+def measured_use(endpoint: Endpoint, before: CacheCounters | None, expected_share: float | None,
+                 shared_workload: bool) -> CacheUse:  # fmt: skip
+    """The cache use of the load run since ``before`` was read."""
+    after = read_counters(endpoint) if before is not None else None
+    rate = hit_rate_between(before, after).rate if before is not None and after is not None else None
+    return judge(rate, expected_share, shared_workload)
+
+
+def template_share(samples: Sequence[SampleRequest], tokenizer_dir: str | Path | None, probe: int = 8) -> float | None:
+    """The share of a prompt's tokens (after the chat template) that every request of a workload begins with:
+    the template's opening, a default system prompt. A prefix cache may serve that part of every request; it is
+    the workload's own sharing, not contamination. None without a local tokenizer or a chat template."""
+    if tokenizer_dir is None or len(samples) < 2:
+        return None
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    ids = [list(tokenizer.apply_chat_template(s.messages, add_generation_prompt=True, tokenize=True))
+           for s in samples[:probe]]  # fmt: skip
+    common = next((k for k, column in enumerate(zip(*ids, strict=False)) if len(set(column)) > 1), min(map(len, ids)))
+    return common / (sum(len(i) for i in ids) / len(ids))
