@@ -117,3 +117,13 @@ def test_invalid_yaml(tmp_path):
     path.write_text("name: [unclosed")
     with pytest.raises(ProfileError, match="not valid YAML"):
         load_profile(path)
+
+
+def test_every_gpu_profile_compares_on_three_rounds_a_level():
+    """A GPU comparison reports a median and a spread, and calls no winner inside it (issue #31): 3 rounds."""
+    from playbook.core.profiles import REPO_ROOT
+
+    for path in sorted((REPO_ROOT / "params").glob("*.yaml")):
+        profile = load_profile(path.stem)
+        if profile.hardware.accelerator == "nvidia":
+            assert profile.days.day7.rounds >= 3, path.name
