@@ -138,3 +138,36 @@ def test_a_draft_cut_from_the_targets_first_layers(tmp_path):
         first_layers_draft(target, 3)
     with pytest.raises(ValueError, match="draft_layers makes the draft of a draft_model method"):
         SpecMethod(name="n", method="ngram", draft_layers=2)
+
+
+SGLANG_SPEC_METRICS = """\
+# TYPE sglang:spec_accept_length gauge
+sglang:spec_accept_length{model_name="qwen"} 2.75
+# TYPE sglang:spec_accept_rate gauge
+sglang:spec_accept_rate{model_name="qwen"} 0.4375
+"""
+
+
+def test_sglangs_acceptance_comes_from_its_gauges_vllms_from_counters(monkeypatch):
+    """Day 2 reads acceptance through the engine's adapter: SGLang's gauges (no counts), vLLM's counters."""
+    from types import SimpleNamespace
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from playbook.days import day2
+    from playbook.serving.engines import Sample
+
+    recorded = [Sample(s.name, dict(s.labels), s.value) for f in text_string_to_metric_families(SGLANG_SPEC_METRICS)
+                for s in f.samples]  # fmt: skip
+    monkeypatch.setattr(day2.serverinfo, "scrape", lambda server: recorded)
+    sglang = SimpleNamespace(engine="sglang")
+    before = day2.SpecCounters.read(sglang)
+    acceptance = day2.Acceptance.measure(sglang, before)
+    assert (acceptance.acceptance_rate, acceptance.mean_accepted_length) == (0.4375, 2.75)
+    assert acceptance.drafts == 0 and acceptance.acceptance_by_position == []
+    vllm_counts = [Sample("vllm:spec_decode_num_drafts_total", {}, 10.0),
+                   Sample("vllm:spec_decode_num_draft_tokens_total", {}, 40.0),
+                   Sample("vllm:spec_decode_num_accepted_tokens_total", {}, 30.0)]  # fmt: skip
+    monkeypatch.setattr(day2.serverinfo, "scrape", lambda server: vllm_counts)
+    vllm = day2.Acceptance.measure(SimpleNamespace(engine="vllm"), day2.SpecCounters(0, 0, 0, ()))
+    assert (vllm.acceptance_rate, vllm.mean_accepted_length) == (0.75, 4.0)

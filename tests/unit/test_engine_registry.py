@@ -84,3 +84,21 @@ def test_an_unknown_engine_is_one_line_naming_the_known_ones():
     profile = load_profile("cpu-smollm2", ["engine=nosuch", f"engines.nosuch.python={sys.executable}"])
     with pytest.raises(PlaybookError, match=r"unknown engine 'nosuch'; known: .*sglang.*vllm"):
         launcher.build_command(profile, "nosuch", "m", 8000)
+
+
+def test_each_engine_speaks_its_own_constraint_and_grammar_dialect():
+    """Day 3's request bodies and backend flags come from the engine's adapter: SGLang is never sent vLLM's
+    ``structured_outputs`` extension, nor started with vLLM's ``--structured-outputs-config``."""
+    from playbook.days.structured import constraint_body, make_tasks
+    from playbook.serving.engines import get_engine
+
+    tasks = {t.kind: t for t in make_tasks(1, 0)}
+    for engine in ("vllm", "sglang"):
+        schema = constraint_body(tasks["person"], engine)["response_format"]["json_schema"]
+        assert schema["name"] == "person" and schema["schema"] == tasks["person"].schema
+    assert "structured_outputs" in constraint_body(tasks["regex"], "vllm")
+    assert constraint_body(tasks["regex"], "sglang") == {"regex": r"\d{4}-\d{2}-\d{2}"}
+    assert get_engine("vllm").grammar_backend_args("guidance") == ["--structured-outputs-config",
+                                                                   '{"backend": "guidance"}']  # fmt: skip
+    assert get_engine("sglang").grammar_backend_args("guidance") == ["--grammar-backend", "llguidance"]
+    assert get_engine("sglang").grammar_backend_args("lm-format-enforcer") is None

@@ -55,7 +55,7 @@ def test_behaviours_are_checked_exactly():
 
 
 def test_server_args_and_traffic_mixes():
-    args = lora_server_args({"a": "/x/a", "b": "/x/b"}, max_loras=2, max_lora_rank=8)
+    args = lora_server_args({"a": "/x/a", "b": "/x/b"}, max_loras=2, max_lora_rank=8, engine="vllm")
     assert args[:5] == ["--enable-lora", "--max-loras", "2", "--max-lora-rank", "8"]
     assert args[5:] == ["--lora-modules", "a=/x/a", "b=/x/b"]
     mixes = traffic_mixes("base", ["a", "b", "c"], Day6Settings())

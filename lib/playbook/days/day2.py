@@ -24,16 +24,11 @@ from playbook.load.datasets import SampleRequest, build_requests
 from playbook.load.sweep import PromptPool
 from playbook.reports.plots import concurrency_axis
 from playbook.serving import serverinfo
+from playbook.serving.engines import get_engine
 from playbook.serving.launcher import Server
 from playbook.sizing.memory import check_fits, plan_for
 from playbook.sizing.models import PreparedModel, first_layers_draft
 
-SPEC_COUNTERS = {
-    "vllm:spec_decode_num_drafts_total": "drafts",
-    "vllm:spec_decode_num_draft_tokens_total": "draft_tokens",
-    "vllm:spec_decode_num_accepted_tokens_total": "accepted_tokens",
-}
-PER_POSITION = "vllm:spec_decode_num_accepted_tokens_per_pos_total"
 PAYS = 1.05  # a speedup below this is within run-to-run noise on a shared 2-core machine
 CODE_EDIT_INSTRUCTION = "Repeat the following Python function exactly, then add a one-line comment at the end.\n\n"
 
@@ -103,11 +98,14 @@ class SpecCounters:
 
     @classmethod
     def read(cls, server: Server) -> SpecCounters:
+        """The engine's speculative counters (its adapter names them); zeros for an engine that keeps gauges."""
+        adapter = get_engine(server.engine)
         samples = serverinfo.scrape(server)
-        values = {short: serverinfo.metric_value(samples, name) or 0.0 for name, short in SPEC_COUNTERS.items()}
+        values = {short: serverinfo.metric_value(samples, name) or 0.0 for name, short in adapter.spec_counters.items()}
+        values = {"drafts": 0.0, "draft_tokens": 0.0, "accepted_tokens": 0.0, **values}
         per_pos: dict[int, float] = {}
         for s in samples:
-            if s.name == PER_POSITION:
+            if adapter.spec_per_position and s.name == adapter.spec_per_position:
                 position = int(s.labels.get("position", 0))
                 per_pos[position] = per_pos.get(position, 0.0) + s.value
         return cls(**values, accepted_per_position=tuple(per_pos[k] for k in sorted(per_pos)))
@@ -138,6 +136,21 @@ class Acceptance:
         length = 1 + c.accepted_tokens / c.drafts if c.drafts else None
         by_pos = [p / c.drafts for p in c.accepted_per_position] if c.drafts else []
         return cls(int(c.drafts), int(c.draft_tokens), int(c.accepted_tokens), rate, length, by_pos)
+
+    @classmethod
+    def from_gauges(cls, server: Server) -> Acceptance:
+        """An engine that exports acceptance as gauges (SGLang): their values after the workload; no counts."""
+        samples = serverinfo.scrape(server)
+        found = {short: serverinfo.metric_value(samples, name)
+                 for name, short in get_engine(server.engine).spec_gauges.items()}  # fmt: skip
+        return cls(0, 0, 0, found.get("acceptance_rate"), found.get("mean_accepted_length"), [])
+
+    @classmethod
+    def measure(cls, server: Server, before: SpecCounters) -> Acceptance:
+        """Over the workload since ``before``: from counters where the engine keeps them, else its gauges."""
+        if get_engine(server.engine).spec_counters:
+            return cls.from_counters(SpecCounters.read(server).minus(before))
+        return cls.from_gauges(server)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -245,7 +258,7 @@ def measure_method(
                 rows.append({"method": name, "workload": workload, "concurrency": c, "requests": n,
                              **s.row("ok", "output_tok_s", "tpot_p50_ms", "ttft_p50_ms", "e2e_p50_ms")})  # fmt: skip
             if method is not None:
-                acceptance[workload] = Acceptance.from_counters(SpecCounters.read(server).minus(before))
+                acceptance[workload] = Acceptance.measure(server, before)
         client = make_client(server)
         greedy = [server_greedy(client, profile.model.served_name, p, settings.lossless_max_tokens)[1]
                   for p in lossless_prompts]  # fmt: skip

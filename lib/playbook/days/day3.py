@@ -14,6 +14,7 @@ import pandas as pd
 from playbook.core.profiles import Day3Settings, Profile
 from playbook.days import prefixcache
 from playbook.days.structured import Score, Task, score, to_sample
+from playbook.load.cache import CacheUse, measured_use, read_counters
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, LoadResult, read_records, run_load
 from playbook.serving.launcher import Server
@@ -40,14 +41,18 @@ print(state["person"])
 def structured_run(
     server: Server, engine: str, tasks: list[Task], constrained: bool, concurrency: int, out_dir: Path,
     settings: Day3Settings,
-) -> tuple[LoadResult, list[Score]]:  # fmt: skip
-    """Send every task once (same prompts with and without the constraint); score each answer."""
+) -> tuple[LoadResult, list[Score], CacheUse]:  # fmt: skip
+    """Send every task once (same prompts with and without the constraint); score each answer. The server's
+    prefix-cache use is measured around the run: the tasks are sent once per mode and concurrency, so later runs
+    meet prompts an earlier one sent, and the row says how much of them came from the cache."""
     samples = [to_sample(t, constrained, engine, settings.max_tokens) for t in tasks]
+    before = read_counters(server)
     config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
                         warmup_requests=1, ignore_eos=False, scrape_interval_s=None)  # fmt: skip
     result = run_load(
         config, samples, out_dir, server.api_key, desc=f"{'json' if constrained else 'free'} c={concurrency}"
     )
+    cache = measured_use(server, before, None, shared_workload=False)
     by_id = {r.request_id: r for r in read_records(result.requests_path)}
     scores = []
     for i, task in enumerate(tasks):
@@ -55,12 +60,13 @@ def structured_run(
         scored = score(task, record.output_text if record and record.success else "")
         scored.truncated = bool(record and (record.completion_tokens or 0) >= settings.max_tokens)
         scores.append(scored)
-    return result, scores
+    return result, scores, cache
 
 
 def structured_row(
-    engine: str, backend: str, constrained: bool, concurrency: int, result: LoadResult, scores: list[Score]
-) -> dict[str, Any]:
+    engine: str, backend: str, constrained: bool, concurrency: int, result: LoadResult, scores: list[Score],
+    cache: CacheUse | None = None,
+) -> dict[str, Any]:  # fmt: skip
     s = result.summary
     return {
         "engine": engine, "workload": "structured", "backend": backend if constrained else "none (prompt only)",
@@ -69,6 +75,7 @@ def structured_row(
         "truncated": sum(x.truncated for x in scores),
         "field_accuracy": sum(x.field_accuracy for x in scores) / len(scores),
         **s.row("ttft_p50_ms", "tpot_p50_ms", "e2e_p50_ms", "e2e_p99_ms"), "status": result.status,
+        "prefix_cache_hit_rate": cache.hit_rate if cache else None,
     }  # fmt: skip
 
 

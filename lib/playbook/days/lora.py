@@ -191,7 +191,7 @@ def _adapter_input_width(folder: Path) -> int | None:
     return None
 
 
-def lora_server_args(adapters: dict[str, Path], max_loras: int, max_lora_rank: int, engine: str = "vllm") -> list[str]:
+def lora_server_args(adapters: dict[str, Path], max_loras: int, max_lora_rank: int, engine: str) -> list[str]:
     """The engine's multi-LoRA flags (its adapter knows them): vLLM's ``--lora-modules name=path``, SGLang's
     ``--lora-paths name=path``."""
     return get_engine(engine).lora_args({n: str(p) for n, p in adapters.items()}, max_loras, max_lora_rank)

@@ -24,6 +24,7 @@ import jsonschema
 from faker import Faker
 
 from playbook.load.datasets import SampleRequest
+from playbook.serving.engines import get_engine
 
 TaskKind = Literal["person", "company", "order", "choice", "regex"]
 STATUSES = ["pending", "shipped", "delivered", "cancelled"]
@@ -99,13 +100,17 @@ def make_tasks(per_kind: int, seed: int) -> list[Task]:
 
 
 def constraint_body(task: Task, engine: str) -> dict[str, Any]:
-    """The request fields that constrain decoding, in the engine's own API."""
+    """The request fields that constrain decoding, in the engine's own API (its adapter's dialect)."""
+    adapter = get_engine(engine)
     if task.schema is not None:
-        return {"response_format": {"type": "json_schema", "json_schema": {"name": task.kind, "schema": task.schema}}}
-    pattern = ISO_DATE if task.kind == "regex" else None
-    if engine == "sglang":
-        return {"regex": pattern or "(" + "|".join(map(re.escape, STATUSES)) + ")"}
-    return {"structured_outputs": {"regex": pattern} if pattern else {"choice": STATUSES}}
+        body = adapter.constraint_body("json_schema", task.schema)
+        body["response_format"]["json_schema"]["name"] = task.kind
+        return body
+    return (
+        adapter.constraint_body("regex", ISO_DATE)
+        if task.kind == "regex"
+        else adapter.constraint_body("choice", STATUSES)
+    )
 
 
 def to_sample(task: Task, constrained: bool, engine: str, max_tokens: int) -> SampleRequest:

@@ -68,6 +68,12 @@ class EngineAdapter:
     metrics: ClassVar[Mapping[str, str]] = {}  # Prometheus series -> the load generator's column
     # (hit tokens, looked-up tokens): two counters whose increase over a workload gives its prefix-cache hit rate
     prefix_cache_series: ClassVar[tuple[str, str] | None] = None
+    # Speculative decoding. Counters (Prometheus series -> drafts / draft_tokens / accepted_tokens, and the per-
+    # position accepted counter): their increase over a workload gives its acceptance. Gauges (series ->
+    # acceptance_rate / mean_accepted_length): the engine's own recent value, read once after the workload.
+    spec_counters: ClassVar[Mapping[str, str]] = {}
+    spec_per_position: ClassVar[str | None] = None
+    spec_gauges: ClassVar[Mapping[str, str]] = {}
     info_path: ClassVar[str | None] = None  # an endpoint where the engine describes itself
     version_path: ClassVar[str | None] = None  # an endpoint answering {"version": ...}
     kv_log_pattern: ClassVar[re.Pattern[str] | None] = None  # the log line with its KV capacity in tokens
@@ -79,6 +85,18 @@ class EngineAdapter:
     def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
         """The flags that serve ``adapters`` (name -> folder) beside the base model."""
         raise NotImplementedError(f"{self.name}: its multi-LoRA flags are not known to the playbook")
+
+    def constraint_body(self, kind: str, value: object) -> dict[str, object]:
+        """The request fields that constrain decoding to ``kind`` (``json_schema``: a JSON schema; ``regex``: a
+        pattern; ``choice``: a list of strings), in this engine's API. The OpenAI ``response_format`` carries a
+        JSON schema on every engine the playbook knows; regex and choice are extensions."""
+        if kind == "json_schema":
+            return {"response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": value}}}
+        raise NotImplementedError(f"{self.name}: its {kind} constraint is not known to the playbook")
+
+    def grammar_backend_args(self, backend: str) -> list[str] | None:
+        """The server flags that pick a structured-output backend; None where this engine has no such choice."""
+        return None
 
     def lora_model(self, base: str, adapter: str) -> str:
         """The request's ``model`` field that selects ``adapter`` (vLLM: the adapter's name)."""

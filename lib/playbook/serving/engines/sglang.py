@@ -41,6 +41,24 @@ class SglangAdapter(EngineAdapter):
     # Counted when a request finishes: its cached prompt tokens (a label per cache tier, summed) and its prompt
     # tokens (docs/references/production_metrics.md of SGLang 0.5).
     prefix_cache_series = ("sglang:cached_tokens_total", "sglang:prompt_tokens_total")
+    # SGLang 0.5 exports speculative acceptance as gauges of its recent batches, not as counters.
+    spec_gauges: ClassVar[Mapping[str, str]] = {
+        "sglang:spec_accept_rate": "acceptance_rate",
+        "sglang:spec_accept_length": "mean_accepted_length",
+    }
+
+    def constraint_body(self, kind: str, value: object) -> dict[str, object]:
+        """SGLang's OpenAI server takes ``regex`` beside the messages; a choice is the regex of its alternatives."""
+        if kind == "regex":
+            return {"regex": value}
+        if kind == "choice":
+            return {"regex": "(" + "|".join(map(re.escape, value)) + ")"}
+        return super().constraint_body(kind, value)
+
+    def grammar_backend_args(self, backend: str) -> list[str] | None:
+        """``--grammar-backend`` (xgrammar, outlines, llguidance); the profile's "guidance" is SGLang's llguidance."""
+        known = {"xgrammar": "xgrammar", "outlines": "outlines", "guidance": "llguidance"}
+        return ["--grammar-backend", known[backend]] if backend in known else None
 
     def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
         """``--lora-paths name=path ...``; ``--max-loras-per-batch`` is SGLang's slot count."""

@@ -51,11 +51,26 @@ class VllmAdapter(EngineAdapter):
         "vllm:prefix_cache_hits_total": "prefix_cache_hits_total",
     }
     prefix_cache_series = ("vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total")  # tokens, both
+    spec_counters: ClassVar[Mapping[str, str]] = {
+        "vllm:spec_decode_num_drafts_total": "drafts",
+        "vllm:spec_decode_num_draft_tokens_total": "draft_tokens",
+        "vllm:spec_decode_num_accepted_tokens_total": "accepted_tokens",
+    }
+    spec_per_position = "vllm:spec_decode_num_accepted_tokens_per_pos_total"
     kv_log_pattern = re.compile(r"KV cache size: ([\d,]+) tokens")
     version_path = "/version"
     cpu_kernels: ClassVar[Mapping[str, str]] = {"w4a16": "cpu_gemm_wna16"}  # AVX512 builds only
 
     lora_env: ClassVar[Mapping[str, str]] = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}  # /v1/load_lora_adapter
+
+    def constraint_body(self, kind: str, value: object) -> dict[str, object]:
+        """vLLM 0.10+: ``structured_outputs`` (it replaced the ``guided_*`` fields)."""
+        if kind in ("regex", "choice"):
+            return {"structured_outputs": {kind: value}}
+        return super().constraint_body(kind, value)
+
+    def grammar_backend_args(self, backend: str) -> list[str] | None:
+        return ["--structured-outputs-config", json.dumps({"backend": backend})]
 
     def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
         """``--lora-modules name=path ...`` as separate items (not the article's one comma-joined value)."""
