@@ -62,6 +62,12 @@ class Workload(BaseModel):
     tpot_slo_ms: float | None = Field(None, gt=0)
     gpu_vendor: Literal["nvidia", "amd", "cpu"] = "nvidia"
     infra_engineers: int = Field(1, ge=0, description="People who would maintain the serving stack.")
+    peak_to_average: float = Field(
+        2.5,
+        ge=1,
+        description="Peak-hour traffic over the day's average: replicas are sized for the peak (2-3x is "
+        "typical of interactive traffic; 1 for a flat batch load).",
+    )
 
 
 @dataclass

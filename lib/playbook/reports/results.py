@@ -344,7 +344,19 @@ class Day7Result(DayResult):
 # Day 8: the selection report -----------------------------------------------------------------------------------------
 
 
+class MeasuredVerdictRecord(Row):
+    """``playbook.days.verdict.MeasuredVerdict`` as Day 8 records it (capacities and costs stay as written)."""
+
+    engine: str | None = None
+    reason: str
+    tie: bool = False
+    article_engine: str | None = None
+    agreement: str | None = None
+    missing: list[str] = []
+
+
 class Day8Steps(Steps):
+    measured_verdict: MeasuredVerdictRecord | None = None
     workload: Any = None
     evidence_run: Any = None
     evidence_table: Any = None

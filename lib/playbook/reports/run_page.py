@@ -23,11 +23,22 @@ def _decision(run_dir: Path) -> dict[str, Any] | None:
     return decision if isinstance(decision, dict) and decision.get("engine") else None
 
 
+def _measured(run_dir: Path) -> dict[str, Any] | None:
+    """The verdict from the measurements (Day 8), shown before the article's."""
+    try:
+        result = load_day_result(run_dir / "day08" / "metrics.json")
+    except ResultSchemaError:
+        return None
+    verdict = result.steps.measured_verdict if isinstance(result, Day8Result) else None
+    return verdict.model_dump() if verdict else None
+
+
 def write_run_page(run_dir: Path) -> Path:
     manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
     sections = [{"day": day, "box": day_box(Path(run_dir) / (day.get("folder") or "missing"))}
                 for day in manifest.get("days", [])]  # fmt: skip
     page = render("run.html.j2", manifest=manifest, sections=sections, decision=_decision(Path(run_dir)),
+                  measured=_measured(Path(run_dir)),
                   generated=utc_now())  # fmt: skip
     path = Path(run_dir) / "index.html"
     path.write_text(page)

@@ -125,6 +125,10 @@ def _day7(result: Day7Result) -> tuple[list[Headline], str | None]:
 def _day8(result: Day8Result) -> tuple[list[Headline], str | None]:
     decision, cost = result.steps.decision, result.steps.cost
     found = []
+    measured = result.steps.measured_verdict
+    if measured is not None:
+        tie = " (a tie)" if measured.tie else ""
+        found.append(Headline("measured verdict", (measured.engine or "none yet") + tie))
     if isinstance(decision, dict) and decision.get("engine"):
         then = f" (then {decision['runner_up']})" if decision.get("runner_up") else ""
         found.append(Headline("recommended engine", f"{decision['engine']}{then}"))
@@ -132,6 +136,8 @@ def _day8(result: Day8Result) -> tuple[list[Headline], str | None]:
         found.append(Headline(f"cost at c={cost['concurrency']} ({cost['output_tok_s']:,.0f} tok/s)",
                               f"${cost['usd_per_million_output_tokens']:.3f} per million output tokens"))  # fmt: skip
     rule = decision.get("rule") if isinstance(decision, dict) else None
+    if measured is not None:
+        return found, f"Measured: {measured.reason}." + (f" The article's tree: {rule}." if rule else "")
     return found, f"Because: {rule}." if rule else None
 
 

@@ -1,0 +1,73 @@
+"""The measured verdict (issue #33): capacities within the SLOs and the cost at your volume decide; a difference
+inside the spread is a tie; a class without a measurement names the run that would measure it."""
+
+from __future__ import annotations
+
+import pytest
+
+from playbook.days import selection
+from playbook.days.verdict import decide_measured, volume_cost
+from playbook.load.rounds import level_rows
+from playbook.reports.results import parse_day_result
+from tests.support.results import day_metrics
+
+
+def engine(name: str, rounds: list[float], tpot_ms: float = 20.0, structured: tuple[float, float] | None = None):
+    """An engine's evidence: Day 7 at c=256 over its rounds, and optionally Day 3's TPOT prompt-only/constrained."""
+    rows = level_rows([{"concurrency": 256, "round": i, "status": "ok", "output_tok_s": v, "tpot_p50_ms": tpot_ms,
+                        "ttft_p99_ms": 900.0} for i, v in enumerate(rounds, 1)])  # fmt: skip
+    days = {7: parse_day_result(day_metrics(7, {"sweep": rows}))}
+    if structured:
+        comparison = [{"engine": name, "workload": "structured", "constrained": c, "concurrency": 32, "tpot_p50_ms": t,
+                       "valid_rate": 1.0}
+                      for c, t in ((False, structured[0]), (True, structured[1]))]  # fmt: skip
+        days[3] = parse_day_result(day_metrics(3, {"comparison": comparison}))
+    return selection.Evidence(days, name, name)
+
+
+CHAT = selection.Workload(structured_share=0.0, shared_prefix_share=0.0)
+
+
+def test_a_30_percent_faster_sglang_flips_the_articles_verdict():
+    columns = {"vllm": engine("vllm", [1000, 980, 1020]), "sglang": engine("sglang", [1300, 1290, 1320])}
+    verdict = decide_measured(CHAT, columns, 3.5)
+    assert verdict.engine == "sglang" and not verdict.tie
+    assert verdict.article_engine == "vllm" and "your measurements say sglang" in verdict.agreement
+    assert "sglang has more headroom" in verdict.reason and "outside the spread" in verdict.reason
+
+
+def test_a_3_percent_difference_inside_a_10_percent_spread_is_a_tie_for_the_simpler_engine():
+    columns = {"sglang": engine("sglang", [1030, 980, 1080]), "vllm": engine("vllm", [1000, 950, 1050])}
+    verdict = decide_measured(CHAT, columns, 3.5)
+    assert verdict.tie and verdict.engine == "vllm"
+    assert "a tie" in verdict.reason and "no measurable difference" in verdict.reason and "simpler" in verdict.reason
+
+
+def test_fewer_devices_at_your_volume_wins():
+    big = CHAT.model_copy(update={"daily_output_tokens": 2_000_000_000})  # 23 k tok/s average, 58 k at peak
+    columns = {"vllm": engine("vllm", [9000, 9100, 9200]), "sglang": engine("sglang", [12000, 12100, 12200])}
+    verdict = decide_measured(big, columns, 3.5)
+    assert verdict.engine == "sglang" and verdict.costs["sglang"].devices < verdict.costs["vllm"].devices
+    assert "needs" in verdict.reason
+
+
+def test_a_class_without_a_measurement_names_the_run_that_would_measure_it():
+    workload = selection.Workload(structured_share=0.4, shared_prefix_share=0.0)
+    columns = {"vllm": engine("vllm", [1000, 990, 1010], structured=(20.0, 25.0)), "sglang": engine("sglang", [1000])}
+    verdict = decide_measured(workload, columns, 3.5)
+    assert "structured output (40% of requests): run Day 3 with engine=sglang" in verdict.missing
+    vllm = next(c for c in verdict.capacities if c.engine == "vllm")
+    assert vllm.structured_ratio == pytest.approx(0.8) and vllm.mix_tok_s == pytest.approx(1 / (0.6 / 1000 + 0.4 / 800))
+
+
+def test_nothing_measured_gives_no_engine_and_says_what_to_run():
+    verdict = decide_measured(CHAT, {"vllm": selection.Evidence()}, 3.5)
+    assert verdict.engine is None and "run Day 7" in verdict.reason and "nothing measured" in verdict.agreement
+
+
+def test_ten_million_tokens_a_day_on_one_h200_is_one_device_at_low_utilization():
+    cost = volume_cost(10_000_000, 2.5, 9398.0, 3.5)
+    assert (cost.replicas, cost.devices) == (1, 1)
+    assert cost.utilization == pytest.approx(10_000_000 / 86_400 / 9398.0)  # about 1.2 %
+    assert cost.usd_per_day == pytest.approx(84.0) and cost.usd_per_million_at_volume == pytest.approx(8.4)
+    assert cost.usd_per_million_at_full_load == pytest.approx(3.5 / (9398 * 3600) * 1e6)
