@@ -38,3 +38,8 @@ def test_selection_report_reads_the_measured_week(week_run, tmp_path):
     decision = metrics["steps"]["decision"]
     assert decision["engine"] == "sglang" and any("prompt-only" in e for e in decision["evidence"])
     assert metrics["steps"]["cost"]["usd_per_million_output_tokens"] > 0
+    # the verdict from the measurements: vLLM is the only engine measured on the CPU, whatever the article's tree says
+    measured = metrics["steps"]["measured_verdict"]
+    assert measured["engine"] == "vllm" and "the only engine measured" in measured["reason"]
+    assert "the article would say sglang" in measured["agreement"]
+    assert "your measurements say vllm" in measured["agreement"]

@@ -29,3 +29,21 @@ def test_the_run_page_leads_with_the_decision_and_shows_every_day(tmp_path):
     assert page.index("Engine selection: <strong>vllm</strong>") < page.index("Day 7: Load test")
     assert 'href="day07/report.html"' in page and "1/1 ok" in page  # the Day 7 box
     assert "Kernel died" in page and "No summary:" in page and "cannot be read as JSON" in page  # Day 3 never wrote
+
+
+def test_the_measured_verdict_comes_before_the_articles_tree_and_the_gpu_check_is_shown(tmp_path):
+    run = tmp_path / "2026-12-03" / "run-0001"
+    (run / "day08").mkdir(parents=True)
+    days = [{"day": 8, "title": "Engine selection", "folder": "day08", "status": "ok", "error": None}]
+    check = {"verdict": ["SLOW MACHINE: this NVIDIA H200 reached 61% of its usual copy bandwidth"]}
+    manifest = {"run_id": "run-0001", "date": "2026-12-03", "status": "ok", "profile": {"name": "h100"},
+                "engine": "vllm", "environment": {}, "started_utc": "2026-12-03T00:00:00+00:00", "days": days,
+                "gpu_check": check}  # fmt: skip
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    steps = {"decision": {"engine": "vllm", "runner_up": None, "rule": "general-purpose serving"},
+             "measured_verdict": {"engine": "sglang", "reason": "sglang has more headroom", "tie": False,
+                                  "agreement": "the article would say vllm; your measurements say sglang"}}  # fmt: skip
+    (run / "day08" / "metrics.json").write_text(json.dumps(day_metrics(8, steps)))
+    page = write_run_page(run).read_text()
+    assert page.index("Measured verdict: <strong>sglang</strong>") < page.index("The article's tree: <strong>vllm")
+    assert "SLOW MACHINE: this NVIDIA H200 reached 61%" in page

@@ -131,7 +131,8 @@ def _day8(result: Day8Result) -> tuple[list[Headline], str | None]:
         found.append(Headline("measured verdict", (measured.engine or "none yet") + tie))
     if isinstance(decision, dict) and decision.get("engine"):
         then = f" (then {decision['runner_up']})" if decision.get("runner_up") else ""
-        found.append(Headline("recommended engine", f"{decision['engine']}{then}"))
+        label = "the article's tree" if measured is not None else "recommended engine"
+        found.append(Headline(label, f"{decision['engine']}{then}"))
     if isinstance(cost, dict) and cost.get("usd_per_million_output_tokens") is not None:
         found.append(Headline(f"cost at c={cost['concurrency']} ({cost['output_tok_s']:,.0f} tok/s)",
                               f"${cost['usd_per_million_output_tokens']:.3f} per million output tokens"))  # fmt: skip
