@@ -33,4 +33,4 @@ def test_day7_notebook_with_1000_concurrent_requests(live_server, run_day_notebo
         assert row["req_s"] * 8 == pytest.approx(row["output_tok_s"], rel=0.02), row
         assert row["prefix_cache_hit_rate"] is not None and row["cache_contaminated"] is False, row
     assert sweep[1]["start"] == "all at once" and sweep[64]["start"].startswith("ramp over")
-    assert metrics["steps"]["workload"]["template_share"] > 0  # SmolLM2's template opens every prompt alike
+    assert 0.1 < metrics["steps"]["workload"]["template_share"] < 0.6  # SmolLM2's template opens every prompt alike

@@ -142,3 +142,9 @@ def test_the_selection_calls_a_winner_only_outside_the_spread():
     assert win["sglang"].startswith("c=256: sglang is better") and win["vllm"].startswith("c=256: vllm is worse")
     one = selection.throughput_differences(two_engines([100], [130]))
     assert "not a measured difference" in one["sglang"]
+
+
+def test_the_shared_share_is_what_every_prompt_begins_with():
+    assert cache.shared_prefix_share([[1, 2, 3, 9, 9], [1, 2, 3, 8], [1, 2, 3, 7, 7, 7]]) == pytest.approx(3 / 5)
+    assert cache.shared_prefix_share([[5, 1], [6, 1]]) == 0.0
+    assert cache.shared_prefix_share([[1, 2], [1, 2]]) == 1.0  # the same prompt twice: all of it is shared

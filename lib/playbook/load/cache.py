@@ -10,7 +10,7 @@ request): if it is, the level is ``contaminated`` and the selection does not use
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,15 @@ def template_share(samples: Sequence[SampleRequest], tokenizer_dir: str | Path |
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     if not getattr(tokenizer, "chat_template", None):
         return None
-    ids = [list(tokenizer.apply_chat_template(s.messages, add_generation_prompt=True, tokenize=True))
-           for s in samples[:probe]]  # fmt: skip
-    common = next((k for k, column in enumerate(zip(*ids, strict=False)) if len(set(column)) > 1), min(map(len, ids)))
-    return common / (sum(len(i) for i in ids) / len(ids))
+    ids = []
+    for sample in samples[:probe]:
+        encoded = tokenizer.apply_chat_template(sample.messages, add_generation_prompt=True, tokenize=True)
+        ids.append(list(encoded["input_ids"] if isinstance(encoded, Mapping) else encoded))  # transformers 5: a dict
+    return shared_prefix_share(ids)
+
+
+def shared_prefix_share(token_ids: Sequence[Sequence[int]]) -> float:
+    """Tokens every sequence begins with, over their mean length."""
+    common = next((k for k, column in enumerate(zip(*token_ids, strict=False)) if len(set(column)) > 1),
+                  min(map(len, token_ids)))  # fmt: skip
+    return common / (sum(len(i) for i in token_ids) / len(token_ids))
