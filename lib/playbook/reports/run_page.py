@@ -13,32 +13,30 @@ from playbook.reports.results import Day8Result, ResultSchemaError, load_day_res
 from playbook.reports.summary import day_box
 
 
-def _decision(run_dir: Path) -> dict[str, Any] | None:
-    """The selection report's decision, when Day 8 ran and recorded one."""
+def _selection(run_dir: Path) -> Day8Result | None:
+    """The selection report's result, when Day 8 ran and wrote one that reads."""
     try:
         result = load_day_result(run_dir / "day08" / "metrics.json")
     except ResultSchemaError:
         return None
-    decision = result.steps.decision if isinstance(result, Day8Result) else None
-    return decision if isinstance(decision, dict) and decision.get("engine") else None
+    return result if isinstance(result, Day8Result) else None
 
 
-def _measured(run_dir: Path) -> dict[str, Any] | None:
-    """The verdict from the measurements (Day 8), shown before the article's."""
-    try:
-        result = load_day_result(run_dir / "day08" / "metrics.json")
-    except ResultSchemaError:
-        return None
-    verdict = result.steps.measured_verdict if isinstance(result, Day8Result) else None
-    return verdict.model_dump() if verdict else None
+def _verdicts(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the article's decision, the verdict from the measurements), each when Day 8 recorded it."""
+    result = _selection(run_dir)
+    decision = result.steps.decision if result else None
+    measured = result.steps.measured_verdict if result else None
+    return (decision if isinstance(decision, dict) and decision.get("engine") else None,
+            measured.model_dump() if measured else None)  # fmt: skip
 
 
 def write_run_page(run_dir: Path) -> Path:
     manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
     sections = [{"day": day, "box": day_box(Path(run_dir) / (day.get("folder") or "missing"))}
                 for day in manifest.get("days", [])]  # fmt: skip
-    page = render("run.html.j2", manifest=manifest, sections=sections, decision=_decision(Path(run_dir)),
-                  measured=_measured(Path(run_dir)),
+    decision, measured = _verdicts(Path(run_dir))
+    page = render("run.html.j2", manifest=manifest, sections=sections, decision=decision, measured=measured,
                   generated=utc_now())  # fmt: skip
     path = Path(run_dir) / "index.html"
     path.write_text(page)
