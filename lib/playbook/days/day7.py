@@ -18,7 +18,7 @@ from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult, read_records
 from playbook.load.rounds import level_rows
-from playbook.load.sweep import LevelResult, PromptPool, requests_per_level, run_level, unreachable_level
+from playbook.load.sweep import LevelResult, PromptPool, as_pool, requests_per_level, run_level, unreachable_level
 from playbook.reports import layout
 from playbook.reports.plots import concurrency_axis
 from playbook.serving.endpoint import Endpoint
@@ -37,7 +37,7 @@ def sweep(
     keeping every level measured so far. A server gone before a later level starts ends the sweep the same
     way; one unreachable at the first level is an error (wrong address). With ``settings.ramp``, a level's
     slots start spread over the previous level's mean request time."""
-    pool = pool if isinstance(pool, PromptPool) else PromptPool(pool, shared=settings.dataset == "shared-prefix")
+    pool = as_pool(pool, settings)  # one pool for every level and round
     levels: list[LevelResult] = []
     for c in settings.sweep_concurrency:
         n = requests_per_level(settings, c)

@@ -83,6 +83,11 @@ class LevelResult:
                 "goodput_share": self.result.goodput_share, "duration_s": s.duration_s}  # fmt: skip
 
 
+def as_pool(pool: PromptPool | list[SampleRequest], settings: Day7Settings) -> PromptPool:
+    """A pool as it is; a plain list as a fresh pool, shared only where the workload is declared shared."""
+    return pool if isinstance(pool, PromptPool) else PromptPool(pool, shared=settings.dataset == "shared-prefix")
+
+
 def requests_for(settings: Day7Settings, n: int, seed: int, tokenizer_dir: str | None) -> list[SampleRequest]:
     sizes = {"input_tokens": settings.input_tokens, "output_tokens": settings.output_tokens,
              "max_prompt_tokens": settings.max_prompt_tokens}  # fmt: skip
@@ -124,7 +129,7 @@ def run_level(
 ) -> LevelResult:
     """One closed-loop run at ``concurrency`` into ``out_dir``, on the pool's next ``n`` prompts, with the
     server's prefix-cache use around it. A plain list is a fresh pool (its first ``n``)."""
-    pool = pool if isinstance(pool, PromptPool) else PromptPool(pool, shared=settings.dataset == "shared-prefix")
+    pool = as_pool(pool, settings)
     config = level_config(endpoint.base_url, endpoint.model, settings, concurrency, seed, ramp_s)
     samples = pool.take(n)
     before = read_counters(endpoint)
