@@ -66,6 +66,7 @@ def test_sglang_argv_uses_real_flags():
     argv = get_engine("sglang").argv(spec, LaunchTarget("Qwen/Qwen2.5-7B-Instruct", "qwen", "127.0.0.1", 30000))
     assert "--mem-fraction-static" in argv and "--context-length" in argv
     assert "--mem_fraction_static" not in argv and "--" not in argv
+    assert "--enable-metrics" in argv  # no /metrics without it: no queue, cache or speculation series
 
 
 def test_missing_interpreter_names_the_fix():
@@ -202,3 +203,33 @@ def test_reserved_cores_reach_the_local_server_and_only_a_fixed_number_reaches_a
 def test_a_bad_reserved_core_count_names_the_key(value):
     with pytest.raises(PlaybookError, match="cpu_reserved_cores"):
         load_profile("cpu-smollm2", [f"engines.vllm.cpu_reserved_cores={value}"])
+
+
+def test_sglang_speculation_flags_make_the_same_chain_as_vllms():
+    """NGRAM: SGLang 0.5.14 overwrites the top-k with the BFS breadth (default 10, a tree), so the chain of n
+    needs breadth 1 and n + 1 verified tokens; a draft model is STANDALONE with its path."""
+    from playbook.core.profiles import SpecMethod
+    from playbook.serving.engines.sglang import speculative_args
+
+    ngram = speculative_args(SpecMethod(name="n", method="ngram", num_speculative_tokens=4))
+    assert ngram == ["--speculative-algorithm", "NGRAM", "--speculative-num-draft-tokens", "5",
+                     "--speculative-ngram-min-bfs-breadth", "1",
+                     "--speculative-ngram-max-bfs-breadth", "1"]  # fmt: skip
+    draft = speculative_args(SpecMethod(name="d", method="draft_model", draft_model="/m/draft",
+                                        num_speculative_tokens=3))  # fmt: skip
+    assert draft[:2] == ["--speculative-algorithm", "STANDALONE"] and draft[-2:] == [
+        "--speculative-draft-model-path", "/m/draft"]  # fmt: skip
+    assert draft[draft.index("--speculative-eagle-topk") + 1] == "1"
+
+
+def test_the_engines_beside_a_day_come_from_the_adapters_and_the_profile():
+    """Which engines a day compares: every other registered engine the hardware has a build of and the profile
+    configures; each left out with its reason, so the report says why its column is empty."""
+    from playbook.serving.engines import engines_beside
+
+    beside, skipped = engines_beside(load_profile("cpu-smollm2"), None)
+    assert beside == [] and skipped["sglang"] == "SGLang has no CPU build on PyPI"
+    beside, skipped = engines_beside(load_profile("h100-smollm2"), None)
+    assert beside == ["sglang"] and "no engines.trtllm" in skipped["trtllm"]
+    assert engines_beside(load_profile("h100-smollm2", ["engine=sglang"]), None)[0] == ["vllm"]
+    assert engines_beside(load_profile("h100-smollm2"), []) == ([], {})

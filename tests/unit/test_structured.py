@@ -67,3 +67,32 @@ def test_hit_rate_warning_fires_below_the_threshold():
     assert "no lookups were counted" in hit_rate_warning(
         "idle", hit_rate_between(CacheCounters(5, 5), CacheCounters(5, 5)).rate, 0.6
     )
+
+
+def test_another_engines_day3_rows_carry_its_name_and_its_request_fields(tmp_path, tasks):
+    """Day 3's comparison section on an SGLang-shaped endpoint (the mock server, which records what it was sent):
+    every row is labelled ``sglang``, the constrained requests carry SGLang's ``regex`` field and never vLLM's
+    ``structured_outputs`` extension, and the shared-prefix row comes from the same server."""
+    from playbook.core.profiles import Day3Settings
+    from playbook.days import day3
+    from playbook.serving.launcher import Server
+    from tests.support.mock import start_mock
+
+    bodies = tmp_path / "bodies.jsonl"
+    proc, url = start_mock("--bodies", str(bodies))
+    try:
+        settings = Day3Settings(tasks_per_kind=1, concurrency=[1], max_tokens=8, prefix_requests=2,
+                                prefix_tokens=16, suffix_tokens=4)  # fmt: skip
+        shared = [to_sample(t, False, "sglang", 8) for t in tasks[:2]]
+        rows = day3.engine_rows(Server("sglang", url, "mock-model"), tasks, shared, tmp_path, settings)
+    finally:
+        proc.kill()
+    assert {r["engine"] for r in rows} == {"sglang"}
+    assert [(r["workload"], r.get("constrained")) for r in rows] == [
+        ("structured", False), ("structured", True), ("shared-prefix", None)]  # fmt: skip
+    sent = [json.loads(line) for line in bodies.read_text().splitlines()]
+    assert not any("structured_outputs" in body for body in sent), "vLLM's extension sent to SGLang"
+    sent = [b for b in sent if not b["messages"][-1]["content"].startswith("Warm-up")]
+    regex_tasks = [t for t in tasks if t.kind in ("choice", "regex")]
+    assert sum("regex" in body for body in sent) == len(regex_tasks), "each choice/regex task once, constrained"
+    assert sum("response_format" in body for body in sent) == len(tasks) - len(regex_tasks)

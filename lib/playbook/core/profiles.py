@@ -315,6 +315,12 @@ class Day3Settings(StrictModel):
     suffix_tokens: int = Field(32, ge=1)
     prefix_output_tokens: int = Field(8, ge=1)
     hit_rate_threshold: float = Field(0.6, gt=0, le=1, description="Pitfall 3: warn below this hit rate.")
+    compare_engines: list[EngineName] | None = Field(
+        None,
+        description="Engines measured beside the profile's own, each on its own server after the main one (None: "
+        "every other known engine the profile configures and this accelerator has a build of; the rest are "
+        "recorded as skipped with why; [] for none, e.g. when each engine runs the day in a run of its own).",
+    )
 
 
 class QualityGate(StrictModel):

@@ -109,6 +109,21 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
             **s.row("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms"), "status": result.status}  # fmt: skip
 
 
+def engine_rows(server: Server, tasks: list[Task], shared: list, out_dir: Path, settings: Day3Settings) -> list[dict]:
+    """Another engine's side of the comparison, on its own server with its default grammar backend: the structured
+    runs at every concurrency, with and without the constraint, then the shared-prefix workload with caching on.
+    Rows are labelled with the server's engine, and the requests carry that engine's constraint fields."""
+    engine, rows = server.engine, []
+    for concurrency in settings.concurrency:
+        for constrained in (False, True):
+            folder = out_dir / f"structured-{engine}-{constrained}-c{concurrency}"
+            result, scores, cache_use = structured_run(server, engine, tasks, constrained, concurrency, folder,
+                                                       settings)  # fmt: skip
+            rows.append(structured_row(engine, "default", constrained, concurrency, result, scores, cache_use))
+    rows.append(prefix_run(server, shared, out_dir / f"prefix-shared-{engine}", "shared-prefix", True))
+    return rows
+
+
 def comparison_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 

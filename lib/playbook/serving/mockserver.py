@@ -45,12 +45,14 @@ def _error_event(message: str) -> bytes:
 def make_app(
     tokens_per_s: float, ttft_ms: float, stall_after: int | None = None, fail_first: int = 0,
     die_after: int | None = None, end_after: int | None = None, error_after: int | None = None,
+    bodies: str | None = None,
 ) -> web.Application:  # fmt: skip
     """``stall_after``: stop sending (but keep the connection open) after that many tokens: a hung request.
     ``fail_first``: answer the first N chat requests with HTTP 503 (an overloaded or restarting server).
     ``die_after``: exit abruptly once N streamed answers are complete, cutting those in flight (a kill -9).
     ``end_after``: close each stream cleanly after N tokens, with no usage and no ``[DONE]`` (a truncated answer).
-    ``error_after``: send an error event after N tokens, then ``[DONE]`` (generation failed mid-answer)."""
+    ``error_after``: send an error event after N tokens, then ``[DONE]`` (generation failed mid-answer).
+    ``bodies``: append every chat request's JSON body to this file, one a line (what a test checks was sent)."""
     refused = {"count": 0}
     completed = {"count": 0}
 
@@ -65,6 +67,9 @@ def make_app(
             refused["count"] += 1
             return web.Response(status=503, text="mock: service unavailable")
         body = await request.json()
+        if bodies:
+            with open(bodies, "a") as sink:
+                sink.write(json.dumps(body) + "\n")
         n = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)  # vLLM's client sends the former
         prompt_tokens = sum(len(_text(m.get("content")).split()) for m in body.get("messages", []))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}
@@ -122,9 +127,10 @@ def main() -> None:
     parser.add_argument("--die-after", type=int, default=None, help="exit abruptly after N completed answers")
     parser.add_argument("--end-after", type=int, default=None, help="end every stream after N tokens, no [DONE]")
     parser.add_argument("--error-after", type=int, default=None, help="send an error event after N tokens")
+    parser.add_argument("--bodies", default=None, help="append each chat request's JSON body to this file")
     args = parser.parse_args()
     app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after, args.fail_first, args.die_after,
-                   args.end_after, args.error_after)  # fmt: skip
+                   args.end_after, args.error_after, args.bodies)  # fmt: skip
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, backlog=4096)
 
 

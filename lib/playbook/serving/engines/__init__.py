@@ -8,6 +8,7 @@ engine is one module here and one :func:`register` line below.
 from __future__ import annotations
 
 from playbook.core.errors import PlaybookError
+from playbook.core.profiles import Profile
 from playbook.serving.engines.base import EngineAdapter, LaunchTarget, Sample
 from playbook.serving.engines.sglang import SglangAdapter
 from playbook.serving.engines.trtllm import TrtllmAdapter
@@ -50,10 +51,28 @@ def prefix_cache_counters(samples: list[Sample]) -> tuple[float, float] | None:
     return None
 
 
+def engines_beside(profile: Profile, chosen: list[str] | None) -> tuple[list[str], dict[str, str]]:
+    """The engines a day runs beside the profile's own (``chosen``, or every other registered one) and, for each
+    left out, why: no build for this accelerator, or no ``engines.<name>`` entry in the profile. The reasons go
+    into the day's ``skipped``, so a report says why an engine column is empty."""
+    names = chosen if chosen is not None else [name for name in ENGINES if name != profile.engine]
+    run, skipped = [], {}
+    for name in names:
+        reason = get_engine(name).cannot_launch(profile.hardware.accelerator)
+        if reason is None and name not in profile.engines:
+            reason = f"this profile configures no engines.{name}"
+        if reason is None:
+            run.append(name)
+        else:
+            skipped[name] = reason
+    return run, skipped
+
+
 for _adapter in (VllmAdapter(), SglangAdapter(), TrtllmAdapter()):
     register(_adapter)
 
 __all__ = [
-    "ENGINES", "EngineAdapter", "LaunchTarget", "Sample", "get_engine", "prefix_cache_counters", "register",
+    "ENGINES", "EngineAdapter", "LaunchTarget", "Sample", "engines_beside", "get_engine", "prefix_cache_counters",
+    "register",
     "scraped_metrics", "unregister",
 ]  # fmt: skip

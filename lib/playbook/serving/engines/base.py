@@ -81,6 +81,16 @@ class EngineAdapter:
     lora_env: ClassVar[Mapping[str, str]] = {}  # what a multi-LoRA server needs besides its flags
     highest_port: ClassVar[int] = 65535  # the highest --port the engine accepts
     highest_port_why: ClassVar[str] = ""
+    # The accelerators the engine has a build for, and why not on the others (what a notebook prints when it skips)
+    accelerators: ClassVar[tuple[str, ...]] = ("nvidia",)
+    no_build_why: ClassVar[str] = ""
+
+    def cannot_launch(self, accelerator: str) -> str | None:
+        """Why this engine cannot start on ``accelerator``; None where it can. The days ask this rather than test
+        engine names, so a new engine's limits live in its adapter."""
+        if accelerator in self.accelerators:
+            return None
+        return self.no_build_why or f"{self.name} has no build for {accelerator}"
 
     def lora_args(self, adapters: Mapping[str, str], max_loras: int, max_rank: int) -> list[str]:
         """The flags that serve ``adapters`` (name -> folder) beside the base model."""

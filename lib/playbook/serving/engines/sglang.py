@@ -37,6 +37,8 @@ class SglangAdapter(EngineAdapter):
     # drew port 59393 and died: "SGLANG_GRPC_PORT (69393) must be between 1 and 65535").
     highest_port = 55535
     highest_port_why = "SGLang 0.5 derives its gRPC port as --port + 10000 and refuses one above 65535"
+    accelerators = ("nvidia", "amd")
+    no_build_why = "SGLang has no CPU build on PyPI"
 
     # Counted when a request finishes: its cached prompt tokens (a label per cache tier, summed) and its prompt
     # tokens (docs/references/production_metrics.md of SGLang 0.5).
@@ -72,12 +74,13 @@ class SglangAdapter(EngineAdapter):
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         """``--mem-fraction-static`` (not the article's ``--mem_fraction_static`` with ``-- dtype``),
-        ``--context-length`` for the window."""
+        ``--context-length`` for the window, and ``--enable-metrics``: SGLang serves no ``/metrics`` without it, and
+        the playbook reads its queue, prefix-cache and speculation series there."""
         argv = [
             "--model-path", target.model, "--served-model-name", target.served_name,
             "--dtype", spec.dtype, "--context-length", str(spec.max_model_len),
             "--mem-fraction-static", str(spec.gpu_memory_utilization),
-            "--host", target.host, "--port", str(target.port),
+            "--host", target.host, "--port", str(target.port), "--enable-metrics",
         ]  # fmt: skip
         argv += flags_above_one(spec, PARALLEL_FLAGS)
         if spec.max_num_seqs:
@@ -105,9 +108,17 @@ class SglangAdapter(EngineAdapter):
 def speculative_args(method: SpecMethod) -> list[str]:
     """SGLang's flags: a chain (top-k 1) of ``num_speculative_tokens`` steps.
 
-    SGLang's NGRAM is CUDA-only; MTP runs as EAGLE over the model's own heads."""
+    NGRAM (CUDA-only) takes its tree's width from ``--speculative-ngram-max-bfs-breadth`` (SGLang 0.5.14's
+    ``_handle_ngram`` overwrites the top-k with it, default 10) and verifies ``--speculative-num-draft-tokens``
+    (the root and the drafts): breadth 1 and n + 1 tokens make the chain of n that vLLM's ``ngram`` proposes.
+    Its n-gram cache has no match-window flags, so ``prompt_lookup_min/max`` have no SGLang form. MTP runs as
+    EAGLE over the model's own heads."""
     n = method.num_speculative_tokens
-    args = ["--speculative-algorithm", ALGORITHMS[method.method], "--speculative-num-steps", str(n),
+    algorithm = ALGORITHMS[method.method]
+    if algorithm == "NGRAM":
+        return ["--speculative-algorithm", algorithm, "--speculative-num-draft-tokens", str(n + 1),
+                "--speculative-ngram-min-bfs-breadth", "1", "--speculative-ngram-max-bfs-breadth", "1"]  # fmt: skip
+    args = ["--speculative-algorithm", algorithm, "--speculative-num-steps", str(n),
             "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(n + 1)]  # fmt: skip
     if method.draft_model:
         args += ["--speculative-draft-model-path", method.draft_model]

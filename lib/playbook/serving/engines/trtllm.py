@@ -16,6 +16,7 @@ class TrtllmAdapter(EngineAdapter):
     releases = ("1.3",)
     distributions = ("tensorrt-llm",)
     install_hint = "install TensorRT-LLM in that interpreter (NVIDIA GPU hosts only): `pip install tensorrt-llm`"
+    no_build_why = "TensorRT-LLM builds for NVIDIA GPUs only"
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         argv = [

