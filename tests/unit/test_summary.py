@@ -35,7 +35,9 @@ def test_every_committed_day_gets_a_box_with_its_verdict():
     for path in sorted(REPO_ROOT.glob("reference/**/day0*/metrics.json")):
         result = load_day_result(path)
         box = summarize_day(result)
-        assert box.verdict == result.status and f"<strong>{result.status}</strong>" in summary_box(box)
+        # a run cut off mid-day (reference/h200-2026-12-03/vllm-partial) stays "running": its box says so
+        shown = "did not finish" if result.status == "running" else result.status
+        assert box.verdict == result.status and f"<strong>{shown}" in summary_box(box)
         assert box.headlines or result.day == 5, path  # Day 5's result is manifests and checks, no numbers
     died = summarize_day(parse_day_result(day_metrics(7, {}, status="running")))
     assert "<strong>did not finish (the notebook stopped before its last cell" in summary_box(died)

@@ -166,6 +166,10 @@ class Day3Result(DayResult):
                 if (engine is None or r.engine == engine) and (workload is None or r.workload == workload)
                 and all(getattr(r, k, None) == v for k, v in match.items())]  # fmt: skip
 
+    def engines(self) -> list[str]:
+        """The engines with rows, the run's own first (its rows come first: the comparison section runs last)."""
+        return list(dict.fromkeys(r.engine for r in self.steps.comparison or []))
+
     def prefix_hit_rate(self, engine: str = "vllm") -> float | None:
         """One engine's prefix-cache hit rate on the shared-prefix workload, caching on."""
         row = next(iter(self.rows(engine, "shared-prefix", prefix_caching=True)), None)

@@ -69,17 +69,22 @@ def _day2(result: Day2Result) -> tuple[list[Headline], str | None]:
 
 
 def _day3(result: Day3Result) -> tuple[list[Headline], str | None]:
-    constrained = next(iter(result.rows("vllm", "structured", constrained=True)), None)
-    free = next(iter(result.rows("vllm", "structured", constrained=False)), None)
-    hit = result.prefix_hit_rate("vllm")
+    engines = result.engines()
+    main = engines[0] if engines else None
+    constrained = next(iter(result.rows(main, "structured", constrained=True)), None)
+    free = next(iter(result.rows(main, "structured", constrained=False)), None)
+    hit = result.prefix_hit_rate(main) if main else None
     found = []
     if constrained and free and constrained.valid_rate is not None and free.valid_rate is not None:
         rates = f"{constrained.valid_rate:.0%} vs {free.valid_rate:.0%}"
-        found.append(Headline("valid JSON, constrained vs prompt-only", rates))
+        found.append(Headline(f"{main}: valid JSON, constrained vs prompt-only", rates))
     if hit is not None:
-        found.append(Headline("prefix-cache hit rate, shared prefixes", f"{hit:.0%}"))
-    sglang = result.rows("sglang")
-    sentence = "SGLang ran beside vLLM on the same tasks." if sglang else "SGLang did not run here (no GPU)."
+        found.append(Headline(f"{main}: prefix-cache hit rate, shared prefixes", f"{hit:.0%}"))
+    if len(engines) > 1:
+        sentence = f"{', '.join(engines[1:])} ran beside {main} on the same tasks."
+    else:
+        why = "; ".join(f"{name}: {reason}" for name, reason in result.skipped.items() if name.endswith("_structured"))
+        sentence = f"Only {main} ran here" + (f" ({why})." if why else " (no other engine was asked for).")
     return found, sentence
 
 
