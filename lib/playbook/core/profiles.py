@@ -388,6 +388,11 @@ class Day6Settings(StrictModel):
     load_max_tokens: int = Field(16, ge=1)
     skew_hot_share: float = Field(0.8, gt=0, lt=1)
     min_routing_rate: float = Field(0.8, gt=0, le=1, description="An adapter's behaviour share must reach this.")
+    compare_engines: list[EngineName] | None = Field(
+        None,
+        description="Engines that serve the same adapters after the profile's own, each on its own server (None: "
+        "every other known engine the profile configures and this accelerator has a build of; [] for none).",
+    )
 
 
 class Day5Settings(StrictModel):

@@ -223,7 +223,7 @@ def measure_quality(server: Server, inputs: dict[str, Any], settings: Day4Settin
     return {
         **measure_perplexity(client, server.model_name, inputs["windows"]),
         "greedy_tokens": greedy_outputs(client, server.model_name, inputs["prompts"], settings.greedy_tokens),
-        **task_accuracy(client, server.model_name, inputs["tasks"]),
+        **task_accuracy(client, server.model_name, server.engine, inputs["tasks"]),
     }
 
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from playbook.core.profiles import Day6Settings
-from playbook.days.lora import QUESTIONS, Behaviour, has_behaviour
+from playbook.days.lora import QUESTIONS, Behaviour, has_behaviour, lora_server_args
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import LoadConfig, run_load
 from playbook.serving.engines import get_engine
@@ -159,3 +159,12 @@ def measure_engine_lora(server: Server, engine: str, flags: list[str], base: str
     mixes = {name: every_mix[name] for name in ("base only", "uniform over adapters")}
     traffic = run_mixes(server, base, mixes, questions, settings, seed, out_dir, label=engine)
     return EngineLora(engine, flags, forms, rows, routes, traffic)
+
+
+def lora_flags_or_why(adapters: dict[str, Path], settings: Day6Settings, engine: str) -> list[str]:
+    """The engine's multi-LoRA flags for these adapters, shown where the engine cannot run here; a sentence in
+    their place when the playbook does not know that engine's flags."""
+    try:
+        return lora_server_args(adapters, settings.max_loras, settings.max_lora_rank, engine=engine)
+    except NotImplementedError as exc:
+        return [f"({exc})"]

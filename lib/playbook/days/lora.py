@@ -169,12 +169,10 @@ def check_adapter(path: str | Path, base_model_dir: str | Path, max_lora_rank: i
 
 
 def check_serving_dtype(accelerator: str, engine: str, dtype: str) -> None:
-    """vLLM's LoRA kernels on a GPU (Triton ``lora_expand``) assert float16 or bfloat16 weights: a float32
-    server with ``--enable-lora`` dies during startup with a bare AssertionError (seen with vLLM 0.24 on an
-    H200, 2026-11-26). Refuse it here with the fix instead. The CPU build serves LoRA in float32."""
-    if accelerator != "cpu" and engine == "vllm" and dtype == "float32":
-        raise LoraError("vLLM's LoRA kernels on a GPU take float16 or bfloat16 weights only (float32 fails an "
-                        "assertion in lora_expand at startup): set engines.vllm.dtype=float16 for Day 6")  # fmt: skip
+    """Refuse, with the fix, a LoRA server the engine cannot start in ``dtype`` (its adapter knows which)."""
+    problem = get_engine(engine).lora_dtype_problem(accelerator, dtype)
+    if problem:
+        raise LoraError(problem)
 
 
 def _adapter_input_width(folder: Path) -> int | None:

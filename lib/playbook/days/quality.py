@@ -96,12 +96,14 @@ def greedy_agreement(reference: list[list[int]], candidate: list[list[int]]) -> 
             "per_prompt": shares}  # fmt: skip
 
 
-def task_accuracy(client: openai.OpenAI, model: str, tasks: list[Task], max_tokens: int = 64) -> dict[str, Any]:
-    """Constrained extraction (Day 3's tasks): the grammar fixes the format, so the score is what the
-    model got right, not whether it remembered to answer in JSON."""
+def task_accuracy(
+    client: openai.OpenAI, model: str, engine: str, tasks: list[Task], max_tokens: int = 64
+) -> dict[str, Any]:
+    """Constrained extraction (Day 3's tasks, in ``engine``'s request dialect): the grammar fixes the format, so
+    the score is what the model got right, not whether it remembered to answer in JSON."""
     scores = []
     for task in tasks:
-        sample = to_sample(task, constrained=True, engine="vllm", max_tokens=max_tokens)  # Day 3's very request
+        sample = to_sample(task, constrained=True, engine=engine, max_tokens=max_tokens)  # Day 3's very request
         reply = client.chat.completions.create(model=model, messages=sample.messages, max_tokens=sample.max_tokens,
                                                temperature=0, extra_body=sample.extra_body)  # fmt: skip
         scores.append(score(task, reply.choices[0].message.content or ""))

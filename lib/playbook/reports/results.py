@@ -260,7 +260,9 @@ class Day6Steps(Steps):
     article_lora_name: Any = None
     article_lora_modules: Any = None
     mixed_traffic: list[TrafficRow] | None = None
+    # another engine serving the same adapters: ``<engine>_multi_lora`` (SGLang beside vLLM, or vLLM beside SGLang)
     sglang_multi_lora: EngineLoraStep | None = None
+    vllm_multi_lora: EngineLoraStep | None = None
 
 
 class Day6Result(DayResult):
@@ -270,7 +272,7 @@ class Day6Result(DayResult):
     def mixed_over_base(self, engine: str | None = None) -> float | None:
         """Output throughput of traffic spread over the adapters, as a share of the base model's alone: the day's
         own engine, or ``engine`` where the day also served the adapters on it (SGLang beside vLLM)."""
-        other = self.steps.sglang_multi_lora
+        other = getattr(self.steps, f"{engine}_multi_lora", None) if engine else None
         if engine is None:
             traffic = self.steps.mixed_traffic
         elif other and other.engine == engine:

@@ -108,6 +108,11 @@ class EngineAdapter:
         """The server flags that pick a structured-output backend; None where this engine has no such choice."""
         return None
 
+    def lora_dtype_problem(self, accelerator: str, dtype: str) -> str | None:
+        """Why this engine cannot serve LoRA adapters in ``dtype`` on ``accelerator`` (with the fix); None if it
+        can. Checked before the server starts, since some engines only fail an assertion deep in startup."""
+        return None
+
     def lora_model(self, base: str, adapter: str) -> str:
         """The request's ``model`` field that selects ``adapter`` (vLLM: the adapter's name)."""
         return adapter

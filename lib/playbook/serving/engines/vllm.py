@@ -78,6 +78,15 @@ class VllmAdapter(EngineAdapter):
         return ["--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_rank),
                 "--lora-modules", *(f"{name}={path}" for name, path in adapters.items())]  # fmt: skip
 
+    def lora_dtype_problem(self, accelerator: str, dtype: str) -> str | None:
+        """vLLM's LoRA kernels on a GPU (Triton ``lora_expand``) assert float16 or bfloat16 weights: a float32
+        server with ``--enable-lora`` dies during startup with a bare AssertionError (seen with vLLM 0.24 on an
+        H200, 2026-11-26). The CPU build serves LoRA in float32."""
+        if accelerator != "cpu" and dtype == "float32":
+            return ("vLLM's LoRA kernels on a GPU take float16 or bfloat16 weights only (float32 fails an "
+                    "assertion in lora_expand at startup): set engines.vllm.dtype=float16 for Day 6")  # fmt: skip
+        return None
+
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         argv = [
             "--model", target.model, "--served-model-name", target.served_name,
