@@ -100,10 +100,10 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     """Any OpenAI-compatible endpoint: JSONL records, summary.json and plots in --out."""
     from pydantic import ValidationError
 
-    from playbook.days import day7
     from playbook.load.datasets import build_requests
     from playbook.load.loadgen import run_load
     from playbook.reports import layout
+    from playbook.reports.plots import plot_cdfs, plot_server_timeline
 
     try:
         config = LoadConfig(**{name: getattr(args, name) for name in LoadConfig.model_fields})
@@ -118,8 +118,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     print("\n" + result.summary.format_text())
     if result.error:
         print(f"status: {result.status}: {result.error}")
-    day7.plot_cdfs({f"c={args.concurrency}": result.requests_path}).savefig(out / "cdf.png", dpi=100)
-    timeline = day7.plot_server_timeline(result.server_metrics_path)
+    plot_cdfs({f"c={args.concurrency}": result.requests_path}).savefig(out / "cdf.png", dpi=100)
+    timeline = plot_server_timeline(result.server_metrics_path)
     if timeline is not None:
         timeline.savefig(out / "server_timeline.png", dpi=100)
     print(f"records: {result.requests_path}\nsummary: {out / 'summary.json'}")
@@ -183,11 +183,11 @@ def _day7_run(run_dir: Path) -> tuple[dict, dict]:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     from playbook.core.profiles import load_profile as _load
-    from playbook.days import day7
     from playbook.load import baseline
+    from playbook.reports import layout
 
     identity, summary = _day7_run(Path(args.run))
-    path = day7.baseline_path(Path(args.outputs), identity["profile"])
+    path = layout.baseline_path(Path(args.outputs), identity["profile"])
     if args.action == "save":
         baseline.save_baseline(baseline.make_baseline(identity, summary, str(args.run)), path)
         print(f"baseline saved: {path}")

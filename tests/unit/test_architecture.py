@@ -59,6 +59,8 @@ def violations(graph: dict[str, set[str]]) -> list[str]:
                 found.append(f"{module} imports another day, {target}")
             if target == HARNESS:
                 found.append(f"{module} imports the notebook harness")
+            if layer(module) >= LAYERS.index("run") and target in DAY_MODULES:
+                found.append(f"{module} imports a day, {target}: call it through a hook (days.preflights)")
     return found
 
 
@@ -81,6 +83,8 @@ def test_every_module_sits_in_a_layer():
         ({"playbook.core.profiles": {"playbook.serving.launcher"}, "playbook.serving.launcher": set()}, "higher layer"),
         ({"playbook.days.day2": {"playbook.days.day1"}, "playbook.days.day1": set()}, "another day"),
         ({"playbook.days.day4": {HARNESS}, HARNESS: set()}, "imports the notebook harness"),
+        ({"playbook.run.runner": {"playbook.days.day4"}, "playbook.days.day4": set()}, "imports a day"),
+        ({"playbook.cli": {"playbook.days.day7"}, "playbook.days.day7": set()}, "imports a day"),
     ],
 )
 def test_each_kind_of_violation_is_caught(graph, expected):

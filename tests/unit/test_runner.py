@@ -56,9 +56,9 @@ def test_unwritable_outputs_fail_before_running(tmp_path):
 
 def test_recorder_saves_after_every_step(tmp_path):
     recorder = DayRecorder(tmp_path, 1, "cpu-smollm2")
-    recorder.record("first", {"ttft_ms": 12.5})
+    recorder.record("curl", {"ttft_ms": 12.5})
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
-    assert on_disk["status"] == "running" and on_disk["steps"]["first"]["ttft_ms"] == 12.5
+    assert on_disk["status"] == "running" and on_disk["steps"]["curl"]["ttft_ms"] == 12.5
     recorder.skip("sglang", "no CPU build")
     recorder.finish("ok")
     on_disk = json.loads((tmp_path / "metrics.json").read_text())

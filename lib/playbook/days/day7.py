@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest
-from playbook.load.loadgen import EndpointUnreachable, LoadResult, read_records
+from playbook.load.loadgen import EndpointUnreachable, LoadResult
 from playbook.load.rounds import level_rows
 from playbook.load.sweep import LevelResult, PromptPool, as_pool, requests_per_level, run_level, unreachable_level
 from playbook.reports import layout
@@ -117,45 +116,6 @@ def knee_concurrency(frame: pd.DataFrame, gain: float = 1.1) -> int | None:
         if tput > 0 and nxt / tput < gain:
             return int(c)
     return None
-
-
-def plot_cdfs(records_paths: dict[str, str]) -> plt.Figure:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for label, path in records_paths.items():
-        ok = [r for r in read_records(path) if r.success]
-        for ax, values in zip(axes, ([r.ttft_ms for r in ok], [r.e2e_ms for r in ok]), strict=True):
-            data = np.sort(np.asarray(values, dtype=float))
-            if data.size:
-                ax.plot(data, np.arange(1, data.size + 1) / data.size, label=label)
-    for ax, title in zip(axes, ("TTFT CDF", "End-to-end CDF"), strict=True):
-        ax.set(xscale="log", xlabel="ms", ylabel="share of requests", title=title)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def plot_server_timeline(metrics_path: str | None) -> plt.Figure | None:
-    """Server state during the run, from the scraped /metrics time series."""
-    if not metrics_path or not Path(metrics_path).exists():
-        return None
-    frame = pd.read_json(metrics_path, lines=True)
-    if frame.empty or "running" not in frame:
-        return None
-    t = frame["t_unix_s"] - frame["t_unix_s"].iloc[0]
-    fig, ax = plt.subplots(figsize=(11, 3.5))
-    ax.plot(t, frame["running"], label="running")
-    if "waiting" in frame:
-        ax.plot(t, frame["waiting"], label="waiting")
-    ax.set(xlabel="seconds", ylabel="requests", title="Server state during the run (/metrics)")
-    if "kv_cache_usage" in frame:
-        twin = ax.twinx()
-        twin.plot(t, frame["kv_cache_usage"] * 100, color="gray", ls="--", label="KV cache %")
-        twin.set_ylabel("KV cache used (%)")
-        twin.legend(loc="upper right")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    return fig
 
 
 def baseline_identity(

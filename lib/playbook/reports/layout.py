@@ -16,13 +16,16 @@ runs never share a folder and no run overwrites another.
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from playbook.core.errors import OutputNotWritableError, PlaybookError
+from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.core.profiles import REPO_ROOT
 
 DEFAULT_OUTPUTS = REPO_ROOT / "outputs"
@@ -91,6 +94,52 @@ def find_run(outputs_root: Path, run_id: str) -> Path:
     if not matches:
         raise PlaybookError(f"no run {run_id!r} with a manifest under {outputs_root}")
     return matches[0]
+
+
+def runner_identity() -> dict[str, Any]:
+    """What the manifest records of the process running it: pid, host and boot, so a later command on the same
+    host can tell that the runner is gone (SIGKILL, the OOM killer, a reboot) and stop showing the run as running."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "boot_id": _boot_id()}
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def runner_gone(runner: dict[str, Any] | None) -> str | None:
+    """Why the runner a manifest names no longer runs; None when it may still (another host, or no record)."""
+    if not runner or runner.get("host") != socket.gethostname():
+        return None
+    boot = _boot_id()
+    if runner.get("boot_id") and boot and runner["boot_id"] != boot:
+        return f"the host rebooted since pid {runner.get('pid')} started the run"
+    try:
+        os.kill(int(runner["pid"]), 0)
+    except ProcessLookupError:
+        return f"its runner, pid {runner['pid']} on {runner['host']}, is gone (killed, or out of memory)"
+    except (PermissionError, KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def mark_gone_runs(outputs_root: Path) -> list[Path]:
+    """Runs still marked ``running`` whose runner is gone on this host: marked ``interrupted`` with the reason, so
+    the index stops showing them in progress. What their days saved stays as it is. Returns the manifests changed."""
+    changed = []
+    for manifest in Path(outputs_root).glob("*/run-*/manifest.json"):
+        try:
+            data = json.loads(manifest.read_text())
+        except ValueError:
+            continue
+        why = runner_gone(data.get("runner")) if data.get("status") == "running" else None
+        if why:
+            data.update(status="interrupted", interrupted=f"runner gone: {why}", finished_utc=utc_now())
+            write_json_atomic(manifest, data)
+            changed.append(manifest)
+    return changed
 
 
 def load_runs(outputs_root: Path) -> list[dict[str, Any]]:

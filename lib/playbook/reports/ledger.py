@@ -30,7 +30,8 @@ from playbook.reports.html import render
 
 ARTICLE = REPO_ROOT / "docs" / "article" / "source-article.zh.txt"
 PAGE_NAME = "article-ledger.html"
-Status = Literal["runs-as-shown", "corrected", "measured", "not-reproducible", "opinion", "context"]
+# computed: derived by the playbook's own arithmetic (e.g. the memory planner), not run on the hardware named
+Status = Literal["runs-as-shown", "corrected", "measured", "computed", "not-reproducible", "opinion", "context"]
 Kind = Literal["command", "code", "manifest", "number", "claim", "advice", "context"]
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from playbook.core.errors import PlaybookError
 from playbook.core.fileio import to_jsonable, utc_now, write_json_atomic
-from playbook.reports.results import SCHEMA_VERSION, DayStatus
+from playbook.reports.results import RESULT_TYPES, SCHEMA_VERSION, DayStatus, Steps
 
 
 class DayRecorder:
@@ -34,9 +37,34 @@ class DayRecorder:
 
     def record(self, step: str, value: Any) -> None:
         """Saved at once (a later crash keeps it). Returns nothing: a cell ending in ``record(...)`` must not echo
-        the value into the report (the cell's own table or print says it for a reader)."""
-        self.data["steps"][step] = to_jsonable(value)
+        the value into the report (the cell's own table or print says it for a reader).
+
+        The step is checked against the day's result model first (``playbook.reports.results``), so a value the
+        readers could not parse fails here, in the cell that made it, not later in a report. A rejected value is
+        still kept, in ``rejected-<step>.json`` beside ``metrics.json``: nothing measured is lost."""
+        jsonable = to_jsonable(value)
+        problem = self._does_not_fit(step, jsonable)
+        if problem:
+            write_json_atomic(self.output_dir / f"rejected-{step}.json", jsonable)
+            raise PlaybookError(
+                f"step {step!r} of day {self.data['day']} does not fit its result model: {problem} "
+                f"(kept in rejected-{step}.json; declare or fix it in playbook.reports.results)"
+            )
+        self.data["steps"][step] = jsonable
         self.save()
+
+    def _does_not_fit(self, step: str, jsonable: Any) -> str | None:
+        result_type = RESULT_TYPES.get(self.data["day"])
+        if result_type is None:
+            return None
+        steps_type: type[Steps] = result_type.model_fields["steps"].annotation  # type: ignore[assignment]
+        try:
+            steps_type.model_validate({step: jsonable})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            return f"{where}: {first['msg']}" if where else first["msg"]
+        return None
 
     def skip(self, step: str, reason: str) -> None:
         self.data["skipped"][step] = reason

@@ -22,11 +22,15 @@ from typing import Any
 from playbook.core.errors import PlaybookError, PreflightError
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.core.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
-from playbook.days.day4 import decide_quantized_serving, dequantized_dtype
-from playbook.days.lora import check_serving_dtype
-from playbook.days.quantize import check_group_size, check_interpreter, is_cached
+from playbook.days.preflights import PREFLIGHTS
 from playbook.reports.index import write_index
-from playbook.reports.layout import DEFAULT_OUTPUTS, allocate_run_dir, ensure_writable
+from playbook.reports.layout import (
+    DEFAULT_OUTPUTS,
+    allocate_run_dir,
+    ensure_writable,
+    mark_gone_runs,
+    runner_identity,
+)
 from playbook.reports.ledger import write_ledger_page
 from playbook.reports.notebook_html import render_report
 from playbook.reports.run_page import write_run_page
@@ -34,9 +38,8 @@ from playbook.reports.summary import day_box
 from playbook.run.manifest import collect_environment
 from playbook.serving.capabilities import cpu_parallelism_problem
 from playbook.serving.launcher import ensure_port_free, sweep_pid_files
-from playbook.sizing.architecture import ModelShape
 from playbook.sizing.memory import check_fits, plan_for
-from playbook.sizing.models import PreparedModel, prepare_model
+from playbook.sizing.models import prepare_model
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
@@ -97,10 +100,12 @@ def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]
             raise PreflightError(f"engines.{profile.engine}: {problem}")
     prepared = prepare_model(profile.model)
     found: dict[str, Any] = {"model": prepared.to_dict()}
-    if 4 in (days or []):
-        found["day4_quantized_serving"] = check_day4(profile, prepared)
-    if 6 in (days or []) and not profile.attached:
-        check_serving_dtype(profile.hardware.accelerator, profile.engine, profile.engine_spec.dtype)
+    for day in days or []:
+        if day in PREFLIGHTS:
+            key, hook = PREFLIGHTS[day]
+            result = hook(profile, prepared)
+            if result is not None:
+                found[key] = result
     if profile.attached:
         return {**found, "memory_plan": None}
     return {**found, "memory_plan": check_fits(plan_for(profile, prepared)).to_dict()}
@@ -117,23 +122,6 @@ def gpu_check(profile: Profile) -> dict[str, Any] | None:
         return check.check_gpu(profile.hardware.expected_matmul_tflops, profile.hardware.expected_copy_gb_s)
     except Exception as exc:  # no nvidia-smi, no torch in the kernel, a device error: said in the manifest
         return {"error": f"{type(exc).__name__}: {exc}", "verdict": [f"GPU NOT CHECKED: {type(exc).__name__}: {exc}"]}
-
-
-def check_day4(profile: Profile, prepared: PreparedModel) -> dict[str, str] | None:
-    """Day 4's settings against this model, before any day starts: group size, the quantizer's interpreter
-    unless every checkpoint (and, where they are served dequantized, every dense copy) is cached, and how this
-    machine's engine will serve the 4-bit checkpoints, said now (what will not be measured, and why)."""
-    settings = profile.days.day4
-    if settings.prequantized or prepared.local_dir is None or prepared.dummy_weights or profile.attached:
-        return None
-    check_group_size(settings.group_size, ModelShape.from_folder(Path(prepared.local_dir)))
-    serving, _, _ = decide_quantized_serving(profile)
-    print(f"Day 4: quantized models served {serving.mode} ({serving.reason}); speed: {serving.to_dict()['speed']}")
-    dense = dequantized_dtype(profile) if serving.mode == "dequantized" else None
-    if not all(is_cached(settings, m, prepared.local_dir, prepared.sha256, profile.seed, dense)
-               for m in settings.methods):  # fmt: skip
-        check_interpreter(settings)
-    return serving.to_dict()
 
 
 def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:
@@ -198,6 +186,7 @@ def run_playbook(
     ensure_writable(outputs_root)
     if not profile.attached and profile.server.port != "auto":  # a taken port is found before the run folder exists
         ensure_port_free(profile.server.host, profile.server.port)
+    mark_gone_runs(outputs_root)  # earlier runs whose runner died stop showing as running
     plan = preflight(profile, days)
     run_dir = allocate_run_dir(outputs_root)
     manifest: dict[str, Any] = {
@@ -214,6 +203,7 @@ def run_playbook(
         "gpu_check": gpu_check(profile),
         "days": [],
         "rerun": rerun_command(profile_name, days, overrides),
+        "runner": runner_identity(),  # a later command on this host can tell the run died with its runner
     }
     manifest_path = run_dir / "manifest.json"
     write_json_atomic(manifest_path, manifest)
