@@ -4,7 +4,9 @@
 # run left on it between calls was lost once (2026-11-25). So the runner starts in the
 # background, this waits at most WAIT_S seconds, and then copies whatever exists to $OUT:
 # the finished bundle, or the partial run folder and the log.
-#   bash benchmarks/gpu/device_call.sh WAIT_S PROFILE DAYS [--set key=value ...]
+#   PLAYBOOK_SOURCE_COMMIT=$(git rev-parse HEAD) bash benchmarks/gpu/device_call.sh WAIT_S PROFILE DAYS [--set k=v ...]
+# (the commit is typed into the device command: the tree the machine gets has a stale .git, so the manifest
+# would name an older commit without it).
 # Before it, stage the stacks (chunks copied to /root/parts/<stack>) in back-to-back calls.
 set -uo pipefail
 wait_s=$1; shift

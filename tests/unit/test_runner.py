@@ -90,3 +90,26 @@ def test_find_run_for_rerun(tmp_path):
     assert find_run(tmp_path, "run-0002") == run
     with pytest.raises(PlaybookError, match="no run 'run-0009'"):
         find_run(tmp_path, "run-0009")
+
+
+def test_engine_versions_are_read_with_the_engines_own_environment(tmp_path):
+    """A staged engine lives on the PYTHONPATH its profile entry gives it (the lent GPU machine): its version is
+    found only with that environment, as the engine itself would see it."""
+    import sys
+
+    from playbook.run.manifest import package_versions
+
+    dist = tmp_path / "sglang-9.9.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sglang\nVersion: 9.9.1\n")
+    assert package_versions(sys.executable).get("sglang") != "9.9.1"
+    assert package_versions(sys.executable, {"PYTHONPATH": str(tmp_path)})["sglang"] == "9.9.1"
+
+
+def test_a_given_source_commit_wins_over_a_stale_checkout(monkeypatch):
+    from playbook.run.manifest import git_state
+
+    monkeypatch.setenv("PLAYBOOK_SOURCE_COMMIT", "a238fbb")
+    assert git_state() == {"git_commit": "a238fbb", "git_dirty": None, "git_commit_from": "PLAYBOOK_SOURCE_COMMIT"}
+    monkeypatch.delenv("PLAYBOOK_SOURCE_COMMIT")
+    assert len(git_state()["git_commit"]) == 40

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -38,20 +39,28 @@ print(json.dumps(out))
 """
 
 
-def _run(argv: list[str], timeout: float = 20) -> str | None:
+def _run(argv: list[str], timeout: float = 20, env: dict[str, str] | None = None) -> str | None:
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT,
+                              env={**os.environ, **env} if env else None)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def package_versions(python: str) -> dict[str, str]:
-    out = _run([python, "-c", _VERSIONS_SNIPPET, *VERSION_PACKAGES], timeout=60)
+def package_versions(python: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Versions as the engine sees them: its interpreter, with the profile's environment for it (a staged
+    engine on ``PYTHONPATH`` is found only so: SGLang's version read None on the H200 of 2026-12-03)."""
+    out = _run([python, "-c", _VERSIONS_SNIPPET, *VERSION_PACKAGES], timeout=60, env=env)
     return json.loads(out) if out else {}
 
 
 def git_state() -> dict[str, Any]:
+    """The checkout's commit, or ``PLAYBOOK_SOURCE_COMMIT`` where the caller knows better: the lent GPU machine
+    gets the working tree with a stale ``.git`` (its HEAD was an older commit in every GPU reference so far)."""
+    given = os.environ.get("PLAYBOOK_SOURCE_COMMIT")
+    if given:
+        return {"git_commit": given, "git_dirty": None, "git_commit_from": "PLAYBOOK_SOURCE_COMMIT"}
     commit = _run(["git", "rev-parse", "HEAD"])
     dirty = _run(["git", "status", "--porcelain", "--untracked-files=no"])
     return {"git_commit": commit, "git_dirty": bool(dirty)}
@@ -105,12 +114,13 @@ def cpu_capabilities(profile: Profile) -> dict[str, Any]:
 
 def collect_environment(profile: Profile) -> dict[str, Any]:
     engine_python = sys.executable
+    engine_env = dict(profile.engines[profile.engine].env) if profile.engine in profile.engines else {}
     if profile.engine in profile.engines:
         candidate = Path(profile.engines[profile.engine].python)
         candidate = candidate if candidate.is_absolute() else REPO_ROOT / candidate
         if candidate.exists():
             engine_python = str(candidate)
-    versions = package_versions(engine_python)
+    versions = package_versions(engine_python, engine_env)
     gpu_list = gpus()
     cores = len(__import__("os").sched_getaffinity(0))
     hardware = f"{len(gpu_list)} x {gpu_list[0]['name']}" if gpu_list else f"CPU only: {cpu_model()}, {cores} cores"
