@@ -16,6 +16,9 @@ def test_day3_notebook_measures_structured_output_and_prefix_caching(live_server
     assert {r["backend"] for r in structured if r["constrained"]} == {"auto", "guidance"}
     for row in (r for r in structured if r["constrained"]):  # truncated answers (max_tokens) count as invalid
         assert row["valid_rate"] >= 1 - row["truncated"] / row["requests"], row
+    # each run sends tasks of its own: only the chat template's opening can come from the cache (re-sent tasks read
+    # 0.99 on an H200, reference/h200-2026-12-03)
+    assert all((r["prefix_cache_hit_rate"] or 0) < 0.5 for r in structured), structured
     shared_on = next(r for r in rows if r["workload"] == "shared-prefix" and r["prefix_caching"])
     shared_off = next(r for r in rows if r["workload"] == "shared-prefix" and not r["prefix_caching"])
     assert shared_on["hit_rate"] >= 0.6 and (shared_off["hit_rate"] or 0) < 0.1

@@ -84,7 +84,8 @@ def test_another_engines_day3_rows_carry_its_name_and_its_request_fields(tmp_pat
         settings = Day3Settings(tasks_per_kind=1, concurrency=[1], max_tokens=8, prefix_requests=2,
                                 prefix_tokens=16, suffix_tokens=4)  # fmt: skip
         shared = [to_sample(t, False, "sglang", 8) for t in tasks[:2]]
-        rows = day3.engine_rows(Server("sglang", url, "mock-model"), tasks, shared, tmp_path, settings)
+        sets = {(False, 1): tasks, (True, 1): tasks}
+        rows = day3.engine_rows(Server("sglang", url, "mock-model"), sets, shared, tmp_path, settings)
     finally:
         proc.kill()
     assert {r["engine"] for r in rows} == {"sglang"}
@@ -96,3 +97,19 @@ def test_another_engines_day3_rows_carry_its_name_and_its_request_fields(tmp_pat
     regex_tasks = [t for t in tasks if t.kind in ("choice", "regex")]
     assert sum("regex" in body for body in sent) == len(regex_tasks), "each choice/regex task once, constrained"
     assert sum("response_format" in body for body in sent) == len(tasks) - len(regex_tasks)
+
+
+def test_each_day3_run_gets_tasks_of_its_own_with_the_same_kinds():
+    """No run on the main server meets a prompt an earlier run sent (a cache hit would shorten its TTFT); every
+    set has the same kinds and counts, and the sets are the same for the same seed."""
+    from playbook.core.profiles import Day3Settings
+    from playbook.days.day3 import task_sets
+
+    sets = task_sets(Day3Settings(tasks_per_kind=3, concurrency=[1, 8]), seed=0)
+    assert sorted(sets) == [(False, 1), (False, 8), (True, 1), (True, 8)]
+    texts = [t.text for tasks in sets.values() for t in tasks]
+    assert len(set(texts)) == len(texts) == 4 * 15
+    assert {tuple(sorted(t.kind for t in tasks)) for tasks in sets.values()} == {tuple(sorted(
+        t.kind for t in next(iter(sets.values()))))}  # fmt: skip
+    assert [t.text for t in task_sets(Day3Settings(tasks_per_kind=3, concurrency=[1, 8]), 0)[(True, 8)]] == [
+        t.text for t in sets[(True, 8)]]  # fmt: skip

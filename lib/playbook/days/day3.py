@@ -11,9 +11,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day3Settings, Profile
 from playbook.days import prefixcache
-from playbook.days.structured import Score, Task, score, to_sample
+from playbook.days.structured import Score, Task, make_tasks, score, to_sample
 from playbook.load.cache import CacheUse, measured_use, read_counters
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, LoadResult, read_records, run_load
@@ -38,13 +39,30 @@ print(state["person"])
 """
 
 
+TaskSets = dict[tuple[bool, int], list[Task]]
+
+
+def task_sets(settings: Day3Settings, seed: int) -> TaskSets:
+    """One set of tasks per (constrained, concurrency) run, each drawn with its own seed: the main server meets
+    no prompt an earlier run sent, so neither mode is timed on cached prompts (a re-sent prompt is a prefix-cache
+    hit, which shortens TTFT; the same tasks re-sent read 0.99 hit rates on an H200). Every set has the same
+    kinds and counts. A server started fresh for a backend or another engine reuses the sets of the same key."""
+    sets: TaskSets = {}
+    for concurrency in settings.concurrency:
+        for constrained in (False, True):
+            sets[(constrained, concurrency)] = make_tasks(settings.tasks_per_kind, seed + 7919 * len(sets))
+    texts = [t.text for tasks in sets.values() for t in tasks]
+    if len(set(texts)) != len(texts):
+        raise PlaybookError("days.day3: two task sets drew the same paragraph; change seed")
+    return sets
+
+
 def structured_run(
     server: Server, engine: str, tasks: list[Task], constrained: bool, concurrency: int, out_dir: Path,
     settings: Day3Settings,
 ) -> tuple[LoadResult, list[Score], CacheUse]:  # fmt: skip
-    """Send every task once (same prompts with and without the constraint); score each answer. The server's
-    prefix-cache use is measured around the run: the tasks are sent once per mode and concurrency, so later runs
-    meet prompts an earlier one sent, and the row says how much of them came from the cache."""
+    """Send every task once; score each answer. The server's prefix-cache use is measured around the run, so the
+    row says how much of its prompts came from the cache (with ``task_sets``, only what every chat prompt shares)."""
     samples = [to_sample(t, constrained, engine, settings.max_tokens) for t in tasks]
     before = read_counters(server)
     config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
@@ -109,16 +127,17 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
             **s.row("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms"), "status": result.status}  # fmt: skip
 
 
-def engine_rows(server: Server, tasks: list[Task], shared: list, out_dir: Path, settings: Day3Settings) -> list[dict]:
+def engine_rows(server: Server, sets: TaskSets, shared: list, out_dir: Path, settings: Day3Settings) -> list[dict]:
     """Another engine's side of the comparison, on its own server with its default grammar backend: the structured
-    runs at every concurrency, with and without the constraint, then the shared-prefix workload with caching on.
-    Rows are labelled with the server's engine, and the requests carry that engine's constraint fields."""
+    runs at every concurrency, with and without the constraint (the main server's task sets), then the
+    shared-prefix workload with caching on. Rows are labelled with the server's engine, and the requests carry
+    that engine's constraint fields."""
     engine, rows = server.engine, []
     for concurrency in settings.concurrency:
         for constrained in (False, True):
             folder = out_dir / f"structured-{engine}-{constrained}-c{concurrency}"
-            result, scores, cache_use = structured_run(server, engine, tasks, constrained, concurrency, folder,
-                                                       settings)  # fmt: skip
+            result, scores, cache_use = structured_run(server, engine, sets[(constrained, concurrency)], constrained,
+                                                       concurrency, folder, settings)  # fmt: skip
             rows.append(structured_row(engine, "default", constrained, concurrency, result, scores, cache_use))
     rows.append(prefix_run(server, shared, out_dir / f"prefix-shared-{engine}", "shared-prefix", True))
     return rows
