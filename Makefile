@@ -21,7 +21,7 @@ UV ?= $(VENV)/bin/uv
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PIP_LOCKED = pip install -q --require-hashes
 
-.PHONY: setup gpu-setup run test unit lint lab strip lock lock-cpu lock-gpu clean-venv browser
+.PHONY: setup gpu-setup run test unit lint lab lab-setup strip lock lock-cpu lock-gpu clean-venv browser
 
 ifeq ($(ACCEL),nvidia)
 setup: gpu-setup
@@ -53,7 +53,7 @@ $(QSTAMP): $(QLOCK)
 run: setup
 	$(VENV)/bin/playbook run --profile $(PROFILE) --days $(DAYS)
 
-test: setup lint browser
+test: setup lint browser lab-setup
 	$(VENV)/bin/pytest --junitxml=outputs/pytest-junit.xml --durations=15
 
 # The report test lays pages out in headless Chromium (Debian's package); installed here when root can.
@@ -75,12 +75,15 @@ lint: setup
 LVENV := .venvs/lab
 LABLOCK := requirements/lab.lock.txt
 LAB_PORT ?= 8888
-lab: setup
+# lab-setup: the venv alone (make test's JupyterLab smoke test uses it); lab: set up, then start JupyterLab.
+lab-setup: setup
 	@test -x $(LVENV)/bin/python || $(PY) -m venv $(LVENV)
 	$(LVENV)/bin/$(PIP_LOCKED) -r $(LABLOCK)
 	awk '/^(ipywidgets|widgetsnbextension|jupyterlab-widgets)==/{p=1} p{print} p && !/\\$$/{p=0}' $(LABLOCK) \
 	  | $(VENV)/bin/$(PIP_LOCKED) --no-deps -r /dev/stdin
 	$(VENV)/bin/python -m ipykernel install --prefix $(LVENV) --name python3 --display-name "Python 3 (playbook .venv)" >/dev/null
+
+lab: lab-setup
 	@echo "JupyterLab on 127.0.0.1:$(LAB_PORT). On a remote VM, from your laptop: ssh -N -L $(LAB_PORT):127.0.0.1:$(LAB_PORT) <vm>"
 	@echo "then open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below. Days run by hand share outputs/interactive/<date>/."
 	$(LVENV)/bin/jupyter lab --no-browser --ip 127.0.0.1 --port $(LAB_PORT) notebooks/
