@@ -71,3 +71,34 @@ def test_ten_million_tokens_a_day_on_one_h200_is_one_device_at_low_utilization()
     assert cost.utilization == pytest.approx(10_000_000 / 86_400 / 9398.0)  # about 1.2 %
     assert cost.usd_per_day == pytest.approx(84.0) and cost.usd_per_million_at_volume == pytest.approx(8.4)
     assert cost.usd_per_million_at_full_load == pytest.approx(3.5 / (9398 * 3600) * 1e6)
+
+
+def test_the_verdicts_deployment_carries_replicas_and_a_target_from_the_measured_capacity():
+    """2 G output tokens a day (23.1 k tok/s average, 57.9 k at a 2.5x peak) on an engine that serves 12.1 k tok/s
+    at c=256 within the SLOs: 2 replicas for the average, 5 for the peak, 256 in flight a replica; the KServe
+    manifest carries them (the target as an annotation: RawDeployment's HPA scales on cpu or memory only) and
+    validates offline."""
+    from playbook.core.profiles import load_profile
+    from playbook.days.verdict import deployment_for, scaling_for
+
+    big = CHAT.model_copy(update={"daily_output_tokens": 2_000_000_000})
+    columns = {"vllm": engine("vllm", [9000, 9100, 9200]), "sglang": engine("sglang", [12000, 12100, 12200])}
+    verdict = decide_measured(big, columns, 3.5)
+    scaling = scaling_for(verdict, big)
+    assert (scaling.engine, scaling.min_replicas, scaling.max_replicas, scaling.target_concurrency) == (
+        "sglang", 2, 5, 256)  # fmt: skip
+    assert any("the peak hour (2.5x" in line for line in scaling.why)
+    deployment = deployment_for(load_profile("h100-qwen2.5-7b"), verdict, big)
+    assert deployment.problems == ()
+    for line in ("minReplicas: 2", "maxReplicas: 5", "playbook/target-concurrency: '256'", "sglang.launch_server"):
+        assert line in deployment.manifest_yaml, line
+
+
+def test_without_a_verdict_the_profiles_replicas_stand():
+    from playbook.core.profiles import load_profile
+    from playbook.days.verdict import deployment_for
+
+    verdict = decide_measured(CHAT, {"vllm": selection.Evidence({}, "vllm", "vllm")}, 3.5)
+    deployment = deployment_for(load_profile("cpu-smollm2"), verdict, CHAT)
+    assert verdict.engine is None and deployment.scaling is None
+    assert "minReplicas: 1" in deployment.manifest_yaml and "target-concurrency" not in deployment.manifest_yaml

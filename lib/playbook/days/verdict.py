@@ -26,8 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from playbook.core.profiles import Profile
 from playbook.days.selection import Evidence, Workload, best_level_within_slo, cost_per_million_tokens, decide
 from playbook.load.rounds import Spread, compare, spread_of
+from playbook.serving import k8s
+from playbook.serving.k8s import ReplicaPlan
 
 SIMPLER_FIRST = ("vllm", "sglang", "trtllm")  # the article's own order of operational effort: vLLM is its baseline
 SECONDS_PER_DAY = 86_400
@@ -174,3 +177,64 @@ def _choose(caps: tuple[EngineCapacity, ...], costs: Mapping[str, VolumeCost],
 
 def _capacity_text(c: EngineCapacity) -> str:
     return f"{c.mix_tok_s:,.0f} tok/s within the SLOs (c={c.concurrency})"
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """What the chosen engine's KServe predictor takes from the measurements: replicas for the day's average and
+    for its peak hour, and the in-flight requests per replica the autoscaler aims at (the SLO-meeting level)."""
+
+    engine: str
+    min_replicas: int
+    max_replicas: int
+    target_concurrency: int | None  # in flight a replica within the SLOs; None: no SLO-meeting level was measured
+    capacity_tok_s: float
+    why: tuple[str, ...]  # each number with the measurement it came from
+
+
+def scaling_for(verdict: MeasuredVerdict, workload: Workload) -> Scaling | None:
+    """The deployment numbers of the verdict's engine, or None without a verdict (no measured capacity): then the
+    profile's replica settings stand, and the report says so."""
+    if verdict.engine is None or verdict.engine not in verdict.costs:
+        return None
+    cost = verdict.costs[verdict.engine]
+    found = next((c for c in verdict.capacities if c.engine == verdict.engine), None)
+    average = workload.daily_output_tokens / SECONDS_PER_DAY
+    low = max(1, math.ceil(average / cost.capacity_tok_s))
+    high = max(low, cost.replicas)
+    target = found.concurrency if found else None
+    why = (
+        f"minReplicas {low}: the day's average, {average:,.0f} output tok/s, over {cost.capacity_tok_s:,.0f} tok/s "
+        "a replica serves within the SLOs",
+        f"maxReplicas {high}: the peak hour ({workload.peak_to_average:g}x the average) over the same capacity",
+        f"annotation {k8s.TARGET_ANNOTATION}: {target}, the Day 7 concurrency that capacity was measured at "
+        "(KServe's RawDeployment HPA scales on cpu or memory only; a request-based autoscaler would aim at this)"
+        if target
+        else f"annotation {k8s.TARGET_ANNOTATION}: not set (no Day 7 level met the SLOs)",
+    )
+    return Scaling(verdict.engine, low, high, target, cost.capacity_tok_s, why)
+
+
+def deployment_for(profile: Profile, verdict: MeasuredVerdict, workload: Workload) -> Deployment:
+    """The KServe manifest of the verdict's engine with its replicas and autoscaling target from the measurements,
+    validated offline (``k8s.validate_all``). Without a verdict the profile's replica settings stand."""
+    scaling = scaling_for(verdict, workload)
+    engine = scaling.engine if scaling else profile.engine
+    if engine not in profile.engines:
+        return Deployment(engine, scaling, "", (f"profile {profile.name} has no engines.{engine} to render",))
+    plan = ReplicaPlan(scaling.min_replicas, scaling.max_replicas, scaling.target_concurrency) if scaling else None
+    documents = k8s.render(profile, "kserve", engine, plan)
+    return Deployment(engine, scaling, k8s.to_yaml(documents), tuple(k8s.validate_all(documents)))
+
+
+@dataclass(frozen=True)
+class Deployment:
+    engine: str
+    scaling: Scaling | None  # None: no verdict, the profile's replicas
+    manifest_yaml: str
+    problems: tuple[str, ...]  # what k8s validation found (empty: valid)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)

@@ -361,8 +361,29 @@ class MeasuredVerdictRecord(Row):
     missing: list[str] = []
 
 
+class ScalingRecord(Row):
+    """``playbook.days.verdict.Scaling``: the verdict's replicas and per-replica concurrency."""
+
+    engine: str
+    min_replicas: int
+    max_replicas: int
+    target_concurrency: int | None = None
+    capacity_tok_s: float
+    why: list[str] = []
+
+
+class DeploymentRecord(Row):
+    """``playbook.days.verdict.Deployment``: the KServe manifest rendered from the verdict, and its validation."""
+
+    engine: str
+    scaling: ScalingRecord | None = None
+    manifest_yaml: str
+    problems: list[str] = []
+
+
 class Day8Steps(Steps):
     measured_verdict: MeasuredVerdictRecord | None = None
+    deployment: DeploymentRecord | None = None
     workload: Any = None
     evidence_run: Any = None
     evidence_table: Any = None

@@ -168,27 +168,47 @@ def labels(profile: Profile, engine: str, name: str) -> dict[str, str]:
             "app.kubernetes.io/part-of": "llm-inference-playbook", "playbook/engine": engine}  # fmt: skip
 
 
-def inference_service(profile: Profile, engine: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReplicaPlan:
+    """Replicas from measurements (the selection's verdict) instead of the profile's ``days.day5.max_replicas``,
+    and the in-flight requests a replica served within the SLOs. The manifests run in KServe's RawDeployment mode,
+    whose HPA scales on cpu or memory only (KServe's raw-deployment autoscaling docs; concurrency needs Knative's
+    autoscaler), so the target travels as an annotation for whoever wires a request-based autoscaler."""
+
+    min_replicas: int
+    max_replicas: int
+    target_concurrency: int | None = None
+
+
+TARGET_ANNOTATION = "playbook/target-concurrency"
+
+
+def inference_service(profile: Profile, engine: str, plan: ReplicaPlan | None = None) -> dict[str, Any]:
     name = resource_name(profile, engine)
-    predictor = {"minReplicas": 1, "maxReplicas": profile.days.day5.max_replicas,
+    low, high = (plan.min_replicas, plan.max_replicas) if plan else (1, profile.days.day5.max_replicas)
+    predictor = {"minReplicas": low, "maxReplicas": high,
                  "containers": [container(profile, engine, "kserve-container")],
                  **pod_placement(profile, f"{name}-model-cache")}  # fmt: skip
+    annotations = {"serving.kserve.io/deploymentMode": "RawDeployment"}
+    if plan and plan.target_concurrency:
+        annotations[TARGET_ANNOTATION] = str(plan.target_concurrency)
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": name, "namespace": profile.days.day5.namespace, "labels": labels(profile, engine, name),
-                     "annotations": {"serving.kserve.io/deploymentMode": "RawDeployment"}},
+                     "annotations": annotations},
         "spec": {"predictor": predictor},
     }  # fmt: skip
 
 
-def deployment(profile: Profile, engine: str) -> dict[str, Any]:
+def deployment(profile: Profile, engine: str, plan: ReplicaPlan | None = None) -> dict[str, Any]:
     name = resource_name(profile, engine)
     pod_labels = labels(profile, engine, name)
     pod_spec = {"containers": [container(profile, engine, engine)], **pod_placement(profile, f"{name}-model-cache")}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": profile.days.day5.namespace, "labels": pod_labels},
-        "spec": {"replicas": 1, "strategy": {"type": "Recreate"},  # never two pods on one GPU during a rollout
+        "spec": {"replicas": plan.min_replicas if plan else 1,
+                 "strategy": {"type": "Recreate"},  # never two pods on one GPU during a rollout
                  "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
                  "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}},
     }  # fmt: skip
@@ -204,8 +224,10 @@ def service(profile: Profile, engine: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def render(profile: Profile, flavor: Flavor = "kserve", engine: str | None = None) -> list[dict[str, Any]]:
-    """The documents to apply, in order."""
+def render(
+    profile: Profile, flavor: Flavor = "kserve", engine: str | None = None, plan: ReplicaPlan | None = None
+) -> list[dict[str, Any]]:
+    """The documents to apply, in order; ``plan``: replicas from measurements (else the profile's)."""
     engine = engine or profile.engine
     if engine not in profile.engines:
         raise ManifestError(f"profile {profile.name} has no engines.{engine} section")
@@ -214,8 +236,8 @@ def render(profile: Profile, flavor: Flavor = "kserve", engine: str | None = Non
         warnings.warn(f"profile {profile.name}, engines.{engine}: {mismatch}", EngineReleaseWarning, stacklevel=2)
     claim = model_cache_claim(profile, f"{resource_name(profile, engine)}-model-cache")
     if flavor == "kserve":
-        return [claim, inference_service(profile, engine)]
-    return [claim, deployment(profile, engine), service(profile, engine)]
+        return [claim, inference_service(profile, engine, plan)]
+    return [claim, deployment(profile, engine, plan), service(profile, engine)]
 
 
 class _NoAliasDumper(yaml.SafeDumper):
