@@ -20,6 +20,7 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -125,15 +126,20 @@ def runner_gone(runner: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _manifests(outputs_root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every run's manifest under outputs/<date>/<run-id>/ that parses (a half-written one is passed over)."""
+    for manifest in Path(outputs_root).glob("*/run-*/manifest.json"):
+        try:
+            yield manifest, json.loads(manifest.read_text())
+        except ValueError:
+            continue
+
+
 def mark_gone_runs(outputs_root: Path) -> list[Path]:
     """Runs still marked ``running`` whose runner is gone on this host: marked ``interrupted`` with the reason, so
     the index stops showing them in progress. What their days saved stays as it is. Returns the manifests changed."""
     changed = []
-    for manifest in Path(outputs_root).glob("*/run-*/manifest.json"):
-        try:
-            data = json.loads(manifest.read_text())
-        except ValueError:
-            continue
+    for manifest, data in _manifests(outputs_root):
         why = runner_gone(data.get("runner")) if data.get("status") == "running" else None
         if why:
             data.update(status="interrupted", interrupted=f"runner gone: {why}", finished_utc=utc_now())
@@ -145,11 +151,7 @@ def mark_gone_runs(outputs_root: Path) -> list[Path]:
 def load_runs(outputs_root: Path) -> list[dict[str, Any]]:
     """Every run's manifest under outputs/<date>/<run-id>/, newest first."""
     runs = []
-    for manifest in Path(outputs_root).glob("*/run-*/manifest.json"):
-        try:
-            data = json.loads(manifest.read_text())
-        except ValueError:
-            continue
+    for manifest, data in _manifests(outputs_root):
         data["_dir"] = str(manifest.parent.relative_to(outputs_root))
         runs.append(data)
     return sorted(runs, key=lambda r: r.get("run_id", ""), reverse=True)
