@@ -76,8 +76,8 @@ def test_ten_million_tokens_a_day_on_one_h200_is_one_device_at_low_utilization()
 def test_the_verdicts_deployment_carries_replicas_and_a_target_from_the_measured_capacity():
     """2 G output tokens a day (23.1 k tok/s average, 57.9 k at a 2.5x peak) on an engine that serves 12.1 k tok/s
     at c=256 within the SLOs: 2 replicas for the average, 5 for the peak, 256 in flight a replica; the KServe
-    manifest carries them (the target as an annotation: RawDeployment's HPA scales on cpu or memory only) and
-    validates offline."""
+    manifest carries them, with an HPA of its own on the engine's running-requests series (KServe's RawDeployment
+    HPA scales on cpu or memory only), and validates offline."""
     from playbook.core.profiles import load_profile
     from playbook.days.verdict import deployment_for, scaling_for
 
@@ -90,7 +90,9 @@ def test_the_verdicts_deployment_carries_replicas_and_a_target_from_the_measured
     assert any("the peak hour (2.5x" in line for line in scaling.why)
     deployment = deployment_for(load_profile("h100-qwen2.5-7b"), verdict, big)
     assert deployment.problems == ()
-    for line in ("minReplicas: 2", "maxReplicas: 5", "playbook/target-concurrency: '256'", "sglang.launch_server"):
+    for line in ("minReplicas: 2", "maxReplicas: 5", "serving.kserve.io/autoscalerClass: external",
+                 "kind: HorizontalPodAutoscaler", "name: sglang_num_running_reqs", "averageValue: '256'",
+                 "name: h100-qwen2-5-7b-sglang-predictor", "sglang.launch_server"):  # fmt: skip
         assert line in deployment.manifest_yaml, line
 
 
@@ -101,4 +103,4 @@ def test_without_a_verdict_the_profiles_replicas_stand():
     verdict = decide_measured(CHAT, {"vllm": selection.Evidence({}, "vllm", "vllm")}, 3.5)
     deployment = deployment_for(load_profile("cpu-smollm2"), verdict, CHAT)
     assert verdict.engine is None and deployment.scaling is None
-    assert "minReplicas: 1" in deployment.manifest_yaml and "target-concurrency" not in deployment.manifest_yaml
+    assert "minReplicas: 1" in deployment.manifest_yaml and "HorizontalPodAutoscaler" not in deployment.manifest_yaml

@@ -207,10 +207,11 @@ def scaling_for(verdict: MeasuredVerdict, workload: Workload) -> Scaling | None:
         f"minReplicas {low}: the day's average, {average:,.0f} output tok/s, over {cost.capacity_tok_s:,.0f} tok/s "
         "a replica serves within the SLOs",
         f"maxReplicas {high}: the peak hour ({workload.peak_to_average:g}x the average) over the same capacity",
-        f"annotation {k8s.TARGET_ANNOTATION}: {target}, the Day 7 concurrency that capacity was measured at "
-        "(KServe's RawDeployment HPA scales on cpu or memory only; a request-based autoscaler would aim at this)"
+        f"HPA target {target} running requests a pod ({k8s.running_requests_metric(verdict.engine)}): the Day 7 "
+        "concurrency that capacity was measured at (KServe's own RawDeployment HPA scales on cpu or memory only, so "
+        "the InferenceService is autoscalerClass external and this HPA scales it)"
         if target
-        else f"annotation {k8s.TARGET_ANNOTATION}: not set (no Day 7 level met the SLOs)",
+        else "no HPA: no Day 7 level met the SLOs, so there is no measured target",
     )
     return Scaling(verdict.engine, low, high, target, cost.capacity_tok_s, why)
 

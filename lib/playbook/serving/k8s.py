@@ -171,16 +171,37 @@ def labels(profile: Profile, engine: str, name: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class ReplicaPlan:
     """Replicas from measurements (the selection's verdict) instead of the profile's ``days.day5.max_replicas``,
-    and the in-flight requests a replica served within the SLOs. The manifests run in KServe's RawDeployment mode,
-    whose HPA scales on cpu or memory only (KServe's raw-deployment autoscaling docs; concurrency needs Knative's
-    autoscaler), so the target travels as an annotation for whoever wires a request-based autoscaler."""
+    and the in-flight requests a replica served within the SLOs. KServe's RawDeployment HPA scales on cpu or memory
+    only (KServe's raw-deployment autoscaling docs), so with a target the InferenceService says
+    ``serving.kserve.io/autoscalerClass: external`` and an HPA of its own scales the predictor on the engine's
+    running-requests series (:func:`autoscaler`)."""
 
     min_replicas: int
     max_replicas: int
     target_concurrency: int | None = None
 
 
-TARGET_ANNOTATION = "playbook/target-concurrency"
+def running_requests_metric(engine: str) -> str:
+    """The engine's running-requests series as a Prometheus adapter usually exposes it to the custom metrics API
+    (``vllm:num_requests_running`` -> ``vllm_num_requests_running``): the cluster needs such an adapter rule."""
+    series = next(name for name, column in get_engine(engine).metrics.items() if column == "running")
+    return series.replace(":", "_")
+
+
+def autoscaler(profile: Profile, engine: str, plan: ReplicaPlan) -> dict[str, Any]:
+    """An ``autoscaling/v2`` HPA on the Deployment KServe creates for a RawDeployment predictor (``<name>-predictor``),
+    aiming at ``plan.target_concurrency`` running requests a pod."""
+    name = resource_name(profile, engine)
+    target = {"type": "AverageValue", "averageValue": str(plan.target_concurrency)}
+    return {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": f"{name}-predictor", "namespace": profile.days.day5.namespace,
+                     "labels": labels(profile, engine, name)},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{name}-predictor"},
+                 "minReplicas": plan.min_replicas, "maxReplicas": plan.max_replicas,
+                 "metrics": [{"type": "Pods", "pods": {"metric": {"name": running_requests_metric(engine)},
+                                                       "target": target}}]},
+    }  # fmt: skip
 
 
 def inference_service(profile: Profile, engine: str, plan: ReplicaPlan | None = None) -> dict[str, Any]:
@@ -191,7 +212,7 @@ def inference_service(profile: Profile, engine: str, plan: ReplicaPlan | None = 
                  **pod_placement(profile, f"{name}-model-cache")}  # fmt: skip
     annotations = {"serving.kserve.io/deploymentMode": "RawDeployment"}
     if plan and plan.target_concurrency:
-        annotations[TARGET_ANNOTATION] = str(plan.target_concurrency)
+        annotations["serving.kserve.io/autoscalerClass"] = "external"  # the HPA from ``autoscaler`` scales it
     return {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": name, "namespace": profile.days.day5.namespace, "labels": labels(profile, engine, name),
@@ -236,7 +257,8 @@ def render(
         warnings.warn(f"profile {profile.name}, engines.{engine}: {mismatch}", EngineReleaseWarning, stacklevel=2)
     claim = model_cache_claim(profile, f"{resource_name(profile, engine)}-model-cache")
     if flavor == "kserve":
-        return [claim, inference_service(profile, engine, plan)]
+        scaled = [autoscaler(profile, engine, plan)] if plan and plan.target_concurrency else []
+        return [claim, inference_service(profile, engine, plan), *scaled]
     return [claim, deployment(profile, engine, plan), service(profile, engine)]
 
 
