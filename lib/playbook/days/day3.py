@@ -127,19 +127,29 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
             **s.row("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms"), "status": result.status}  # fmt: skip
 
 
-def engine_rows(server: Server, sets: TaskSets, shared: list, out_dir: Path, settings: Day3Settings) -> list[dict]:
-    """Another engine's side of the comparison, on its own server with its default grammar backend: the structured
-    runs at every concurrency, with and without the constraint (the main server's task sets), then the
-    shared-prefix workload with caching on. Rows are labelled with the server's engine, and the requests carry
-    that engine's constraint fields."""
-    engine, rows = server.engine, []
+def structured_sweep(
+    server: Server, sets: TaskSets, out_dir: Path, settings: Day3Settings, backend: str, label: str
+) -> tuple[list[dict[str, Any]], dict[tuple[bool, int], list[Score]]]:  # fmt: skip
+    """The structured runs at every concurrency, without and with the constraint, each on its own task set, into
+    ``out_dir/structured-<label>-<constrained>-c<concurrency>``: the rows (labelled with the server's engine and
+    ``backend``) and each run's scores by (constrained, concurrency)."""
+    rows, scores_by_run = [], {}
     for concurrency in settings.concurrency:
         for constrained in (False, True):
-            folder = out_dir / f"structured-{engine}-{constrained}-c{concurrency}"
-            result, scores, cache_use = structured_run(server, engine, sets[(constrained, concurrency)], constrained,
-                                                       concurrency, folder, settings)  # fmt: skip
-            rows.append(structured_row(engine, "default", constrained, concurrency, result, scores, cache_use))
-    rows.append(prefix_run(server, shared, out_dir / f"prefix-shared-{engine}", "shared-prefix", True))
+            folder = out_dir / f"structured-{label}-{constrained}-c{concurrency}"
+            result, scores, cache_use = structured_run(server, server.engine, sets[(constrained, concurrency)],
+                                                       constrained, concurrency, folder, settings)  # fmt: skip
+            rows.append(structured_row(server.engine, backend, constrained, concurrency, result, scores, cache_use))
+            scores_by_run[(constrained, concurrency)] = scores
+    return rows, scores_by_run
+
+
+def engine_rows(server: Server, sets: TaskSets, shared: list, out_dir: Path, settings: Day3Settings) -> list[dict]:
+    """Another engine's side of the comparison, on its own server with its default grammar backend: the structured
+    sweep on the main server's task sets, then the shared-prefix workload with caching on. Rows are labelled with
+    the server's engine, and the requests carry that engine's constraint fields."""
+    rows, _ = structured_sweep(server, sets, out_dir, settings, "default", server.engine)
+    rows.append(prefix_run(server, shared, out_dir / f"prefix-shared-{server.engine}", "shared-prefix", True))
     return rows
 
 

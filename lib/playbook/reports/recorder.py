@@ -10,11 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from playbook.core.errors import PlaybookError
 from playbook.core.fileio import to_jsonable, utc_now, write_json_atomic
-from playbook.reports.results import RESULT_TYPES, SCHEMA_VERSION, DayStatus, Steps
+from playbook.reports.results import SCHEMA_VERSION, DayStatus, step_problem
 
 
 class DayRecorder:
@@ -43,7 +41,7 @@ class DayRecorder:
         readers could not parse fails here, in the cell that made it, not later in a report. A rejected value is
         still kept, in ``rejected-<step>.json`` beside ``metrics.json``: nothing measured is lost."""
         jsonable = to_jsonable(value)
-        problem = self._does_not_fit(step, jsonable)
+        problem = step_problem(self.data["day"], step, jsonable)
         if problem:
             write_json_atomic(self.output_dir / f"rejected-{step}.json", jsonable)
             raise PlaybookError(
@@ -52,19 +50,6 @@ class DayRecorder:
             )
         self.data["steps"][step] = jsonable
         self.save()
-
-    def _does_not_fit(self, step: str, jsonable: Any) -> str | None:
-        result_type = RESULT_TYPES.get(self.data["day"])
-        if result_type is None:
-            return None
-        steps_type: type[Steps] = result_type.model_fields["steps"].annotation  # type: ignore[assignment]
-        try:
-            steps_type.model_validate({step: jsonable})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            return f"{where}: {first['msg']}" if where else first["msg"]
-        return None
 
     def skip(self, step: str, reason: str) -> None:
         self.data["skipped"][step] = reason

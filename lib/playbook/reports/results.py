@@ -447,9 +447,28 @@ def parse_day_result(data: dict[str, Any], source: str = "metrics.json") -> DayR
     try:
         return result_type.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ResultSchemaError(f"{source}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+        raise ResultSchemaError(f"{source}: {first_problem(exc)} ({exc.error_count()} problem(s))") from None
+
+
+def first_problem(exc: ValidationError) -> str:
+    """``where: what`` of a validation error's first problem, the one line a reader acts on."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def step_problem(day: int, step: str, value: Any) -> str | None:
+    """Why ``value`` (JSON-shaped) cannot be day ``day``'s step ``step``; None where it fits (or the day has no
+    model). The recorder asks before it saves, so a misfit fails in the cell that made it."""
+    result_type = RESULT_TYPES.get(day)
+    if result_type is None:
+        return None
+    steps_type: type[Steps] = result_type.model_fields["steps"].annotation  # type: ignore[assignment]
+    try:
+        steps_type.model_validate({step: value})
+    except ValidationError as exc:
+        return first_problem(exc)
+    return None
 
 
 def load_day_result(path: Path) -> DayResult:

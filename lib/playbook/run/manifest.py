@@ -113,9 +113,9 @@ def cpu_capabilities(profile: Profile) -> dict[str, Any]:
 
 
 def collect_environment(profile: Profile) -> dict[str, Any]:
-    engine_python = sys.executable
-    engine_env = dict(profile.engines[profile.engine].env) if profile.engine in profile.engines else {}
+    engine_python, engine_env = sys.executable, {}
     if profile.engine in profile.engines:
+        engine_env = dict(profile.engines[profile.engine].env)
         candidate = Path(profile.engines[profile.engine].python)
         candidate = candidate if candidate.is_absolute() else REPO_ROOT / candidate
         if candidate.exists():

@@ -28,7 +28,6 @@ from playbook.reports.layout import (
     DEFAULT_OUTPUTS,
     allocate_run_dir,
     ensure_writable,
-    mark_gone_runs,
     runner_identity,
 )
 from playbook.reports.ledger import write_ledger_page
@@ -186,7 +185,6 @@ def run_playbook(
     ensure_writable(outputs_root)
     if not profile.attached and profile.server.port != "auto":  # a taken port is found before the run folder exists
         ensure_port_free(profile.server.host, profile.server.port)
-    mark_gone_runs(outputs_root)  # earlier runs whose runner died stop showing as running
     plan = preflight(profile, days)
     run_dir = allocate_run_dir(outputs_root)
     manifest: dict[str, Any] = {
