@@ -17,7 +17,15 @@ from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult
 from playbook.load.rounds import level_rows
-from playbook.load.sweep import LevelResult, PromptPool, as_pool, requests_per_level, run_level, unreachable_level
+from playbook.load.sweep import (
+    LevelResult,
+    PromptPool,
+    as_pool,
+    ramp_for,
+    requests_per_level,
+    run_level,
+    unreachable_level,
+)
 from playbook.reports import layout
 from playbook.reports.plots import concurrency_axis
 from playbook.serving.endpoint import Endpoint
@@ -52,15 +60,6 @@ def sweep(
             if levels[-1].result.status != "ok":
                 return levels
     return levels
-
-
-def ramp_for(settings: Day7Settings, concurrency: int, earlier: list[LevelResult]) -> float | None:
-    """The previous level's mean request time (steady state), over which this level's slots start: about one
-    request time, so the first answers arrive spread out. None at c=1, without ``ramp``, or with no earlier level."""
-    if not settings.ramp or concurrency == 1 or not earlier or earlier[-1].steady is None:
-        return None
-    mean_ms = earlier[-1].steady.e2e.mean_ms
-    return round(mean_ms / 1000, 2) if mean_ms else None
 
 
 def judge_level(ctx: Any, label: str, result: LoadResult, kept_earlier: bool = False) -> None:

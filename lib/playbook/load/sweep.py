@@ -139,6 +139,15 @@ def run_level(
     return LevelResult(concurrency, n, result, steady, cache, ramp_s, round_number)
 
 
+def ramp_for(settings: Day7Settings, concurrency: int, earlier: list[LevelResult]) -> float | None:
+    """The previous level's mean request time (steady state), over which this level's slots start: about one
+    request time, so the first answers arrive spread out. None at c=1, without ``ramp``, or with no earlier level."""
+    if not settings.ramp or concurrency == 1 or not earlier or earlier[-1].steady is None:
+        return None
+    mean_ms = earlier[-1].steady.e2e.mean_ms
+    return round(mean_ms / 1000, 2) if mean_ms else None
+
+
 def unreachable_level(concurrency: int, requests: int, error: str) -> LevelResult:
     """A level that never started: the server was gone before its first request (it died between levels)."""
     result = LoadResult(config={"concurrency": concurrency}, status="partial",
