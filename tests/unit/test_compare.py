@@ -105,3 +105,23 @@ def _row(engine: str, concurrency: int, round_number: int, tput: float) -> dict:
     return {"engine": engine, "concurrency": concurrency, "round": round_number, "status": "ok", "output_tok_s": tput,
             "tpot_p50_ms": 1000 / tput, "ttft_p99_ms": 50.0, "ttft_p50_ms": 20.0, "req_s": tput / 100,
             "prefix_cache_hit_rate": 0.0}  # fmt: skip
+
+
+def test_the_selection_takes_each_engines_capacity_from_the_comparison(tmp_path):
+    from playbook.days import selection
+    from playbook.days.verdict import decide_measured
+
+    rows = [_row(e, 64, r, tput) for e, base in (("sglang", 1300), ("vllm", 1000)) for r, tput in
+            enumerate((base, base + 10, base - 10), start=1)]  # fmt: skip
+    record = {"profile": "h200-qwen2.5-7b-dummy", "engines": ["sglang", "vllm"], "rounds": 3, "status": "ok",
+              "summary": compare.summarize(rows, ["sglang", "vllm"])}  # fmt: skip
+    path = tmp_path / "compare.json"
+    path.write_text(json.dumps(record))
+    own_run = {"vllm": selection.Evidence(source="run", engine="vllm")}  # no Day 7 of its own
+    columns = selection.with_comparison(own_run, path, "h200-qwen2.5-7b-dummy")
+    assert set(columns) == {"vllm", "sglang"} and columns["vllm"].sweep_source == str(path)
+    chat = selection.Workload(structured_share=0.0, shared_prefix_share=0.0)
+    verdict = decide_measured(chat, columns, 4.54)
+    assert verdict.engine == "sglang" and not verdict.tie  # 1290-1310 against 990-1010: outside the spread
+    with pytest.raises(PlaybookError, match=r"comparison_json: .* compares on profile h200-qwen2\.5-7b-dummy"):
+        selection.with_comparison(own_run, path, "cpu-smollm2")

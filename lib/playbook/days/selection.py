@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -33,6 +33,7 @@ from playbook.reports.results import (
     DayResult,
     MultiGpuSummary,
     SweepRow,
+    load_comparison,
     load_day_result,
 )
 from playbook.sizing.architecture import ModelShape, load_shape
@@ -77,6 +78,9 @@ class Evidence:
     days: dict[int, DayResult] = field(default_factory=dict)
     source: str = ""
     engine: str = "vllm"
+    # An engine comparison's rows (alternating rounds, side by side on one GPU), in place of this run's Day 7 sweep.
+    sweep: list[SweepRow] | None = None
+    sweep_source: str | None = None
 
     def _day(self, number: int, kind: type[R]) -> R | None:
         result = self.days.get(number)
@@ -111,6 +115,8 @@ class Evidence:
         return self._day(7, Day7Result)
 
     def sweep_levels(self) -> list[SweepRow]:
+        if self.sweep is not None:
+            return self.sweep
         return (self.day7.steps.sweep or []) if self.day7 else []
 
 
@@ -165,6 +171,24 @@ def engine_columns(evidence: Evidence, others: Sequence[Evidence] = ()) -> dict[
             raise PlaybookError(f"compare_runs: {other.source} is another {other.engine} run; give one run per engine")
         columns[other.engine] = other
     return columns
+
+
+def with_comparison(columns: dict[str, Evidence], path: Path | None, profile_name: str) -> dict[str, Evidence]:
+    """Each engine's Day 7 sweep replaced by its rows in an engine comparison (``playbook.run.compare``): there the
+    engines ran side by side in alternating rounds, so a difference between them is not the host's drift between
+    two runs. An engine of the comparison with no run here gets a column holding only that. The comparison must
+    be of this profile (``comparison_json``)."""
+    if path is None:
+        return columns
+    comparison = load_comparison(Path(path))
+    if comparison.profile != profile_name:
+        raise PlaybookError(f"comparison_json: {path} compares on profile {comparison.profile}, this report is "
+                            f"{profile_name}; give a comparison of the same profile, or none")  # fmt: skip
+    merged = dict(columns)
+    for engine, rows in comparison.summary.levels.items():
+        base = merged.get(engine, Evidence(source=str(path), engine=engine))
+        merged[engine] = replace(base, sweep=list(rows), sweep_source=str(path))
+    return merged
 
 
 def _kv_preflight_error(evidence: Evidence) -> str:

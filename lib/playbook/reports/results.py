@@ -427,6 +427,31 @@ def load_multigpu_summary(path: Path) -> MultiGpuSummary:
         raise ResultSchemaError(f"{path}: not a multi-GPU summary ({str(exc).splitlines()[0]})") from None
 
 
+class Comparison(BaseModel):
+    """``compare.json`` of ``playbook.run.compare``: engines measured side by side in alternating rounds; the
+    selection reads each engine's per-level rows (median and spread of its rounds)."""
+
+    model_config = ConfigDict(extra="allow")
+    profile: str
+    engines: list[str]
+    rounds: int
+    status: str
+    summary: ComparisonSummary
+
+
+class ComparisonSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    levels: dict[str, list[SweepRow]]
+
+
+def load_comparison(path: Path) -> Comparison:
+    try:
+        return Comparison.model_validate_json(Path(path).read_text())
+    except (OSError, ValidationError) as exc:
+        raise ResultSchemaError(f"{path}: not a compare.json of playbook.run.compare "
+                                f"({str(exc).splitlines()[0]})") from None  # fmt: skip
+
+
 RESULT_TYPES: dict[int, type[DayResult]] = {
     1: Day1Result, 2: Day2Result, 3: Day3Result, 4: Day4Result, 5: Day5Result, 6: Day6Result, 7: Day7Result,
     8: Day8Result,
