@@ -13,6 +13,8 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
+from playbook.reports.paths import scrub_html
+
 
 def report_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy without papermill's injected cell and without stderr streams."""
@@ -38,7 +40,7 @@ def render_report(notebook_path: Path, html_path: Path, title: str, summary_html
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
     if summary_html:
         body = body.replace("<main>", "<main>\n" + summary_html, 1)
-    html_path.write_text(body)
+    html_path.write_text(scrub_html(body, run_dir=html_path.parent.parent))  # machine paths: see reports.paths
     return html_path
 
 
@@ -66,5 +68,5 @@ def rerender_html(html_path: Path, title: str, summary_html: str | None = None) 
     main = soup.find("main")
     if summary_html and main is not None:
         main.insert(0, BeautifulSoup(summary_html, "html.parser"))
-    html_path.write_text(str(soup))
+    html_path.write_text(scrub_html(str(soup), run_dir=html_path.parent.parent))
     return html_path

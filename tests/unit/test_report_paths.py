@@ -1,0 +1,56 @@
+"""Reports travel without the machine that wrote them: no absolute path of that machine in any committed page,
+and the renderer makes every one portable (``playbook.reports.paths``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from playbook.reports.notebook_html import render_report
+from playbook.reports.paths import machine_paths, scrub_text
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reference"
+RUN = Path("/root/gpu-outputs/2026-12-03/run-0001")
+
+
+@pytest.mark.parametrize("page", sorted(REFERENCE.rglob("*.html")), ids=lambda p: str(p.relative_to(REFERENCE)))
+def test_no_committed_page_names_a_machine_path(page):
+    assert machine_paths(page.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "portable"),
+    [
+        ("log: /root/gpu-outputs/2026-12-03/run-0001/day03/server.log", "log: day03/server.log"),
+        ("log: /root/gpu-outputs/2026-11-30/run-0002/day05/x.log", "log: day05/x.log"),  # another run folder
+        ("--model /root/playbook-cache/models/qwen-1a2b --x", "--model $PLAYBOOK_CACHE/models/qwen-1a2b --x"),
+        ("acme=/home/me/.cache/playbook/adapters/acme-9f", "acme=$PLAYBOOK_CACHE/adapters/acme-9f"),
+        ("['/opt/torch/.venv/bin/python3', '-m']", "['python', '-m']"),
+        ("see /work/main/reference/h200/x.html", "see reference/h200/x.html"),
+        ("PYTHONPATH=/work/main/lib:/tmp/vllm", "PYTHONPATH=…/main/lib:…/tmp/vllm"),
+        (
+            "POST /v1/chat/completions to http://127.0.0.1:8000/v1",
+            "POST /v1/chat/completions to http://127.0.0.1:8000/v1",
+        ),
+        ("data:image/png;base64,iVBO+/tmp/abc==", "data:image/png;base64,iVBO+/tmp/abc=="),
+    ],
+)
+def test_paths_become_portable_and_nothing_else_changes(text, portable):
+    assert scrub_text(text, RUN) == portable
+    assert scrub_text(portable, RUN) == portable  # idempotent: a committed page can be scrubbed again
+
+
+def test_a_rendered_report_keeps_no_machine_path(tmp_path):
+    day = tmp_path / "run-0001" / "day01"
+    day.mkdir(parents=True)
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(...)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"metrics in {day}/metrics.json\n"
+                                           "model /root/.cache/playbook/models/smollm2-abc\n")]  # fmt: skip
+    notebook.cells = [cell]
+    nbformat.write(notebook, day / "notebook.ipynb")
+    page = render_report(day / "notebook.ipynb", day / "report.html", "Day 1").read_text()
+    assert machine_paths(page) == []
+    assert "metrics in day01/metrics.json" in page and "$PLAYBOOK_CACHE/models/smollm2-abc" in page
