@@ -35,6 +35,7 @@ from playbook.load import sweep
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable
 from playbook.load.rounds import MIN_ROUNDS, compare, level_rows, spread_of
+from playbook.run.manifest import git_state
 from playbook.serving import serverinfo
 from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import Server, launch
@@ -193,7 +194,7 @@ def run_comparison(args: argparse.Namespace) -> dict[str, Any]:
     path = args.out / "compare.json"
     record: dict[str, Any] = {"profile": profile.name, "engines": engines, "rounds": args.rounds, "levels": levels,
                               "memory_share": args.memory_share, "overrides": args.set, "started_at": utc_now(),
-                              "status": "starting", "servers": {}, "rows": []}  # fmt: skip
+                              "status": "starting", "servers": {}, "rows": [], **git_state()}  # fmt: skip
     record["gpu_check"] = gpu_check() if args.gpu_check else None
     write_json_atomic(path, record)
     prepared = prepare_model(profile.model)
