@@ -58,3 +58,18 @@ def test_the_box_is_the_first_thing_in_the_report(tmp_path):
     )
     page = render_report(tmp_path / "n.ipynb", tmp_path / "r.html", "Day 7", box).read_text()
     assert page.index("playbook-summary") < page.index("Day 7 narrative")
+
+
+def test_checks_sit_in_one_collapsed_section_not_between_paragraphs(tmp_path, capsys):
+    from playbook.days.context import DayContext
+    from playbook.reports.recorder import DayRecorder
+
+    recorder = DayRecorder(tmp_path, 5, "cpu-smollm2")
+    ctx = DayContext(None, recorder, tmp_path, [])  # type: ignore[arg-type]  # check needs no profile
+    ctx.check(True, "health answers 200")
+    ctx.check(False, "readiness <probe> answers 503")
+    assert capsys.readouterr().out == "FAIL: readiness <probe> answers 503\n"  # no PASS line in the narrative
+    recorder.finish("failed")
+    box = summary_box(summarize_day(load_day_result(tmp_path / "metrics.json")))
+    assert '<details class="checks" open><summary>Checks: 1 passed, 1 failed</summary>' in box
+    assert "PASS: health answers 200" in box and "FAIL: readiness &lt;probe&gt; answers 503" in box

@@ -30,10 +30,12 @@ class DayContext:
         return api_key(self.profile)
 
     def check(self, ok: bool, message: str) -> None:
-        """Remember a failed check; the day fails at the end, after teardown. Returns nothing, so a
-        check as a cell's last line prints only its PASS/FAIL line."""
-        print(("PASS: " if ok else "FAIL: ") + message)
+        """Record a check for the report's Checks section; a failed one also fails the day at the end, after
+        teardown, and is printed where it happened. A passing check prints nothing: test-style ``PASS`` lines
+        between the paragraphs are not what a reader came for (the section lists them all)."""
+        self.recorder.check(ok, message)
         if not ok:
+            print("FAIL: " + message)
             self.failures.append(message)
 
     def partial(self, message: str) -> None:

@@ -51,6 +51,11 @@ class DayRecorder:
         self.data["steps"][step] = jsonable
         self.save()
 
+    def check(self, ok: bool, message: str) -> None:
+        """One check's outcome, for the report's Checks section (kept in order, saved at once)."""
+        self.data.setdefault("checks", []).append({"ok": bool(ok), "message": message})
+        self.save()
+
     def skip(self, step: str, reason: str) -> None:
         self.data["skipped"][step] = reason
         self.save()

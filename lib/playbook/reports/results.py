@@ -57,6 +57,13 @@ class Steps(BaseModel):
         return {k[len(prefix) :]: v for k, v in (self.model_extra or {}).items() if k.startswith(prefix)}
 
 
+class CheckRecord(BaseModel):
+    """One check a day made (``DayContext.check``): the report lists them in its Checks section."""
+
+    ok: bool
+    message: str
+
+
 class DayResult(BaseModel):
     """The envelope every day's metrics.json shares."""
 
@@ -72,6 +79,7 @@ class DayResult(BaseModel):
     skipped: dict[str, str] = {}
     failures: list[str] = []
     partial: list[str] = []
+    checks: list[CheckRecord] = []  # absent before 2026-12-04: those reports printed PASS lines in the narrative
 
 
 # Day 1 --------------------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ class DaySummary:
     conclusion: str | None = None
     problems: list[str] = field(default_factory=list)  # failed checks and cut-short measurements
     not_run: list[str] = field(default_factory=list)  # "step: reason"
+    checks: list[tuple[bool, str]] = field(default_factory=list)  # every check the day made, in order
 
 
 def _ms(value: float | None) -> str:
@@ -159,6 +160,7 @@ def summarize_day(result: DayResult) -> DaySummary:
         verdict=result.status, headlines=headlines, conclusion=sentence,
         problems=[*result.failures, *result.partial],
         not_run=[f"{step}: {reason}" for step, reason in result.skipped.items()],
+        checks=[(c.ok, c.message) for c in result.checks],
     )  # fmt: skip
 
 
@@ -185,7 +187,18 @@ def summary_box(summary: DaySummary) -> str:
     for title, items in (("Problems", summary.problems), ("Not run here", summary.not_run)):
         if items:
             parts.append(f"<p>{title}:</p><ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
+    if summary.checks:
+        parts.append(checks_section(summary.checks))
     return "".join(parts) + "</section>" + STYLE
+
+
+def checks_section(checks: list[tuple[bool, str]]) -> str:
+    """Every check in a collapsed list, its count in the title; open when one failed."""
+    failed = sum(not ok for ok, _ in checks)
+    title = f"Checks: {len(checks) - failed} passed" + (f", {failed} failed" if failed else "")
+    items = "".join(f'<li class="{"pass" if ok else "fail"}">{"PASS" if ok else "FAIL"}: {html.escape(m)}</li>'
+                    for ok, m in checks)  # fmt: skip
+    return f'<details class="checks"{" open" if failed else ""}><summary>{title}</summary><ul>{items}</ul></details>'
 
 
 # A metrics.json still "running" after its notebook ended belongs to a notebook that stopped before its last cell.
@@ -198,5 +211,6 @@ STYLE = """<style>
 .playbook-summary.failed,.playbook-summary.running,.playbook-summary.interrupted{border-color:#b3261e}
 .playbook-summary th{text-align:left;padding-right:1.5em;font-weight:normal;color:#444}
 .playbook-summary .verdict{font-size:1.2em;margin:.2em 0}
+.playbook-summary .checks li.fail{color:#b3261e}.playbook-summary .checks summary{cursor:pointer}
 .jp-RenderedHTMLCommon table{display:block;max-width:100%;overflow-x:auto}  /* wide tables scroll, never clip */
 </style>"""
