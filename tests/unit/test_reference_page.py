@@ -21,3 +21,13 @@ def test_the_committed_reference_page_is_current(tmp_path):
     assert without_timestamp(page) == without_timestamp((REPO_ROOT / "reference" / "index.html").read_text())
     assert 'href="h200-2026-11-26/qwen2.5-7b-dummy/day07/report.html"' in page and "1000/1000 ok" in page
     assert 'href="h100x2-2026-11-25/multigpu.json"' in page
+
+
+def test_the_front_page_is_newest_first_sectioned_and_marks_what_is_superseded():
+    page = (REPO_ROOT / "reference" / "index.html").read_text()
+    gpu, cpu = page.index("<h2>Runs on GPUs</h2>"), page.index("<h2>Runs on the CPU</h2>")
+    assert gpu < page.index('id="h200-2026-12-04"') < page.index('id="h200-2026-11-26"') < cpu
+    assert page.index('id="cpu-2026-12-01-draft"') > cpu
+    assert page.index("The current answer on a GPU") < gpu and 'href="h200-2026-12-04/compare/report.html"' in page
+    superseded = page.index('id="h200-2026-11-30"')
+    assert "Superseded: by h200-2026-11-30b" in page[superseded : superseded + 600]

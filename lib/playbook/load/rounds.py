@@ -66,7 +66,14 @@ class Comparison:
 
 
 def _range(s: Spread) -> str:
-    return f"{s.low:,.4g}-{s.high:,.4g} over {s.rounds}"
+    return f"{_number(s.low)}-{_number(s.high)} over {s.rounds}"
+
+
+def _number(value: float) -> str:
+    """Four significant digits without an exponent: 10,384 and 7.422, never 1.038e+04."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
 
 
 def compare(metric: str, a: Spread, b: Spread, higher_is_better: bool = True) -> Comparison:

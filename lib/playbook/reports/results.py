@@ -399,6 +399,7 @@ class Day8Steps(Steps):
     cost: Any = None
     cost_by_engine: Any = None
     compare_runs: Any = None
+    comparison: str | None = None  # compare.json whose alternating rounds gave each engine's capacity
     sizing: Any = None
 
 

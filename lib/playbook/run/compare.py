@@ -32,6 +32,7 @@ from playbook.core.errors import PlaybookError
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.core.profiles import Day7Settings, Profile, load_profile
 from playbook.load import sweep
+from playbook.load.cache import judge, template_share
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable
 from playbook.load.rounds import MIN_ROUNDS, compare, level_rows, spread_of
@@ -88,11 +89,13 @@ def alternate(
     out_dir: Path,
     on_row: Callable[[dict[str, Any]], None] = lambda row: None,
     seed: int = 0,
+    expected_share: float | None = None,
 ) -> list[dict[str, Any]]:
     """Every level, ``rounds`` times, the contenders taking turns; one row per (engine, level, round), each
     passed to ``on_row`` as soon as it is measured. A level's slots ramp up as Day 7's do (over that engine's
     previous level's mean request time). An engine whose level did not end ``ok`` (or whose server died) runs
-    no further level; the others go on, and the rows say so."""
+    no further level; the others go on, and the rows say so. ``expected_share``: the prompt share every request
+    shares by construction (the chat template's opening), which the cache may serve without contaminating."""
     pools = {c.name: sweep.PromptPool(samples) for c in contenders}
     earlier: dict[str, list[sweep.LevelResult]] = {c.name: [] for c in contenders}
     stopped: set[str] = set()
@@ -106,7 +109,7 @@ def alternate(
                 folder = out_dir / contender.name / f"c{concurrency:04d}-r{r}"
                 ramp = sweep.ramp_for(settings, concurrency, earlier[contender.name])
                 level = _measure(contender.endpoint, settings, concurrency, n, pools[contender.name], folder,
-                                 seed + r - 1, ramp, r)  # fmt: skip
+                                 seed + r - 1, ramp, r, expected_share)  # fmt: skip
                 earlier[contender.name].append(level)
                 row = level.row() | {"engine": contender.name, "position_in_round": position}
                 rows.append(row)
@@ -117,9 +120,9 @@ def alternate(
 
 
 def _measure(endpoint: Endpoint, settings: Day7Settings, c: int, n: int, pool: sweep.PromptPool, folder: Path,
-             seed: int, ramp: float | None, round_number: int) -> sweep.LevelResult:  # fmt: skip
+             seed: int, ramp: float | None, round_number: int, share: float | None) -> sweep.LevelResult:  # fmt: skip
     try:
-        return sweep.run_level(endpoint, settings, c, n, pool, folder, seed, ramp, round_number=round_number)
+        return sweep.run_level(endpoint, settings, c, n, pool, folder, seed, ramp, share, round_number)
     except EndpointUnreachable as exc:
         return sweep.unreachable_level(c, n, str(exc))
 
@@ -148,6 +151,32 @@ def _level_comparisons(row_a: dict, row_b: dict, a: str, b: str) -> list[dict[st
         found.append({"concurrency": row_a["concurrency"], "a": a, "b": b, **result.to_dict(),
                       "sentence": result.sentence(a, b)})  # fmt: skip
     return found
+
+
+def rejudge(rows: list[dict[str, Any]], expected_share: float | None) -> list[dict[str, Any]]:
+    """The rows with ``cache_contaminated`` judged again against the workload's template share (the measured hit
+    rate unchanged): for a run that judged without it, where every request's chat-template opening counted."""
+    return [row | {"cache_contaminated": judge(row.get("prefix_cache_hit_rate"), expected_share, False).contaminated}
+            for row in rows]  # fmt: skip
+
+
+def merge_parts(parts: list[tuple[dict[str, Any], set[int]]], expected_share: float | None) -> dict[str, Any]:
+    """One comparison from several runs of the same profile and engines, each contributing the levels it ran in
+    full (a call that ran out of time, then a second run of the levels it missed). Every level's rounds come
+    from one run, so each level stays a side-by-side comparison; each part's servers, self-test and times are
+    kept under ``parts``."""
+    first = parts[0][0]
+    rows = [row for record, levels in parts for row in record["rows"] if row["concurrency"] in levels]
+    rows = rejudge(rows, expected_share)
+    kept = ("servers", "gpu_check", "started_at", "finished_at", "status", "git_commit", "overrides")
+    merged = {key: first[key] for key in ("profile", "engines", "rounds", "memory_share", "servers", "started_at")}
+    merged |= {"git_commit": first.get("git_commit"), "gpu_check": first.get("gpu_check"), "rows": rows,
+               "status": "ok" if all(r["status"] == "ok" for r in rows) else "partial",
+               "levels": sorted({r["concurrency"] for r in rows}), "expected_share": expected_share,
+               "finished_at": parts[-1][0].get("finished_at")}  # fmt: skip
+    merged["summary"] = summarize(rows, first["engines"])
+    merged["parts"] = [{"levels": sorted(levels), **{k: record.get(k) for k in kept}} for record, levels in parts]
+    return merged
 
 
 # ---- the GPU side: profile, servers, the JSON on disk -------------------------------------------------------
@@ -199,6 +228,7 @@ def run_comparison(args: argparse.Namespace) -> dict[str, Any]:
     write_json_atomic(path, record)
     prepared = prepare_model(profile.model)
     samples = sweep.requests_for(settings, pool_size(settings, levels, args.rounds), 0, prepared.model_arg)
+    record["expected_share"] = template_share(samples, prepared.model_arg)
     try:
         with contextlib.ExitStack() as stack:
             servers = start_servers(profile, engines, prepared.model_arg, args.out, stack, record)
@@ -211,7 +241,8 @@ def run_comparison(args: argparse.Namespace) -> dict[str, Any]:
                 record["rows"].append(row)
                 write_json_atomic(path, record)
 
-            rows = alternate(contenders, settings, levels, args.rounds, samples, args.out / "records", keep)
+            rows = alternate(contenders, settings, levels, args.rounds, samples, args.out / "records", keep,
+                             expected_share=record["expected_share"])  # fmt: skip
             record["status"] = "ok" if all(r["status"] == "ok" for r in rows) else "partial"
     except PlaybookError as exc:
         record.update(status="failed", error=str(exc)[-4000:])
