@@ -25,6 +25,16 @@ LOADTEST_ALIASES = {"warmup_requests": "--warmup", "request_timeout_s": "--reque
                     "max_duration_s": "--max-duration"}  # fmt: skip
 
 
+def _dataset(name: str) -> str:
+    """``--dataset``: a known name or ``file:PATH``, checked before any request is built."""
+    from playbook.core.profiles import dataset_problem
+
+    problem = dataset_problem(name)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return name
+
+
 def _add_profile_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="cpu-smollm2", help="profile name under params/ or a YAML path")
     parser.add_argument(
@@ -293,7 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(load, LoadConfig, required={"base_url", "model"}, defaults={"concurrency": 8},
                      aliases=LOADTEST_ALIASES)  # fmt: skip
     load.add_argument("--requests", type=int, default=100)
-    load.add_argument("--dataset", choices=["sharegpt", "synthetic", "shared-prefix"], default="sharegpt")
+    load.add_argument(
+        "--dataset",
+        type=_dataset,
+        default="sharegpt",
+        help="sharegpt, synthetic, shared-prefix, or file:PATH (JSONL of chat messages, ShareGPT JSON)",
+    )
     load.add_argument("--input-tokens", type=int, default=256, help="synthetic: prompt length")
     load.add_argument("--output-tokens", type=int, default=128, help="tokens to generate (sharegpt: the cap)")
     load.add_argument("--max-prompt-tokens", type=int, default=1024, help="sharegpt: longest prompt kept")

@@ -54,3 +54,21 @@ def test_a_rendered_report_keeps_no_machine_path(tmp_path):
     page = render_report(day / "notebook.ipynb", day / "report.html", "Day 1").read_text()
     assert machine_paths(page) == []
     assert "metrics in day01/metrics.json" in page and "$PLAYBOOK_CACHE/models/smollm2-abc" in page
+
+
+def test_a_command_line_and_a_logged_mapping_become_rows_without_machine_paths():
+    from playbook.reports.tables import argv_rows, mapping_rows
+
+    argv = ["/work/main/.venv/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model",
+            "/root/.cache/playbook/models/smollm2-abc", "--enforce-eager", "--port", "8000"]  # fmt: skip
+    assert argv_rows(argv) == [
+        {"argument": "command", "value": "python -m vllm.entrypoints.openai.api_server"},
+        {"argument": "--model", "value": "$PLAYBOOK_CACHE/models/smollm2-abc"},
+        {"argument": "--enforce-eager", "value": "(set)"},
+        {"argument": "--port", "value": "8000"},
+    ]
+    logged = "{'host': '127.0.0.1', 'model': '/root/playbook-cache/models/x', 'enforce_eager': True}"
+    assert mapping_rows(logged) == [{"setting": "host", "value": "127.0.0.1"},
+                                    {"setting": "model", "value": "$PLAYBOOK_CACHE/models/x"},
+                                    {"setting": "enforce_eager", "value": "True"}]  # fmt: skip
+    assert mapping_rows("not a dict {") == [{"setting": "(as logged)", "value": "not a dict {"}]

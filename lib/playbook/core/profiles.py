@@ -262,10 +262,29 @@ class Day2Settings(StrictModel):
         return v
 
 
+DATASETS: tuple[str, ...] = ("sharegpt", "synthetic", "shared-prefix")
+FILE_PREFIX = "file:"  # file:PATH, your own prompts (JSONL of chat messages, or ShareGPT-shaped JSON)
+
+
+def dataset_problem(name: str) -> str | None:
+    """What is wrong with a dataset name, before any request is built: an unknown name, or a ``file:`` path that
+    is missing or of another kind. None when it is fine."""
+    problem = None
+    if name.startswith(FILE_PREFIX):
+        path = Path(name.removeprefix(FILE_PREFIX))
+        if path.suffix not in (".jsonl", ".json"):
+            problem = f"dataset {name!r}: give a .jsonl file of chat messages or a ShareGPT-shaped .json file"
+        elif not path.is_file():
+            problem = f"dataset {name!r}: no such file"
+    elif name not in DATASETS:
+        problem = f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, or file:PATH (your own prompts)"
+    return problem
+
+
 class Day7Settings(StrictModel):
     """Load test. CPU profiles keep prompts and outputs short so the day fits in minutes."""
 
-    dataset: Literal["sharegpt", "synthetic", "shared-prefix"] = "synthetic"
+    dataset: str = Field("synthetic", description="sharegpt, synthetic, shared-prefix, or file:PATH (your prompts).")
     input_tokens: int = Field(64, ge=1, description="synthetic: prompt length in tokens.")
     output_tokens: int = Field(8, ge=1, description="Tokens to generate (sharegpt: the cap).")
     max_prompt_tokens: int = Field(512, ge=4, description="sharegpt: longest prompt kept.")
@@ -295,6 +314,14 @@ class Day7Settings(StrictModel):
     slo_ttft_ms: float | None = Field(None, gt=0)
     slo_tpot_ms: float | None = Field(None, gt=0)
     regression_threshold_pct: float = Field(10.0, gt=0)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        problem = dataset_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class Day3Settings(StrictModel):

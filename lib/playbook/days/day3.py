@@ -5,6 +5,7 @@ caching (hit rate, TTFT with caching on vs off), each as rows of one comparison 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,8 @@ def plot_comparison(rows: list[dict[str, Any]]) -> plt.Figure:
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def answer_text(truth: object) -> str:
+    """A task's known answer as a reader meets it: JSON for an object (not a Python dict), the text otherwise."""
+    return json.dumps(truth, ensure_ascii=False) if isinstance(truth, dict | list) else str(truth)

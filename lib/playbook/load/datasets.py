@@ -7,6 +7,10 @@
   ``pydoc_data.topics``), cut by the model's own tokenizer.
 * ``shared-prefix``: a few long system prompts shared by many requests, each with its
   own short question: the workload prefix caching is for (Day 3).
+* ``file:PATH``: your own prompts. A ``.jsonl`` file holds one request a line,
+  ``{"messages": [{"role": "user", "content": "..."}], "max_tokens": 128}`` (``max_tokens`` optional: the
+  output cap otherwise); a ``.json`` file is a ShareGPT-shaped array (``conversations`` of ``human`` / ``gpt``
+  turns). A bad row is a one-line error naming its line and the fix; a prompt repeated in the file is sent once.
 
 The same name, sizes and seed always give the same requests, and no two of them are the same prompt
 (``synthetic`` and ``sharegpt`` draw without replacement): a prompt sent twice is a prefix-cache hit, and a
@@ -24,9 +28,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from playbook.core.errors import PlaybookError
+from playbook.core.profiles import FILE_PREFIX, dataset_problem
 
 DatasetName = Literal["sharegpt", "synthetic", "shared-prefix"]
-DATASETS: tuple[str, ...] = ("sharegpt", "synthetic", "shared-prefix")
+ROLES = ("system", "user", "assistant")
 CHARS_PER_TOKEN = 4  # only when no tokenizer is given
 
 
@@ -182,9 +187,12 @@ def build_requests(
     name: str, n: int, seed: int, tokenizer_dir: str | Path | None = None, **sizes: int
 ) -> list[SampleRequest]:
     """One entry point for every dataset; unknown names fail with the list of known ones."""
-    if name not in DATASETS:
-        raise PlaybookError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    problem = dataset_problem(name)
+    if problem:
+        raise PlaybookError(problem)
     counter = TokenCounter(tokenizer_dir)
+    if name.startswith(FILE_PREFIX):
+        return file_requests(Path(name.removeprefix(FILE_PREFIX)), n, seed, counter, sizes.get("output_tokens", 128))
     if name == "sharegpt":
         return sharegpt_requests(
             n, seed, counter, sizes.get("max_prompt_tokens", 1024), sizes.get("output_tokens", 128)
@@ -193,3 +201,52 @@ def build_requests(
         return synthetic_requests(n, seed, counter, sizes.get("input_tokens", 64), sizes.get("output_tokens", 16))
     return shared_prefix_requests(n, seed, counter, sizes.get("num_prefixes", 4), sizes.get("prefix_tokens", 512),
                                   sizes.get("suffix_tokens", 32), sizes.get("output_tokens", 16))  # fmt: skip
+
+
+def file_requests(path: Path, n: int, seed: int, counter: TokenCounter, output_tokens: int) -> list[SampleRequest]:
+    """``n`` distinct requests from the user's file (seeded sample without replacement)."""
+    if path.suffix == ".json":
+        rows = [_sharegpt_row(item, counter, output_tokens) for item in _iter_json_array(path)]
+        candidates = [row for row in rows if row is not None]
+    else:
+        lines = enumerate(path.read_text().splitlines(), start=1)
+        candidates = [_jsonl_row(line, f"{path}:{number}", counter, output_tokens) for number, line in lines
+                      if line.strip()]  # fmt: skip
+    distinct = list({json.dumps(c.messages, sort_keys=True): c for c in candidates}.values())
+    if n > len(distinct):
+        raise PlaybookError(f"dataset file:{path}: {n} requests asked for, the file holds {len(distinct)} distinct "
+                            "ones (a prompt sent twice is a cache hit): send fewer requests or add rows")  # fmt: skip
+    return random.Random(seed).sample(distinct, n)
+
+
+def _jsonl_row(line: str, where: str, counter: TokenCounter, output_tokens: int) -> SampleRequest:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise PlaybookError(f"{where}: not JSON ({exc.msg}); write one object a line") from None
+    messages = row.get("messages") if isinstance(row, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise PlaybookError(
+            f'{where}: no "messages" list; write {{"messages": [{{"role": "user", "content": "..."}}]}}'
+        )
+    for message in messages:
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
+        ):
+            raise PlaybookError(f"{where}: a message needs a role ({', '.join(ROLES)}) and a text content")
+    cap = row.get("max_tokens", output_tokens)
+    if not isinstance(cap, int) or cap < 1:
+        raise PlaybookError(f"{where}: max_tokens must be a whole number >= 1 (or left out: {output_tokens})")
+    return SampleRequest(messages, cap, sum(counter.count(m["content"]) for m in messages))
+
+
+def _sharegpt_row(item: Any, counter: TokenCounter, output_tokens: int) -> SampleRequest | None:
+    """A ShareGPT conversation's first human turn, capped by its first reply's length; None if it has none."""
+    turns = item.get("conversations") if isinstance(item, dict) else None
+    if not turns or len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
+        return None
+    prompt, reply = turns[0]["value"], turns[1]["value"]
+    cap = max(4, min(counter.count(reply), output_tokens))
+    return SampleRequest([{"role": "user", "content": prompt}], cap, counter.count(prompt))

@@ -7,8 +7,6 @@ Every number on it is in ``compare.json`` beside it; the per-request records sta
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +19,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from playbook.reports.html import render as render_template
-from playbook.reports.plots import concurrency_axis
+from playbook.reports.plots import concurrency_axis, figure_png
 
 TABLE_COLUMNS = {"rounds": "rounds", "output_tok_s": "output tok/s (median)", "output_tok_s_low": "low",
                  "output_tok_s_high": "high", "output_tok_s_spread_pct": "spread %", "tpot_p50_ms": "TPOT p50 ms",
@@ -55,13 +53,6 @@ def plot_engines(frame: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def _png(fig: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def level_table(frame: pd.DataFrame) -> str:
     shown = frame[["engine", "concurrency", *[c for c in TABLE_COLUMNS if c in frame]]]
     shown = shown.sort_values(["concurrency", "engine"]).rename(columns=TABLE_COLUMNS)
@@ -83,7 +74,7 @@ def render(results_dir: Path, out_dir: Path) -> Path:
     frame = levels_frame(record)
     commands = {name: command_line(s.get("argv") or []) for name, s in record["servers"].items()}
     html = render_template("compare.html.j2", record=record, commands=commands,
-                           chart_png=_png(plot_engines(frame)) if not frame.empty else None,
+                           chart_png=figure_png(plot_engines(frame)) if not frame.empty else None,
                            levels_table=level_table(frame) if not frame.empty else "")  # fmt: skip
     path = out_dir / "report.html"
     path.write_text(html)

@@ -8,8 +8,6 @@ utilization that actually ran, so its error is stated against what the engine di
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
 from pathlib import Path
@@ -23,7 +21,7 @@ import pandas as pd
 
 from playbook.core.profiles import load_profile
 from playbook.reports.html import render as render_template
-from playbook.reports.plots import concurrency_axis
+from playbook.reports.plots import concurrency_axis, figure_png
 from playbook.serving.engines import get_engine
 from playbook.sizing.memory import plan_for
 from playbook.sizing.models import prepare_model
@@ -94,13 +92,6 @@ def levels_frame(summary: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _figure_png(fig: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def plot_curves(frame: pd.DataFrame) -> plt.Figure:
     fig, (tput, tpot) = plt.subplots(1, 2, figsize=(11, 4))
     for name, group in frame.groupby("variant"):
@@ -121,7 +112,7 @@ def render(summary: dict[str, Any], out_dir: Path) -> Path:
     frame = levels_frame(summary)
     table = frame.pivot_table(index="concurrency", columns="variant", values="output_tok_s").round(0)
     html = render_template("multigpu.html.j2",
-        summary=summary, curves_png=_figure_png(plot_curves(frame)),
+        summary=summary, curves_png=figure_png(plot_curves(frame)),
         throughput_table=table.to_html(classes="numbers", border=0),
         levels_table=frame.round(1).to_html(index=False, classes="numbers", border=0),
     )  # fmt: skip

@@ -13,6 +13,17 @@ from matplotlib.ticker import NullFormatter, ScalarFormatter
 from playbook.load.loadgen import read_records
 
 
+def figure_png(fig: plt.Figure) -> str:
+    """The figure as base64 PNG, closed: a page that inlines its chart travels as one file."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 def concurrency_axis(ax: plt.Axes, levels: Iterable[int]) -> None:
     """A log x axis labelled with the measured concurrency levels as plain numbers (not 10^x)."""
     ax.set_xscale("log")
