@@ -125,3 +125,15 @@ def test_the_selection_takes_each_engines_capacity_from_the_comparison(tmp_path)
     assert verdict.engine == "sglang" and not verdict.tie  # 1290-1310 against 990-1010: outside the spread
     with pytest.raises(PlaybookError, match=r"comparison_json: .* compares on profile h200-qwen2\.5-7b-dummy"):
         selection.with_comparison(own_run, path, "cpu-smollm2")
+
+
+def test_separate_runs_of_each_engine_get_the_same_page_with_no_winner_from_one_round(tmp_path):
+    from playbook.core.profiles import REPO_ROOT
+
+    runs = REPO_ROOT / "reference" / "h200-2026-11-30b"
+    compare_page.main(["--runs", f"vllm={runs / 'vllm/day07/metrics.json'}",
+                       f"sglang={runs / 'sglang/day07/metrics.json'}", "--out", str(tmp_path)])  # fmt: skip
+    record = json.loads((tmp_path / "compare.json").read_text())
+    assert {c["verdict"] for c in record["summary"]["comparisons"]} == {"spread unknown"}
+    page = (tmp_path / "report.html").read_text()
+    assert "one run after the other" in page and "vllm +20.3 % vs sglang from 1 round(s)" in page

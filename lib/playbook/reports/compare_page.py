@@ -81,11 +81,38 @@ def render(results_dir: Path, out_dir: Path) -> Path:
     return path
 
 
+def record_from_runs(day7_metrics: dict[str, Path]) -> dict[str, Any]:
+    """A comparison record from separate Day 7 runs of each engine (engine -> its ``day07/metrics.json``): the
+    engines ran one after the other, not side by side, and with one round each the verdicts say "spread unknown"
+    unless the runs had rounds of their own. For references made before ``playbook.run.compare``."""
+    from playbook.reports.results import load_day_result
+    from playbook.run.compare import summarize
+
+    rows, profile, rounds = [], None, 1
+    for engine, path in day7_metrics.items():
+        result = load_day_result(path)
+        profile = profile or result.profile
+        for level in result.steps.sweep or []:
+            rounds = max(rounds, level.rounds or 1)
+            rows.append(level.model_dump() | {"engine": engine, "round": 1})
+    engines = list(day7_metrics)
+    return {"profile": profile, "engines": engines, "rounds": rounds, "memory_share": "the whole card, in turn",
+            "status": "ok", "rows": rows, "summary": summarize(rows, engines), "gpu_check": None, "servers": {},
+            "started_at": None, "finished_at": None, "runs": {e: str(p) for e, p in day7_metrics.items()}}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Draw playbook.run.compare's compare.json as a page")
-    parser.add_argument("results", type=Path, help="the folder holding compare.json")
+    parser.add_argument("results", type=Path, nargs="?", help="the folder holding compare.json")
+    parser.add_argument("--runs", nargs="+", metavar="ENGINE=DAY07_METRICS",
+                        help="instead: separate Day 7 runs of each engine (written to --out/compare.json)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.runs:
+        record = record_from_runs({k: Path(v) for k, v in (pair.split("=", 1) for pair in args.runs)})
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "compare.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
+        args.results = args.out
     print(render(args.results, args.out))
 
 
