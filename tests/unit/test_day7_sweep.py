@@ -76,3 +76,40 @@ def test_the_slo_line_never_says_none():
     assert (
         day7.slo_text(SETTINGS.model_copy(update={"slo_ttft_ms": 500.0, "slo_tpot_ms": None})) == "SLOs TTFT ≤ 500 ms"
     )
+
+
+class FakeLevel:
+    """A measured level with the throughput and latencies a test gives it."""
+
+    def __init__(self, concurrency: int, tok_s: float, ttft_p99_ms: float = 100.0, tpot_ms: float = 10.0):
+        self.concurrency, self.steady = concurrency, None
+        self.result = SimpleNamespace(status="ok")
+        self._row = {"concurrency": concurrency, "status": "ok", "output_tok_s": tok_s, "ttft_p99_ms": ttft_p99_ms,
+                     "tpot_p50_ms": tpot_ms}  # fmt: skip
+
+    def row(self) -> dict:
+        return dict(self._row)
+
+
+def test_extend_to_knee_doubles_past_the_listed_levels_until_the_throughput_stops_growing(monkeypatch, tmp_path):
+    settings = Day7Settings(sweep_concurrency=[1, 8], extend_to_knee=True, max_concurrency=256,
+                            min_requests_per_level=4)  # fmt: skip
+    assert sweep.planned_levels(settings) == [1, 8, 16, 32, 64, 128, 256]
+    throughput = {1: 100, 8: 700, 16: 1300, 32: 2000, 64: 2100, 128: 2150, 256: 2150}
+    monkeypatch.setattr(day7, "run_level", lambda endpoint, s, c, *rest: FakeLevel(c, throughput[c]))
+    levels = day7.sweep(Endpoint("http://x", "m"), settings, [], tmp_path, 0)
+    assert [lv.concurrency for lv in levels] == [1, 8, 16, 32, 64]  # 32 -> 64 added 5 %: stop
+    assert day7.sweep_end(settings, levels) == "knee at c=32: c=64 added +5 % throughput (< 10 %)"
+
+
+def test_extend_to_knee_stops_where_an_slo_breaks_or_at_the_ceiling(monkeypatch, tmp_path):
+    settings = Day7Settings(sweep_concurrency=[1], extend_to_knee=True, max_concurrency=8, slo_ttft_ms=2000,
+                            min_requests_per_level=4)  # fmt: skip
+    monkeypatch.setattr(day7, "run_level", lambda endpoint, s, c, *rest: FakeLevel(c, 100 * c, ttft_p99_ms=600 * c))
+    levels = day7.sweep(Endpoint("http://x", "m"), settings, [], tmp_path, 0)
+    assert [lv.concurrency for lv in levels] == [1, 2, 4]
+    assert day7.sweep_end(settings, levels) == "SLO broken at c=4: TTFT 2,400 ms > 2,000 ms"
+    monkeypatch.setattr(day7, "run_level", lambda endpoint, s, c, *rest: FakeLevel(c, 100 * c))
+    levels = day7.sweep(Endpoint("http://x", "m"), settings, [], tmp_path, 0)
+    assert day7.sweep_end(settings, levels) == "the ceiling max_concurrency=8 reached at c=8, no knee before it"
+    assert sweep.pool_size(settings) == sum(sweep.requests_per_level(settings, c) for c in (1, 2, 4, 8)) + 1000

@@ -307,6 +307,15 @@ class Day7Settings(StrictModel):
         description="Start a level's slots spread over the previous level's mean request time, not all at once: a "
         "closed loop then reaches a steady state instead of marching in synchronized waves.",
     )
+    extend_to_knee: bool = Field(
+        False,
+        description="After the listed levels, keep doubling the concurrency until throughput grows by less than "
+        "knee_gain, an SLO breaks, or max_concurrency is reached: the report names the knee instead of 'not reached'.",
+    )
+    knee_gain: float = Field(
+        1.1, gt=1, description="A doubling that adds less than this factor of throughput: the knee."
+    )
+    max_concurrency: int = Field(1024, ge=1, description="The ceiling of extend_to_knee's doubling.")
     peak_concurrency: int = Field(1000, ge=1, description="The single run at the article's 1000 concurrent requests.")
     peak_requests: int = Field(1000, ge=1)
     warmup_requests: int = Field(4, ge=0)

@@ -21,6 +21,8 @@ from playbook.load.sweep import (
     LevelResult,
     PromptPool,
     as_pool,
+    extension_stop,
+    planned_levels,
     ramp_for,
     requests_per_level,
     run_level,
@@ -40,13 +42,17 @@ def sweep(
     expected_share: float | None = None,
 ) -> list[LevelResult]:
     """Each level in turn, ``settings.rounds`` times, each round on prompts no earlier round or level sent;
-    stops after a level that did not end ``ok`` (a server that died mid-level cannot serve the next one),
+    with ``extend_to_knee``, doubles on past the listed levels until :func:`sweep_end` finds the knee, a broken
+    SLO or the ceiling. Stops after a level that did not end ``ok`` (a server that died mid-level cannot serve the
+    next one),
     keeping every level measured so far. A server gone before a later level starts ends the sweep the same
     way; one unreachable at the first level is an error (wrong address). With ``settings.ramp``, a level's
     slots start spread over the previous level's mean request time."""
     pool = as_pool(pool, settings)  # one pool for every level and round
     levels: list[LevelResult] = []
-    for c in settings.sweep_concurrency:
+    for c in planned_levels(settings):
+        if c not in settings.sweep_concurrency and extension_stop(settings, level_rows([lv.row() for lv in levels])):
+            break
         n = requests_per_level(settings, c)
         for r in range(1, settings.rounds + 1):
             folder = out_dir / (f"c{c:04d}" if r == 1 else f"c{c:04d}-r{r}")
@@ -60,6 +66,20 @@ def sweep(
             if levels[-1].result.status != "ok":
                 return levels
     return levels
+
+
+def sweep_end(settings: Day7Settings, levels: list[LevelResult]) -> str:
+    """How the sweep ended, in words: at its listed levels, or where extending it stopped and why."""
+    rows = level_rows([lv.row() for lv in levels])
+    if not settings.extend_to_knee:
+        return f"the listed levels {list(settings.sweep_concurrency)} (extend_to_knee off)"
+    reason = extension_stop(settings, rows)
+    highest = rows[-1]["concurrency"] if rows else None
+    if reason:
+        return reason
+    if highest is not None and highest * 2 > settings.max_concurrency:
+        return f"the ceiling max_concurrency={settings.max_concurrency} reached at c={highest}, no knee before it"
+    return f"stopped at c={highest}"
 
 
 def judge_level(ctx: Any, label: str, result: LoadResult, kept_earlier: bool = False) -> None:

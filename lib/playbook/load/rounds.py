@@ -139,3 +139,33 @@ def spread_of(row: Any, column: str = "output_tok_s") -> Spread | None:
         return None
     rounds = get("rounds") or 1
     return Spread(median, get(f"{column}_low") or median, get(f"{column}_high") or median, rounds)
+
+
+# Metrics an engine comparison reports per level, and which way is better.
+COMPARED = (("output_tok_s", True), ("tpot_p50_ms", False), ("ttft_p99_ms", False))
+
+
+def summarize(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """Per engine, one row a level (median and spread over its rounds); per level, the first engine against
+    each other one on every compared metric, as a verdict and a sentence."""
+    per_engine = {name: level_rows([r for r in rows if r["engine"] == name]) for name in names}
+    comparisons = []
+    first, others = names[0], names[1:]
+    for row_a in per_engine[first]:
+        for other in others:
+            row_b = next((r for r in per_engine[other] if r["concurrency"] == row_a["concurrency"]), None)
+            if row_b is not None:
+                comparisons += _level_comparisons(row_a, row_b, first, other)
+    return {"levels": per_engine, "comparisons": comparisons, "min_rounds": MIN_ROUNDS}
+
+
+def _level_comparisons(row_a: dict, row_b: dict, a: str, b: str) -> list[dict[str, Any]]:
+    found = []
+    for metric, higher_is_better in COMPARED:
+        sa, sb = spread_of(row_a, metric), spread_of(row_b, metric)
+        if sa is None or sb is None:
+            continue
+        result = compare(metric, sa, sb, higher_is_better)
+        found.append({"concurrency": row_a["concurrency"], "a": a, "b": b, **result.to_dict(),
+                      "sentence": result.sentence(a, b)})  # fmt: skip
+    return found

@@ -103,8 +103,35 @@ def requests_per_level(settings: Day7Settings, concurrency: int) -> int:
 def pool_size(settings: Day7Settings) -> int:
     """Distinct requests Day 7 sends: every round of every level and the peak run, each its own prompts (a
     repeat would be a prefix-cache hit). Warm-ups send variants of their own (``loadgen.warmup_sample``)."""
-    levels = sum(requests_per_level(settings, c) for c in settings.sweep_concurrency)
+    levels = sum(requests_per_level(settings, c) for c in planned_levels(settings))
     return levels * settings.rounds + settings.peak_requests
+
+
+def planned_levels(settings: Day7Settings) -> list[int]:
+    """The listed levels, then (``extend_to_knee``) doublings of the last up to ``max_concurrency``: the most a
+    sweep may run, which the prompt pool is sized for; :func:`extension_stop` ends it at the knee."""
+    levels = list(settings.sweep_concurrency)
+    while settings.extend_to_knee and levels and levels[-1] * 2 <= settings.max_concurrency:
+        levels.append(levels[-1] * 2)
+    return levels
+
+
+def extension_stop(settings: Day7Settings, rows: list[dict[str, Any]]) -> str | None:
+    """Why the sweep stops extending past its listed levels, from the level rows so far (one a level, as
+    ``rounds.level_rows`` merges them), or None to go on: the last doubling added less than ``knee_gain`` of
+    throughput (the knee is the level before it), or the last level broke an SLO (P99 TTFT, P50 TPOT)."""
+    if len(rows) < 2:
+        return None
+    previous, last = rows[-2], rows[-1]
+    gain = (last.get("output_tok_s") or 0) / previous["output_tok_s"] if previous.get("output_tok_s") else None
+    if gain is not None and gain < settings.knee_gain:
+        return (f"knee at c={previous['concurrency']}: c={last['concurrency']} added {100 * (gain - 1):+.0f} % "
+                f"throughput (< {100 * (settings.knee_gain - 1):.0f} %)")  # fmt: skip
+    for name, column, slo in (("TTFT", "ttft_p99_ms", settings.slo_ttft_ms), ("TPOT", "tpot_p50_ms",
+                                                                               settings.slo_tpot_ms)):  # fmt: skip
+        if slo is not None and (last.get(column) or 0) > slo:
+            return f"SLO broken at c={last['concurrency']}: {name} {last[column]:,.0f} ms > {slo:,.0f} ms"
+    return None
 
 
 def level_config(

@@ -85,8 +85,8 @@ def record_from_runs(day7_metrics: dict[str, Path]) -> dict[str, Any]:
     """A comparison record from separate Day 7 runs of each engine (engine -> its ``day07/metrics.json``): the
     engines ran one after the other, not side by side, and with one round each the verdicts say "spread unknown"
     unless the runs had rounds of their own. For references made before ``playbook.run.compare``."""
+    from playbook.load.rounds import summarize
     from playbook.reports.results import load_day_result
-    from playbook.run.compare import summarize
 
     rows, profile, rounds = [], None, 1
     for engine, path in day7_metrics.items():

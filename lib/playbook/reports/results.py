@@ -341,6 +341,7 @@ class Day7Steps(Steps):
     server: Any = None
     sweep: list[SweepRow] | None = None
     knee_concurrency: int | None = None
+    sweep_end: str | None = None  # how the sweep ended: its listed levels, or where extend_to_knee stopped and why
     roofline: Roofline | None = None
     peak: Peak | None = None
     baseline_identity: BaselineIdentity | None = None

@@ -35,15 +35,13 @@ from playbook.load import sweep
 from playbook.load.cache import judge, template_share
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable
-from playbook.load.rounds import MIN_ROUNDS, compare, level_rows, spread_of
+from playbook.load.rounds import MIN_ROUNDS, summarize
 from playbook.run.manifest import git_state
 from playbook.serving import serverinfo
 from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import Server, launch
 from playbook.sizing.models import prepare_model
 
-# Metrics compared per level, and which way is better.
-COMPARED = (("output_tok_s", True), ("tpot_p50_ms", False), ("ttft_p99_ms", False))
 # Who starts first: an engine that sizes its memory from what is free must start before one that takes a share.
 START_ORDER = ("sglang", "trtllm", "vllm")
 
@@ -125,32 +123,6 @@ def _measure(endpoint: Endpoint, settings: Day7Settings, c: int, n: int, pool: s
         return sweep.run_level(endpoint, settings, c, n, pool, folder, seed, ramp, share, round_number)
     except EndpointUnreachable as exc:
         return sweep.unreachable_level(c, n, str(exc))
-
-
-def summarize(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    """Per engine, one row a level (median and spread over its rounds); per level, the first engine against
-    each other one on every compared metric, as a verdict and a sentence."""
-    per_engine = {name: level_rows([r for r in rows if r["engine"] == name]) for name in names}
-    comparisons = []
-    first, others = names[0], names[1:]
-    for row_a in per_engine[first]:
-        for other in others:
-            row_b = next((r for r in per_engine[other] if r["concurrency"] == row_a["concurrency"]), None)
-            if row_b is not None:
-                comparisons += _level_comparisons(row_a, row_b, first, other)
-    return {"levels": per_engine, "comparisons": comparisons, "min_rounds": MIN_ROUNDS}
-
-
-def _level_comparisons(row_a: dict, row_b: dict, a: str, b: str) -> list[dict[str, Any]]:
-    found = []
-    for metric, higher_is_better in COMPARED:
-        sa, sb = spread_of(row_a, metric), spread_of(row_b, metric)
-        if sa is None or sb is None:
-            continue
-        result = compare(metric, sa, sb, higher_is_better)
-        found.append({"concurrency": row_a["concurrency"], "a": a, "b": b, **result.to_dict(),
-                      "sentence": result.sentence(a, b)})  # fmt: skip
-    return found
 
 
 def rejudge(rows: list[dict[str, Any]], expected_share: float | None) -> list[dict[str, Any]]:
