@@ -9,6 +9,7 @@ import pytest
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day7Settings
+from playbook.load import sweep
 from playbook.load.datasets import build_requests
 from playbook.reports import compare_page
 from playbook.run import compare
@@ -26,7 +27,7 @@ def test_each_engine_goes_first_in_turn():
 
 
 def test_the_pool_holds_every_round_of_every_level_for_one_engine():
-    levels = compare.levels_of(SETTINGS, peak=True)
+    levels = sweep.levels_of(SETTINGS, peak=True)
     assert levels == [1, 4, 8]
     assert compare.pool_size(SETTINGS, levels, 3) == 3 * (4 + 8 + 8)
 

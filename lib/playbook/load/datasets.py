@@ -25,12 +25,11 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import FILE_PREFIX, dataset_problem
 
-DatasetName = Literal["sharegpt", "synthetic", "shared-prefix"]
 ROLES = ("system", "user", "assistant")
 CHARS_PER_TOKEN = 4  # only when no tokenizer is given
 
@@ -102,16 +101,24 @@ def _iter_json_array(path: Path, chunk_chars: int = 1 << 20) -> Iterator[Any]:
             yield item
 
 
+def first_exchange(conversation: Any) -> tuple[str, str] | None:
+    """A ShareGPT conversation's first human turn and the reply to it; None when it does not open that way."""
+    turns = conversation.get("conversations") if isinstance(conversation, dict) else None
+    if not turns or len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
+        return None
+    return turns[0]["value"], turns[1]["value"]
+
+
 def sharegpt_requests(
     n: int, seed: int, counter: TokenCounter, max_prompt_tokens: int, max_output_tokens: int, pool: int = 4000
 ) -> list[SampleRequest]:
     """First human turn -> request; the first reply's length (capped) -> max_tokens."""
     candidates, seen = [], set()
     for conversation in iter_sharegpt():
-        turns = conversation.get("conversations") or []
-        if len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
+        exchange = first_exchange(conversation)
+        if exchange is None:
             continue
-        prompt, reply = turns[0]["value"], turns[1]["value"]
+        prompt, reply = exchange
         if prompt in seen:  # the same first turn in two conversations ("hi"): one request, not two
             continue
         seen.add(prompt)
@@ -244,9 +251,9 @@ def _jsonl_row(line: str, where: str, counter: TokenCounter, output_tokens: int)
 
 def _sharegpt_row(item: Any, counter: TokenCounter, output_tokens: int) -> SampleRequest | None:
     """A ShareGPT conversation's first human turn, capped by its first reply's length; None if it has none."""
-    turns = item.get("conversations") if isinstance(item, dict) else None
-    if not turns or len(turns) < 2 or turns[0].get("from") != "human" or turns[1].get("from") != "gpt":
+    exchange = first_exchange(item)
+    if exchange is None:
         return None
-    prompt, reply = turns[0]["value"], turns[1]["value"]
+    prompt, reply = exchange
     cap = max(4, min(counter.count(reply), output_tokens))
     return SampleRequest([{"role": "user", "content": prompt}], cap, counter.count(prompt))

@@ -100,6 +100,18 @@ def requests_per_level(settings: Day7Settings, concurrency: int) -> int:
     return max(settings.min_requests_per_level, settings.waves_per_level * concurrency)
 
 
+def level_requests(settings: Day7Settings, concurrency: int) -> int:
+    """The sweep's count for a level, the peak run's for the peak level."""
+    if concurrency == settings.peak_concurrency:
+        return settings.peak_requests
+    return requests_per_level(settings, concurrency)
+
+
+def levels_of(settings: Day7Settings, peak: bool) -> list[int]:
+    """The listed sweep levels, and the peak level after them when ``peak``."""
+    return list(settings.sweep_concurrency) + ([settings.peak_concurrency] if peak else [])
+
+
 def pool_size(settings: Day7Settings) -> int:
     """Distinct requests Day 7 sends: every round of every level and the peak run, each its own prompts (a
     repeat would be a prefix-cache hit). Warm-ups send variants of their own (``loadgen.warmup_sample``)."""

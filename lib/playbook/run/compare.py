@@ -62,20 +62,9 @@ def round_order(contenders: list[Contender], round_number: int) -> list[Contende
     return contenders[shift:] + contenders[:shift]
 
 
-def level_requests(settings: Day7Settings, concurrency: int) -> int:
-    """The sweep's count for a level, the peak run's for the peak level."""
-    if concurrency == settings.peak_concurrency:
-        return settings.peak_requests
-    return sweep.requests_per_level(settings, concurrency)
-
-
-def levels_of(settings: Day7Settings, peak: bool) -> list[int]:
-    return list(settings.sweep_concurrency) + ([settings.peak_concurrency] if peak else [])
-
-
 def pool_size(settings: Day7Settings, levels: list[int], rounds: int) -> int:
     """Distinct requests one engine is sent: every round of every level its own."""
-    return rounds * sum(level_requests(settings, c) for c in levels)
+    return rounds * sum(sweep.level_requests(settings, c) for c in levels)
 
 
 def alternate(
@@ -99,7 +88,7 @@ def alternate(
     stopped: set[str] = set()
     rows: list[dict[str, Any]] = []
     for concurrency in levels:
-        n = level_requests(settings, concurrency)
+        n = sweep.level_requests(settings, concurrency)
         for r in range(1, rounds + 1):
             for position, contender in enumerate(round_order(contenders, r), start=1):
                 if contender.name in stopped:
@@ -191,7 +180,7 @@ def run_comparison(args: argparse.Namespace) -> dict[str, Any]:
     engines = args.engines.split(",")
     check_shares(engines, args.memory_share)
     profile = contender_profile(args.profile, engines, args.memory_share, parse_overrides(args.set))
-    settings, levels = profile.days.day7, levels_of(profile.days.day7, not args.no_peak)
+    settings, levels = profile.days.day7, sweep.levels_of(profile.days.day7, not args.no_peak)
     path = args.out / "compare.json"
     record: dict[str, Any] = {"profile": profile.name, "engines": engines, "rounds": args.rounds, "levels": levels,
                               "memory_share": args.memory_share, "overrides": args.set, "started_at": utc_now(),

@@ -136,12 +136,12 @@ def measure_variant(variant: Variant, out_dir: Path, python: str, peak: bool = T
 
 def _sweep_into(result, path, profile, server, tokenizer_dir, records_dir, peak) -> None:
     settings = profile.days.day7
-    levels = list(settings.sweep_concurrency) + ([settings.peak_concurrency] if peak else [])
+    levels = sweep.levels_of(settings, peak)
     pool = sweep.PromptPool(
         sweep.requests_for(settings, sweep.pool_size(settings), seed=0, tokenizer_dir=tokenizer_dir)
     )
     for c in levels:
-        n = settings.peak_requests if c == settings.peak_concurrency else sweep.requests_per_level(settings, c)
+        n = sweep.level_requests(settings, c)
         if c == 1:
             n = min(n, 12)  # one at a time: a dozen answers already give a steady TPOT
         level = sweep.run_level(server.endpoint, settings, c, n, pool, records_dir / f"c{c:04d}", 0)
