@@ -83,9 +83,9 @@ def test_float32_lora_on_a_gpu_is_refused_with_the_fix(accelerator, dtype, refus
 def test_vllms_own_parser_refuses_the_articles_lora_flag_and_takes_pairs():
     """Runs vLLM's argument parser in the engine's interpreter (imports vLLM, starts no server)."""
     spec = load_profile("cpu-smollm2").engine_spec
-    article = lora.parse_lora_flags(spec, [lora.ARTICLE_LORA_FLAG])
+    article = lora.parse_lora_flags("vllm", spec, [lora.ARTICLE_LORA_FLAG])
     assert not article.accepted and "Invalid JSON format for --lora-modules" in article.said
-    real = lora.parse_lora_flags(spec, lora.REAL_LORA_FLAG)
+    real = lora.parse_lora_flags("vllm", spec, lora.REAL_LORA_FLAG)
     assert real.accepted and real.said == "module_a=/path/to/lora_a, module_b=/path/to/lora_b"
 
 
@@ -102,21 +102,35 @@ def test_each_engine_names_its_lora_flags_and_how_a_request_selects_an_adapter()
     assert list(naming_forms("vllm", "base", ["a"])) == ["model=<adapter>"]  # vLLM's own form is the bare name
 
 
-def test_another_engines_lora_measurement_runs_end_to_end_against_an_endpoint(mock_server, tmp_path):
-    """The whole path of Day 6's SGLang section on the mock server, which serves no adapter: neither naming form
-    routes (the mock's answers show no behaviour), and the mixed traffic is still measured and recorded."""
+def test_another_engines_lora_measurement_runs_end_to_end_against_an_endpoint(tmp_path):
+    """The whole path of Day 6's SGLang section on the mock server, which serves no adapter and records what it
+    was sent: neither naming form routes (the mock's answers show no behaviour), the mixed traffic is still
+    measured and recorded, and the requests name adapters in SGLang's forms, never with vLLM's ``lora_name``."""
     from playbook.days.day6 import measure_engine_lora
     from playbook.reports.results import Day6Steps
     from playbook.serving.launcher import Server
+    from tests.support.mock import start_mock
 
-    _, url = mock_server
+    bodies = tmp_path / "bodies.jsonl"
+    proc, url = start_mock("--bodies", str(bodies))
     settings = Day6Settings(behaviour_questions=2, load_requests=6, load_concurrency=2, load_max_tokens=4)
     behaviours = {name: recipe.behaviour for name, recipe in RECIPES.items()}
-    found = measure_engine_lora(Server("sglang", url, "mock-model"), "sglang", ["--enable-lora"], "mock-model",
-                                behaviours, held_out_questions(2), settings, 0, tmp_path)  # fmt: skip
+    try:
+        found = measure_engine_lora(Server("sglang", url, "mock-model"), "sglang", ["--enable-lora"], "mock-model",
+                                    behaviours, held_out_questions(2), settings, 0, tmp_path)  # fmt: skip
+    finally:
+        proc.kill()
+    sent = [json.loads(line) for line in bodies.read_text().splitlines()]
+    assert not any("lora_name" in body for body in sent), "vLLM's lora_name sent to SGLang"
+    assert {"mock-model:acme-tag", "acme-tag", "mock-model"} <= {body["model"] for body in sent}
     assert found.routes == {"model=<adapter>": False, "sglang's form (mock-model:<adapter>)": False}
     assert [r["model"] for r in found.routing] == ["mock-model", "acme-tag", "json-answer", "mock-model:acme-tag",
                                                    "mock-model:json-answer"]  # fmt: skip
     assert [(r["traffic"], r["ok"]) for r in found.mixed_traffic] == [("base only", 6), ("uniform over adapters", 6)]
     steps = Day6Steps.model_validate({"sglang_multi_lora": found.to_json()})
     assert steps.sglang_multi_lora.mixed_traffic[1].output_tok_s > 0
+
+
+def test_a_day_without_the_engines_lora_parser_says_why_instead_of_running_another_engines():
+    assert lora.flags_parser_missing("vllm") is None
+    assert "no parser of sglang's LoRA flags" in lora.flags_parser_missing("sglang")

@@ -4,6 +4,7 @@ and a file of another schema version, an undeclared step or a wrong value is ref
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -117,3 +118,41 @@ def test_the_recorder_rejects_a_step_that_does_not_fit_its_model_and_keeps_the_v
     recorder.record("sweep", [{"concurrency": 4, "status": "ok"}])
     recorder.finish()
     assert load_day_result(tmp_path / "metrics.json").steps.sweep[0].concurrency == 4
+
+
+@pytest.mark.parametrize(
+    ("day", "step", "value", "where"),
+    [
+        (1, "server", {"argv": ["vllm"]}, "server.engine"),
+        (5, "healthcheck", {"reason": "healthy"}, "healthcheck.ok"),
+        (8, "decision", {"engine": "vllm"}, "decision.rule"),
+        (6, "article_lora_name", {"answer": "x"}, "article_lora_name.ignored"),
+        (4, "fit_24gb", [{"model": "7B"}], "fit_24gb.0.fits"),
+    ],
+)
+def test_steps_once_free_form_are_typed_now(tmp_path, day, step, value, where):
+    """The steps that were ``Any`` until 2026-12-04: a value missing what a reader uses is refused when recorded."""
+    from playbook.core.errors import PlaybookError
+    from playbook.reports.recorder import DayRecorder
+
+    with pytest.raises(PlaybookError, match=re.escape(where)):
+        DayRecorder(tmp_path, day, "cpu-smollm2").record(step, value)
+
+
+def test_a_health_report_recorded_as_json_text_still_reads():
+    """Day 5 recorded the health report as a JSON string before 2026-12-04; those files still parse."""
+    from playbook.reports.results import Day5Steps
+
+    steps = Day5Steps.model_validate({"healthcheck": '{"ok": true, "reason": "healthy", "steps": []}'})
+    assert steps.healthcheck.ok and steps.healthcheck.reason == "healthy"
+
+
+def test_no_day_result_model_leaves_a_field_untyped():
+    """Every step field says what it holds (``Any`` only with a reason written beside it)."""
+    import inspect
+
+    from playbook.reports import results
+
+    source = inspect.getsource(results)
+    untyped = [line.strip() for line in source.splitlines() if re.match(r"\s+\w+: Any\b", line) and "#" not in line]
+    assert untyped == []

@@ -56,7 +56,7 @@ def test_unwritable_outputs_fail_before_running(tmp_path):
 
 def test_recorder_saves_after_every_step(tmp_path):
     recorder = DayRecorder(tmp_path, 1, "cpu-smollm2")
-    recorder.record("curl", {"ttft_ms": 12.5})
+    recorder.record("curl", {"command": "curl ...", "exit_code": 0, "answer": "Paris", "ttft_ms": 12.5})
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["status"] == "running" and on_disk["steps"]["curl"]["ttft_ms"] == 12.5
     recorder.skip("sglang", "no CPU build")

@@ -13,8 +13,10 @@ from pathlib import Path
 from playbook.core.errors import PlaybookError, ValidationFailed
 from playbook.core.profiles import Profile
 from playbook.reports.recorder import DayRecorder
+from playbook.reports.results import ServerRecord
 from playbook.serving.endpoint import api_key
 from playbook.serving.launcher import Server, launch
+from playbook.serving.serverinfo import engine_version
 
 
 @dataclass
@@ -37,6 +39,14 @@ class DayContext:
         if not ok:
             print("FAIL: " + message)
             self.failures.append(message)
+
+    def record_server(self, server: Server) -> ServerRecord:
+        """The ``server`` step: the engine, the argv it started with, its start time and the release it reports
+        (what a reader needs to rerun it, and what a baseline must match)."""
+        record = ServerRecord(engine=server.engine, base_url=server.base_url, argv=server.argv or [],
+                              startup_s=server.started_s, version=engine_version(server))  # fmt: skip
+        self.recorder.record("server", record)
+        return record
 
     def partial(self, message: str) -> None:
         """A measurement cut short (the server died mid-run): what was measured is kept and the day

@@ -199,16 +199,6 @@ ARTICLE_LORA_FLAG = "--lora-modules=module_a=/path/to/lora_a,module_b=/path/to/l
 REAL_LORA_FLAG = ["--lora-modules", "module_a=/path/to/lora_a", "module_b=/path/to/lora_b"]
 
 # vLLM's own argument parser, without starting a server: its module moved between releases.
-_PARSE_WITH_VLLM = """
-import sys
-try:
-    from vllm.entrypoints.launchers.cli_args import make_arg_parser
-except ImportError:
-    from vllm.entrypoints.openai.cli_args import make_arg_parser
-from vllm.utils.argparse_utils import FlexibleArgumentParser
-args = make_arg_parser(FlexibleArgumentParser()).parse_args(["--model", "m", "--enable-lora", *sys.argv[1:]])
-print(", ".join(f"{m.name}={m.path}" for m in args.lora_modules))
-"""
 
 
 @dataclass(frozen=True)
@@ -218,11 +208,19 @@ class FlagVerdict:
     said: str  # vLLM's parse of the adapters, or its error line
 
 
-def parse_lora_flags(spec: EngineSpec, flags: list[str]) -> FlagVerdict:
-    """What vLLM's own parser makes of ``--lora-modules`` flags, run in the engine's interpreter (a few seconds:
-    it imports vLLM, starts nothing). Shows, rather than tells, that the article's comma form is refused."""
-    python = resolve_interpreter("vllm", spec)
-    done = subprocess.run([python, "-c", _PARSE_WITH_VLLM, *flags], capture_output=True, text=True, timeout=120)
+def flags_parser_missing(engine: str) -> str | None:
+    """Why ``engine``'s parse of the article's ``--lora-modules`` flags cannot be shown; None where it can."""
+    if get_engine(engine).lora_flags_parser is None:
+        return f"the article's --lora-modules flags are vLLM's; the playbook has no parser of {engine}'s LoRA flags"
+    return None
+
+
+def parse_lora_flags(engine: str, spec: EngineSpec, flags: list[str]) -> FlagVerdict:
+    """What the engine's own parser makes of ``--lora-modules`` flags, run in its interpreter (a few seconds: it
+    imports the engine, starts nothing). Shows, rather than tells, that the article's comma form is refused."""
+    python = resolve_interpreter(engine, spec)
+    code = get_engine(engine).lora_flags_parser or ""
+    done = subprocess.run([python, "-c", code, *flags], capture_output=True, text=True, timeout=120)
     lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
     said = next((ln for ln in reversed(lines) if "error:" in ln), lines[-1] if lines else "")
     return FlagVerdict(flags, done.returncode == 0, said.split("error: ", 1)[-1])

@@ -39,10 +39,13 @@ from playbook.reports.results import (
 from playbook.sizing.architecture import ModelShape, load_shape
 from playbook.sizing.memory import plan_memory
 
+# The article's engines, in its order of operational effort: vLLM its baseline, SGLang the first alternative,
+# TensorRT-LLM the one that needs a team. The evidence table has a column each; the article's tree names them.
+ARTICLE_ENGINES = BASELINE, ALTERNATIVE, HEAVYWEIGHT = ("vllm", "sglang", "trtllm")
 ARTICLE_CLAIMS = {
-    "vllm": "baseline; broad model support; multi-LoRA",
-    "sglang": "+10-30 % on structured output; RadixAttention prefix reuse",
-    "trtllm": "+20-50 % throughput; best P99; high maintenance cost",
+    BASELINE: "baseline; broad model support; multi-LoRA",
+    ALTERNATIVE: "+10-30 % on structured output; RadixAttention prefix reuse",
+    HEAVYWEIGHT: "+20-50 % throughput; best P99; high maintenance cost",
 }
 R = TypeVar("R", bound=DayResult)
 BIG_VOLUME_TOKENS_PER_DAY = 100_000_000
@@ -77,7 +80,7 @@ class Evidence:
 
     days: dict[int, DayResult] = field(default_factory=dict)
     source: str = ""
-    engine: str = "vllm"
+    engine: str = BASELINE
     # An engine comparison's rows (alternating rounds, side by side on one GPU), in place of this run's Day 7 sweep.
     sweep: list[SweepRow] | None = None
     sweep_source: str | None = None
@@ -159,7 +162,7 @@ def gather_evidence(run_dir: Path) -> Evidence:
         days[result.day] = result
     manifest = Path(run_dir) / "manifest.json"
     engine = json.loads(manifest.read_text()).get("engine") if manifest.exists() else None
-    return Evidence(days, str(run_dir), engine or "vllm")
+    return Evidence(days, str(run_dir), engine or BASELINE)
 
 
 def engine_columns(evidence: Evidence, others: Sequence[Evidence] = ()) -> dict[str, Evidence]:
@@ -268,15 +271,15 @@ def cost_rows(columns: dict[str, Evidence], workload: Workload, usd_per_hour: fl
 def _structured_evidence(evidence: Evidence) -> tuple[list[str], list[str]]:
     day3 = evidence.day3
     measured, missing = [], []
-    constrained = day3.rows("vllm", "structured", constrained=True) if day3 else []
-    free = day3.rows("vllm", "structured", constrained=False) if day3 else []
+    constrained = day3.rows(BASELINE, "structured", constrained=True) if day3 else []
+    free = day3.rows(BASELINE, "structured", constrained=False) if day3 else []
     if constrained and free:
         c, f = constrained[0], free[0]
         measured.append(f"vLLM constrained decoding: valid {c.valid_rate:.0%} vs {f.valid_rate:.0%} prompt-only, "
                         f"TPOT {c.tpot_p50_ms:.1f} vs {f.tpot_p50_ms:.1f} ms")  # fmt: skip
     else:
         missing.append("structured output on vLLM (Day 3 did not run)")
-    if day3 and day3.rows("sglang"):
+    if day3 and day3.rows(ALTERNATIVE):
         measured.append("SGLang on the same structured tasks (Day 3)")
     else:
         missing.append("SGLang vs vLLM on your structured workload (Day 3 on a GPU profile)")
@@ -286,22 +289,22 @@ def _structured_evidence(evidence: Evidence) -> tuple[list[str], list[str]]:
 def decide(workload: Workload, evidence: Evidence) -> Decision:
     """The article's tree, in its order; each branch names what supports it and what is missing."""
     if workload.gpu_vendor == "amd":
-        return Decision("sglang", "vllm", "AMD cluster: both ship ROCm builds; the article ranks SGLang first", (),
+        return Decision(ALTERNATIVE, BASELINE, "AMD cluster: both ship ROCm builds; the article ranks SGLang first", (),
                         ("any AMD GPU run (none was available here; the mi300x-rocm profile is unrun)",))  # fmt: skip
     if workload.daily_output_tokens > BIG_VOLUME_TOKENS_PER_DAY and workload.infra_engineers >= DEDICATED_INFRA_TEAM:
         rule = (f"> {BIG_VOLUME_TOKENS_PER_DAY / 1e6:.0f} M tokens/day and a dedicated infra team "
                 f"({workload.infra_engineers} people) to own engine builds")  # fmt: skip
         gap = "TensorRT-LLM throughput and P99 on your GPU (launcher and a100-40g profile exist; not run here)"
-        return Decision("trtllm", "vllm", rule, (), (gap,))
+        return Decision(HEAVYWEIGHT, BASELINE, rule, (), (gap,))
     if workload.structured_share >= 0.3 or workload.shared_prefix_share >= 0.5:
         measured, missing = _structured_evidence(evidence)
-        hit = evidence.day3.prefix_hit_rate("vllm") if evidence.day3 else None
+        hit = evidence.day3.prefix_hit_rate(BASELINE) if evidence.day3 else None
         if hit is not None:
             measured.append(f"vLLM prefix-cache hit rate on a shared-prefix workload: {hit:.0%}")
-        return Decision("sglang", "vllm", "structured output or shared-prefix (agentic, multi-turn) traffic dominates",
-                        tuple(measured), tuple(missing))  # fmt: skip
+        rule = "structured output or shared-prefix (agentic, multi-turn) traffic dominates"
+        return Decision(ALTERNATIVE, BASELINE, rule, tuple(measured), tuple(missing))
     gaps = () if evidence.days else ("no day of this profile has run yet",)
-    return Decision("vllm", None, "general-purpose serving, fastest path to production",
+    return Decision(BASELINE, None, "general-purpose serving, fastest path to production",
                     tuple(_vllm_evidence(evidence)), gaps)  # fmt: skip
 
 
@@ -421,14 +424,14 @@ def _gpu_day3_rows(day3: Day3Result | None) -> list[tuple[str, str, str]]:
     top = max(r.concurrency or 0 for r in structured)
     return [
         (f"H100 reference (7B dummy): constrained-JSON TPOT p50 at c={top} (Day 3)",
-         pick("vllm", "structured", "tpot_p50_ms", constrained=True, concurrency=top),
-         pick("sglang", "structured", "tpot_p50_ms", constrained=True, concurrency=top)),
+         pick(BASELINE, "structured", "tpot_p50_ms", constrained=True, concurrency=top),
+         pick(ALTERNATIVE, "structured", "tpot_p50_ms", constrained=True, concurrency=top)),
         (f"H100 reference (7B dummy): unconstrained TPOT p50 at c={top} (Day 3)",
-         pick("vllm", "structured", "tpot_p50_ms", constrained=False, concurrency=top),
-         pick("sglang", "structured", "tpot_p50_ms", constrained=False, concurrency=top)),
+         pick(BASELINE, "structured", "tpot_p50_ms", constrained=False, concurrency=top),
+         pick(ALTERNATIVE, "structured", "tpot_p50_ms", constrained=False, concurrency=top)),
         ("H100 reference (7B dummy): shared-prefix TTFT p50, caching on (Day 3)",
-         pick("vllm", "shared-prefix", "ttft_p50_ms", prefix_caching=True),
-         pick("sglang", "shared-prefix", "ttft_p50_ms", prefix_caching=True)),
+         pick(BASELINE, "shared-prefix", "ttft_p50_ms", prefix_caching=True),
+         pick(ALTERNATIVE, "shared-prefix", "ttft_p50_ms", prefix_caching=True)),
     ]  # fmt: skip
 
 
@@ -493,9 +496,9 @@ def evidence_table(
 ) -> list[dict[str, str]]:
     """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
     day3 = evidence.day3
-    constrained = next(iter(day3.rows("vllm", "structured", constrained=True)), None) if day3 else None
-    sglang = next(iter(day3.rows("sglang", "structured", constrained=True)), None) if day3 else None
-    hit = day3.prefix_hit_rate("vllm") if day3 else None
+    constrained = next(iter(day3.rows(BASELINE, "structured", constrained=True)), None) if day3 else None
+    sglang = next(iter(day3.rows(ALTERNATIVE, "structured", constrained=True)), None) if day3 else None
+    hit = day3.prefix_hit_rate(BASELINE) if day3 else None
     speedup = _spec_speedup(evidence)
     h100_tp1 = reference.variant("qwen7b-tp1") if reference else None
     h100_c256 = h100_tp1.level(256) if h100_tp1 else None
@@ -505,16 +508,16 @@ def evidence_table(
          _fmt(_percent(sglang and sglang.valid_rate), "%")),
         ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(_percent(hit), "%"), NOT_MEASURED),
         ("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(evidence), "x", 2),
-         _fmt(_lora_ratio(evidence, "sglang"), "x", 2)),
+         _fmt(_lora_ratio(evidence, ALTERNATIVE), "x", 2)),
         ("4-bit quality gate, vs the original (Day 4)", _quantization_summary(evidence) or NOT_MEASURED,
          NOT_MEASURED),
         ("H100 reference: 7B dummy, tok/s at c=256 (committed)",
          _fmt(h100_c256 and h100_c256.output_tok_s, "tok/s"), NOT_MEASURED),
     ]  # fmt: skip
     rows += _gpu_day3_rows(gpu_day3) + _gpu_week_rows(gpu_week)
-    per_engine = [(d, {"vllm": v, "sglang": s}) for d, v, s in rows]
+    per_engine = [(d, {BASELINE: v, ALTERNATIVE: s}) for d, v, s in rows]
     table = []
     for dimension, values in _engine_rows(engine_columns(evidence, others)) + per_engine:
         table.append({"dimension": dimension, **{f"{e} (measured)": values.get(e, NOT_MEASURED)
-                                                for e in ("vllm", "sglang", "trtllm")}})  # fmt: skip
+                                                for e in ARTICLE_ENGINES}})  # fmt: skip
     return table

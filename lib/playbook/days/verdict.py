@@ -27,12 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playbook.core.profiles import Profile
-from playbook.days.selection import Evidence, Workload, best_level_within_slo, cost_per_million_tokens, decide
+from playbook.days.selection import (
+    ARTICLE_ENGINES,
+    Evidence,
+    Workload,
+    best_level_within_slo,
+    cost_per_million_tokens,
+    decide,
+)
 from playbook.load.rounds import Spread, compare, spread_of
 from playbook.serving import k8s
 from playbook.serving.k8s import ReplicaPlan
 
-SIMPLER_FIRST = ("vllm", "sglang", "trtllm")  # the article's own order of operational effort: vLLM is its baseline
+SIMPLER_FIRST = ARTICLE_ENGINES  # the article's own order of operational effort: vLLM is its baseline
 SECONDS_PER_DAY = 86_400
 
 

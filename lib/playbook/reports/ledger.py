@@ -200,19 +200,19 @@ def _ms(value: float | None) -> str:
 def _day1_curl(days: Days) -> str | None:
     r = days.get(1)
     curl = r and r.steps.curl
-    return curl and f"curl exit code {curl.get('exit_code')}; answer {str(curl.get('answer'))[:60]!r}"
+    return curl and f"curl exit code {curl.exit_code}; answer {str(curl.answer)[:60]!r}"
 
 
 def _day1_startup(days: Days) -> str | None:
     r = days.get(1)
-    server = (r and r.steps.server) or {}
-    return server.get("startup_s") and f"engine up in {server['startup_s']:.0f} s ({server.get('engine')})"
+    server = r and r.steps.server
+    return server and server.startup_s and f"engine up in {server.startup_s:.0f} s ({server.engine})"
 
 
 def _day1_engine_version(days: Days) -> str | None:
     r = days.get(1)
-    server = (r and r.steps.server) or {}
-    return server.get("version") and f"{server.get('engine')} {server['version']}"
+    server = r and r.steps.server
+    return server and server.version and f"{server.engine} {server.version}"
 
 
 def _day1_kv(days: Days) -> str | None:
@@ -294,16 +294,14 @@ def _day5_pitfall4(days: Days) -> str | None:
 def _day5_healthcheck(days: Days) -> str | None:
     r = days.get(5)
     check = r and r.steps.healthcheck
-    if isinstance(check, str):
-        check = json.loads(check)
-    return check and f"health check: {'ok' if check.get('ok') else 'failed'} ({check.get('reason')})"
+    return check and f"health check: {'ok' if check.ok else 'failed'} ({check.reason})"
 
 
 def _day6_lora_name(days: Days) -> str | None:
     r = days.get(6)
-    step = (r and r.steps.article_lora_name) or {}
-    return "ignored" in step and ("lora_name ignored: answered by the base model" if step["ignored"]
-                                  else "lora_name changed the answer")  # fmt: skip
+    step = r and r.steps.article_lora_name
+    return step and ("lora_name ignored: answered by the base model" if step.ignored
+                     else "lora_name changed the answer")  # fmt: skip
 
 
 def _day6_mixed(days: Days) -> str | None:
@@ -324,8 +322,8 @@ def _day7_peak(days: Days) -> str | None:
 
 def _day8_decision(days: Days) -> str | None:
     r = days.get(8)
-    decision = (r and r.steps.decision) or {}
-    return decision.get("engine") and f"{decision['engine']}: {decision.get('rule')}"
+    decision = r and r.steps.decision
+    return decision and f"{decision.engine}: {decision.rule}"
 
 
 MEASURES: dict[str, Callable[[Days], str | None]] = {

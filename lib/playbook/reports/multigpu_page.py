@@ -31,18 +31,26 @@ HBM_BYTES_PER_S = {"NVIDIA H100 80GB HBM3": 3.35e12}
 OOM_LOG = re.compile(r"(torch\.OutOfMemoryError: CUDA out of memory\.[^(]*)")
 
 
+RESULTS_WITHOUT_ENGINE = "vllm"  # the engine of every variant recorded before results named theirs
+
+
 def effective_utilization(result: dict[str, Any], log_text: str, engine_version: str | None) -> float | None:
     """The memory share the engine ran with: recorded with the result (the launcher always passes it), or, for
     results recorded before that, what the engine's log says (its adapter knows how to read it)."""
     recorded = result.get("gpu_memory_utilization")
     if recorded is not None:
         return recorded
-    return get_engine(result.get("engine", "vllm")).utilization_from_log(log_text, engine_version)
+    return get_engine(engine_of(result)).utilization_from_log(log_text, engine_version)
+
+
+def engine_of(result: dict[str, Any]) -> str:
+    """The engine a variant ran; results recorded before variants named one (2026-11-25) were all vLLM's."""
+    return result.get("engine") or RESULTS_WITHOUT_ENGINE
 
 
 def summarize_variant(result: dict[str, Any], log_text: str, vllm_version: str | None) -> dict[str, Any]:
     util = effective_utilization(result, log_text, vllm_version)
-    engine = result.get("engine", "vllm")
+    engine = engine_of(result)
     overrides = (
         {**result["overrides"], f"engines.{engine}.gpu_memory_utilization": util} if util else result["overrides"]
     )
@@ -81,7 +89,7 @@ def collect(results_dir: Path) -> dict[str, Any]:
         result = json.loads(path.read_text())
         log = path.with_suffix(".log")
         log_text = log.read_text(errors="replace") if log.exists() else ""
-        variants.append(summarize_variant(result, log_text, environment.get("vllm")))
+        variants.append(summarize_variant(result, log_text, environment.get(engine_of(result))))
     day7 = load_profile(variants[0]["profile"]).days.day7
     workload = {"dataset": day7.dataset, "input_tokens": day7.input_tokens, "output_tokens": day7.output_tokens}
     return {"environment": environment, "dummy_weights": True, "workload": workload, "variants": variants}

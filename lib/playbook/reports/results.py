@@ -96,17 +96,71 @@ class KvCapacity(Row):
     relative_error: float | None = None
 
 
+class ModelRecord(Row):
+    """``sizing.models.PreparedModel``: where the weights came from and what they are."""
+
+    source: str
+    model_arg: str
+    sha256: str | None = None
+    weight_bytes_on_disk: int | None = None
+    dummy_weights: bool = False
+
+
+class MemoryPlanRecord(Row):
+    """``sizing.memory.MemoryPlan``: the pre-flight's weights, KV budget and capacity."""
+
+    weight_bytes: int
+    kv_capacity_tokens: int
+    fits: bool
+    problems: list[str] = []
+    draft_weight_bytes: int | None = None
+
+
+class ServerRecord(Row):
+    """The engine a day served from: its name, the argv it started with, its version (and start time)."""
+
+    engine: str
+    argv: list[str] = []
+    version: str | None = None
+    startup_s: float | None = None
+
+
+class CurlRecord(Row):
+    command: str
+    exit_code: int
+    answer: str | None = None
+
+
+class AuthRecord(Row):
+    unauthenticated_status: int | None = None  # None: no answer at all
+
+
+class KnownQuestion(Row):
+    prompt: str
+    answer: str | None = None
+    passed: bool
+
+
+class RequestRow(Row):
+    """``load.loadgen.RequestRecord``: one request as the load generator saw it."""
+
+    success: bool
+    ttft_ms: float | None = None
+    e2e_ms: float | None = None
+    completion_tokens: int | None = None
+
+
 class Day1Steps(Steps):
-    model: Any = None
-    memory_plan: Any = None
-    server: Any = None
+    model: ModelRecord | None = None
+    memory_plan: MemoryPlanRecord | None = None
+    server: ServerRecord | None = None
     kv_capacity: KvCapacity | None = None
-    curl: Any = None
-    auth: Any = None
-    known_questions: Any = None
+    curl: CurlRecord | None = None
+    auth: AuthRecord | None = None
+    known_questions: list[KnownQuestion] | None = None
     reference_check: ReferenceCheck | None = None
     latency: LatencySummary | None = None
-    latency_requests: Any = None
+    latency_requests: list[RequestRow] | None = None
 
 
 class Day1Result(DayResult):
@@ -124,11 +178,20 @@ class SpeedupRow(Row):
     throughput_speedup: float | None = None
 
 
+class AcceptanceRow(Row):
+    """One method's draft acceptance, from the engine's own metrics (the adapter's reader)."""
+
+    method: str
+    workload: str
+    acceptance_rate: float | None = None
+    mean_accepted_length: float | None = None
+
+
 class Day2Steps(Steps):
     DYNAMIC: ClassVar[tuple[str, ...]] = (r"run_.+", r"lossless_.+")
-    memory_plans: Any = None
+    memory_plans: dict[str, MemoryPlanRecord] | None = None  # by method
     speedup: list[SpeedupRow] | None = None
-    acceptance: Any = None
+    acceptance: list[AcceptanceRow] | None = None
     conclusion: list[str] | None = None
 
 
@@ -160,8 +223,9 @@ class ComparisonRow(Row):
 
 class Day3Steps(Steps):
     comparison: list[ComparisonRow] | None = None
-    structured_overhead: Any = None
-    prefix_cache_warnings: Any = None
+    # a pivot table's rows; pandas names its columns "('tpot_p50_ms', True)" (metric, constrained): shown, not read
+    structured_overhead: list[dict[str, float | int | None]] | None = None
+    prefix_cache_warnings: dict[str, str] | None = None  # by "<workload>/<on|off>"
 
 
 class Day3Result(DayResult):
@@ -204,13 +268,39 @@ class QuantizedServingStep(Row):
     speed: str
 
 
+class CandidateRecord(Row):
+    """``days.day4``'s measurement of one checkpoint: size, perplexity, task accuracy, greedy tokens."""
+
+    label: str
+    dtype: str | None = None
+    method: str | None = None
+    disk_bytes: int | None = None
+    weight_memory_bytes: int | None = None
+    perplexity: float | None = None
+    accuracy: float | None = None
+
+
+class FitRow(Row):
+    model: str
+    fits: bool
+
+
+class HeldOutText(Row):
+    """``days.quality.windows_source``: which prose the perplexity read (compare rises, not perplexities)."""
+
+    text: str
+    windows_sha256: str
+    windows: int
+    tokens: int
+
+
 class Day4Steps(Steps):
     DYNAMIC: ClassVar[tuple[str, ...]] = (r"quantize_.+",)
     quantized_serving: QuantizedServingStep | None = None
-    models: Any = None
+    models: dict[str, CandidateRecord] | None = None  # by label
     gate: Gate | None = None
-    fit_24gb: Any = None
-    held_out: Any = None
+    fit_24gb: list[FitRow] | None = None
+    held_out: HeldOutText | None = None
 
 
 class Day4Result(DayResult):
@@ -230,13 +320,38 @@ class Pitfall4(Row):
     attempts: list[SharingAttempt] = []
 
 
+class ProfileManifests(Row):
+    profile: str
+    engine: str
+    problems: str
+
+
+class ActionlintRecord(Row):
+    exit_code: int
+    output: str
+
+
+class HealthRecord(Row):
+    """``serving.healthcheck.HealthReport``: ok, the reason, and every step it took."""
+
+    ok: bool
+    reason: str
+    steps: list[Row] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_json_text(cls, value: Any) -> Any:
+        """Reports before 2026-12-04 kept the report as a JSON string inside metrics.json."""
+        return json.loads(value) if isinstance(value, str) else value
+
+
 class Day5Steps(Steps):
     DYNAMIC: ClassVar[tuple[str, ...]] = (r"diff_.+_vs_.+",)
-    article_manifest_problems: Any = None
-    manifests: Any = None
-    all_profiles: Any = None
-    actionlint: Any = None
-    healthcheck: Any = None
+    article_manifest_problems: list[str] | None = None
+    manifests: dict[str, str] | None = None  # "<engine>/<kind>" -> the manifest file
+    all_profiles: list[ProfileManifests] | None = None
+    actionlint: ActionlintRecord | None = None
+    healthcheck: HealthRecord | None = None
     pitfall4_two_instances_one_gpu: Pitfall4 | None = None
 
 
@@ -261,12 +376,30 @@ class EngineLoraStep(Row):
     mixed_traffic: list[TrafficRow] = []
 
 
+class RoutingRow(Row):
+    """One ``model`` field sent: how often each adapter's behaviour showed (columns "<adapter> behaviour")."""
+
+    model: str
+    answers: int
+
+
+class LoraNameRecord(Row):
+    answer: str | None = None
+    ignored: bool
+
+
+class LoraModulesAttempt(Row):
+    argv: list[str]
+    accepted: bool
+    said: str
+
+
 class Day6Steps(Steps):
-    adapters: Any = None
-    refusals: Any = None
-    routing: Any = None
-    article_lora_name: Any = None
-    article_lora_modules: Any = None
+    adapters: dict[str, str] | None = None  # adapter name -> its folder
+    refusals: dict[str, str] | None = None  # the bad adapter -> what the engine answered
+    routing: list[RoutingRow] | None = None
+    article_lora_name: LoraNameRecord | None = None
+    article_lora_modules: list[LoraModulesAttempt] | None = None
     mixed_traffic: list[TrafficRow] | None = None
     # another engine serving the same adapters: ``<engine>_multi_lora`` (SGLang beside vLLM, or vLLM beside SGLang)
     sglang_multi_lora: EngineLoraStep | None = None
@@ -336,9 +469,16 @@ class BaselineComparison(Row):
     regressed: bool = False
 
 
+class WorkloadRecord(Row):
+    dataset: str
+    input_tokens: int
+    output_tokens: int
+    seed: int
+
+
 class Day7Steps(Steps):
-    workload: Any = None
-    server: Any = None
+    workload: WorkloadRecord | None = None
+    server: ServerRecord | None = None
     sweep: list[SweepRow] | None = None
     knee_concurrency: int | None = None
     sweep_end: str | None = None  # how the sweep ended: its listed levels, or where extend_to_knee stopped and why
@@ -390,18 +530,53 @@ class DeploymentRecord(Row):
     problems: list[str] = []
 
 
+class Questionnaire(Row):
+    """``days.selection.Workload``: the team's answers the selection weighs."""
+
+    daily_output_tokens: int
+    structured_share: float
+    shared_prefix_share: float
+    ttft_slo_ms: float | None = None
+    tpot_slo_ms: float | None = None
+
+
+class DecisionRecord(Row):
+    """``days.selection.Decision``: the article's tree applied to the answers and the evidence."""
+
+    engine: str
+    runner_up: str | None = None
+    rule: str
+    evidence: list[str] = []
+    missing: list[str] = []
+
+
+class CostRow(Row):
+    engine: str | None = None  # absent in "cost" (the run's own engine)
+    concurrency: int
+    output_tok_s: float
+    usd_per_device_hour: float
+    usd_per_million_output_tokens: float | None = None
+
+
+class SizingRow(Row):
+    gpu: str
+    model: str
+    precision: str
+    gpus_needed: int
+
+
 class Day8Steps(Steps):
     measured_verdict: MeasuredVerdictRecord | None = None
     deployment: DeploymentRecord | None = None
-    workload: Any = None
-    evidence_run: Any = None
-    evidence_table: Any = None
-    decision: Any = None
-    cost: Any = None
-    cost_by_engine: Any = None
-    compare_runs: Any = None
+    workload: Questionnaire | None = None
+    evidence_run: str | None = None
+    evidence_table: list[dict[str, str]] | None = None  # "dimension" and one "<engine> (measured)" column each
+    decision: DecisionRecord | None = None
+    cost: CostRow | None = None
+    cost_by_engine: list[CostRow] | None = None
+    compare_runs: dict[str, str] | None = None  # engine -> the run its Day 7 came from
     comparison: str | None = None  # compare.json whose alternating rounds gave each engine's capacity
-    sizing: Any = None
+    sizing: list[SizingRow] | None = None
 
 
 class Day8Result(DayResult):

@@ -27,8 +27,7 @@ def _verdicts(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | No
     result = _selection(run_dir)
     decision = result.steps.decision if result else None
     measured = result.steps.measured_verdict if result else None
-    return (decision if isinstance(decision, dict) and decision.get("engine") else None,
-            measured.model_dump() if measured else None)  # fmt: skip
+    return (decision.model_dump() if decision else None, measured.model_dump() if measured else None)
 
 
 def write_run_page(run_dir: Path) -> Path:

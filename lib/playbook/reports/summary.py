@@ -135,14 +135,14 @@ def _day8(result: Day8Result) -> tuple[list[Headline], str | None]:
     if measured is not None:
         tie = " (a tie)" if measured.tie else ""
         found.append(Headline("measured verdict", (measured.engine or "none yet") + tie))
-    if isinstance(decision, dict) and decision.get("engine"):
-        then = f" (then {decision['runner_up']})" if decision.get("runner_up") else ""
+    if decision is not None:
+        then = f" (then {decision.runner_up})" if decision.runner_up else ""
         label = "the article's tree" if measured is not None else "recommended engine"
-        found.append(Headline(label, f"{decision['engine']}{then}"))
-    if isinstance(cost, dict) and cost.get("usd_per_million_output_tokens") is not None:
-        found.append(Headline(f"cost at c={cost['concurrency']} ({cost['output_tok_s']:,.0f} tok/s)",
-                              f"${cost['usd_per_million_output_tokens']:.3f} per million output tokens"))  # fmt: skip
-    rule = decision.get("rule") if isinstance(decision, dict) else None
+        found.append(Headline(label, f"{decision.engine}{then}"))
+    if cost is not None and cost.usd_per_million_output_tokens is not None:
+        found.append(Headline(f"cost at c={cost.concurrency} ({cost.output_tok_s:,.0f} tok/s)",
+                              f"${cost.usd_per_million_output_tokens:.3f} per million output tokens"))  # fmt: skip
+    rule = decision.rule if decision is not None else None
     if measured is not None:
         return found, f"Measured: {measured.reason}." + (f" The article's tree: {rule}." if rule else "")
     return found, f"Because: {rule}." if rule else None

