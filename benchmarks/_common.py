@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import LoadConfig, run_load
+from playbook.serving.endpoint import Endpoint
 
 if TYPE_CHECKING:
     from playbook.load.loadgen import LoadResult
@@ -59,9 +60,10 @@ def run_vllm_bench(base_url: str, model: str, tokenizer: str, prompts: Path, n: 
 def closed_loop(server: Server, samples: list[SampleRequest], concurrency: int, out: Path) -> LoadResult:
     """One level of the playbook's load generator against a server these scripts started: two warm-up requests
     where the level has more requests than its concurrency, none for a burst (everything at once)."""
-    config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
+    endpoint = Endpoint(server.base_url, server.model_name)
+    config = LoadConfig(concurrency=concurrency,
                         warmup_requests=2 if concurrency < len(samples) else 0, scrape_interval_s=None)  # fmt: skip
-    return run_load(config, samples, out, desc=f"c={concurrency}")
+    return run_load(endpoint, config, samples, out, desc=f"c={concurrency}")
 
 
 def median(values: list[float]) -> float:

@@ -25,6 +25,7 @@ from playbook.core.profiles import load_profile
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, run_load
 from playbook.run.manifest import cpu_model
+from playbook.serving.endpoint import Endpoint
 from playbook.sizing.models import prepare_model
 
 
@@ -64,10 +65,9 @@ def main() -> None:
         for r in range(1, args.rounds + 1):
             proc, url = start_mock(args.tokens_per_s, args.ttft_ms)
             try:
-                config = LoadConfig(
-                    base_url=url, model="mock-model", concurrency=args.concurrency, scrape_interval_s=None
-                )
-                s = run_load(config, samples, Path(tmp) / f"ours-{r}", desc=f"ours round {r}").summary
+                endpoint = Endpoint(url, "mock-model")
+                config = LoadConfig(concurrency=args.concurrency, scrape_interval_s=None)
+                s = run_load(endpoint, config, samples, Path(tmp) / f"ours-{r}", desc=f"ours round {r}").summary
                 ours_rps.append(s.request_throughput_rps)
                 rows.append(["playbook", r, s.request_throughput_rps, s.ttft.p50_ms - args.ttft_ms,
                              s.tpot.p50_ms - 1000 / args.tokens_per_s, s.successes])  # fmt: skip

@@ -22,6 +22,7 @@ from playbook.core.profiles import load_profile
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, run_load
 from playbook.run.manifest import cpu_model, package_versions
+from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
 
@@ -43,12 +44,13 @@ def main() -> None:
         prompts = write_prompts(samples, Path(tmp) / "prompts.jsonl")
         with launch(profile, model.model_arg, Path(tmp) / "server.log") as server:
             name = profile.model.served_name
-            config = LoadConfig(base_url=server.base_url, model=name, concurrency=args.concurrency,
+            endpoint = Endpoint(server.base_url, name)
+            config = LoadConfig(concurrency=args.concurrency,
                                 scrape_interval_s=None)  # fmt: skip
-            run_load(config, samples[: 2 * args.concurrency], Path(tmp) / "warmup", desc="warm-up")
+            run_load(endpoint, config, samples[: 2 * args.concurrency], Path(tmp) / "warmup", desc="warm-up")
             rows, ours, theirs = [], [], []
             for r in range(1, args.rounds + 1):
-                result = run_load(config, samples, Path(tmp) / f"ours-{r}", desc=f"ours round {r}")
+                result = run_load(endpoint, config, samples, Path(tmp) / f"ours-{r}", desc=f"ours round {r}")
                 s = result.summary
                 ours.append((s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s))
                 rows.append(["playbook", r, *ours[-1]])

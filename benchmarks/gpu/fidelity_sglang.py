@@ -35,6 +35,7 @@ from _common import median, print_table
 from playbook.core.profiles import load_profile
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, run_load
+from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
 
@@ -81,14 +82,15 @@ def measure_level(base_url, model, python, env, tokenizer, samples, concurrency,
     prompts = tmp / f"prompts-{concurrency}.jsonl"
     rows = ({"conversations": [{"content": s.messages[-1]["content"]}, {"content": ""}]} for s in samples)
     prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    config = LoadConfig(base_url=base_url, model=model, concurrency=concurrency, scrape_interval_s=None)
+    endpoint = Endpoint(base_url, model)
+    config = LoadConfig(concurrency=concurrency, scrape_interval_s=None)
     records = args.out / "records"
     records.mkdir(parents=True, exist_ok=True)
     ours, theirs, flushed = [], [], []
     for r in range(1, args.rounds + 1):
         flushed.append(flush_cache(base_url))
         run_dir = tmp / f"ours-{concurrency}-{r}"
-        s = run_load(config, samples, run_dir, desc=f"ours c={concurrency}").summary
+        s = run_load(endpoint, config, samples, run_dir, desc=f"ours c={concurrency}").summary
         keep_ours(run_dir, records / f"ours-c{concurrency:04d}-r{r}.jsonl.gz")
         ours.append((s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s))
         flushed.append(flush_cache(base_url))

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import list_profiles, load_profile
 from playbook.load.loadgen import LoadConfig
-from playbook.serving.endpoint import key_from_env
+from playbook.serving.endpoint import Endpoint, key_from_env
 
 # Shorter names the loadtest flags had before they were generated from LoadConfig; both spellings work.
 LOADTEST_ALIASES = {"warmup_requests": "--warmup", "request_timeout_s": "--request-timeout",
@@ -120,11 +120,11 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                       for e in exc.errors())) from None  # fmt: skip
-    api_key = key_from_env(args.api_key_env, "--api-key-env")
+    endpoint = Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
     out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
     samples = build_requests(args.dataset, args.requests, args.seed, args.tokenizer, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens, max_prompt_tokens=args.max_prompt_tokens)  # fmt: skip
-    result = run_load(config, samples, out, api_key, desc=f"c={args.concurrency}")
+    result = run_load(endpoint, config, samples, out, desc=f"c={args.concurrency}")
     print("\n" + result.summary.format_text())
     if result.error:
         print(f"status: {result.status}: {result.error}")
@@ -300,8 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(func=cmd_preflight)
 
     load = sub.add_parser("loadtest", help="load-test any OpenAI-compatible endpoint")
-    _add_model_flags(load, LoadConfig, required={"base_url", "model"}, defaults={"concurrency": 8},
-                     aliases=LOADTEST_ALIASES)  # fmt: skip
+    load.add_argument("--base-url", required=True, help="the server root, e.g. http://127.0.0.1:8000 (no /v1)")
+    load.add_argument("--model", required=True, help="the served model name requests carry (see /v1/models)")
+    _add_model_flags(load, LoadConfig, required=set(), defaults={"concurrency": 8}, aliases=LOADTEST_ALIASES)
     load.add_argument("--requests", type=int, default=100)
     load.add_argument(
         "--dataset",

@@ -12,6 +12,7 @@ import pytest
 from playbook.core.profiles import load_profile
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, read_records, run_load
+from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
 
@@ -24,7 +25,8 @@ def test_kill_server_mid_run_keeps_completed_records(tmp_path):
     server = launch(profile, prepared.model_arg, tmp_path / "server.log")
     try:
         samples = build_requests("synthetic", 400, 0, prepared.local_dir, input_tokens=32, output_tokens=16)
-        config = LoadConfig(base_url=server.base_url, model=profile.model.served_name, concurrency=4)
+        endpoint = Endpoint(server.base_url, profile.model.served_name)
+        config = LoadConfig(concurrency=4)
         sink = tmp_path / "load" / "requests.jsonl"
 
         def kill_when_some_finished() -> None:
@@ -36,7 +38,7 @@ def test_kill_server_mid_run_keeps_completed_records(tmp_path):
                 time.sleep(0.2)
 
         threading.Thread(target=kill_when_some_finished, daemon=True).start()
-        result = run_load(config, samples, tmp_path / "load")
+        result = run_load(endpoint, config, samples, tmp_path / "load")
     finally:
         server.stop()
     records = read_records(sink)

@@ -77,7 +77,6 @@ def h100(*overrides: str):
     return load_profile("h100-qwen2.5-7b", list(overrides))
 
 
-LOCAL = "http://127.0.0.1:8000"
 SMOLLM2_SHAPE = ModelShape(30, 576, 9, 3, 64, 1536, 49152, True, 8192, "float32")
 NGRAM_UPSIDE_DOWN = "days.day2.methods=[{name: m, method: ngram, prompt_lookup_min: 5, prompt_lookup_max: 2}]"
 
@@ -112,9 +111,9 @@ BAD_INPUTS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
      EngineNotInstalledError, r"interpreter \.venvs/none/bin/python does not exist"),
     ("API key variable named but unset", lambda: api_key(cpu("server.api_key_env=PLAYBOOK_UNSET_KEY_VAR")),
      PlaybookError, r"server\.api_key_env names PLAYBOOK_UNSET_KEY_VAR, but that environment variable is not set"),
-    ("negative concurrency", lambda: LoadConfig(base_url=LOCAL, model="m", concurrency=-4),
+    ("negative concurrency", lambda: LoadConfig(concurrency=-4),
      ValidationError, r"concurrency\n  Input should be greater than or equal to 1"),
-    ("open loop without a rate", lambda: LoadConfig(base_url=LOCAL, model="m", concurrency=4, mode="open"),
+    ("open loop without a rate", lambda: LoadConfig(concurrency=4, mode="open"),
      ValidationError, r"mode='open' needs request_rate"),
     ("unknown dataset", lambda: build_requests("alpaca", 1, 0), PlaybookError,
      r"unknown dataset 'alpaca'; known: sharegpt, synthetic, shared-prefix"),

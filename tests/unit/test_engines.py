@@ -43,7 +43,7 @@ def fake_engine(monkeypatch):
     """Make the launcher start fake_engine.py in MODE instead of vLLM (everything else real)."""
 
     def use(mode: str):
-        argv = lambda p, e, m, port: [sys.executable, str(FAKE), str(port), mode]  # noqa: E731
+        argv = lambda p, e, m, port, key=None: [sys.executable, str(FAKE), str(port), mode]  # noqa: E731
         monkeypatch.setattr(engines, "build_command", argv)
 
     return use
@@ -124,7 +124,7 @@ def test_engine_dies_when_its_parent_is_killed(tmp_path):
         from pathlib import Path
         from playbook.serving import launcher as engines
         from playbook.core.profiles import load_profile
-        engines.build_command = lambda p, e, m, port: [sys.executable, {str(FAKE)!r}, str(port), "healthy"]
+        engines.build_command = lambda p, e, m, port, key=None: [sys.executable, {str(FAKE)!r}, str(port), "healthy"]
         server = engines.launch(load_profile("cpu-smollm2"), "m", Path({str(tmp_path)!r}) / "server.log")
         print(server.process.pid, flush=True)
         time.sleep(600)

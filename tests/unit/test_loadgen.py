@@ -12,17 +12,17 @@ from playbook.core.errors import PlaybookError
 from playbook.load.client import RequestRecord
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import LoadConfig, arrival_offsets, goodput, read_records, run_load
+from playbook.serving.endpoint import Endpoint
 from tests.support.mock import free_port, start_mock
 
 
 def test_a_hanging_request_times_out_as_an_error_not_a_stuck_run(tmp_path):
     proc, url = start_mock("--stall-after", "3")
     try:
-        config = LoadConfig(
-            base_url=url, model="mock-model", concurrency=4, request_timeout_s=2, scrape_interval_s=None
-        )
+        endpoint = Endpoint(url, "mock-model")
+        config = LoadConfig(concurrency=4, request_timeout_s=2, scrape_interval_s=None)
         started = time.monotonic()
-        result = run_load(config, SAMPLES[:8], tmp_path)
+        result = run_load(endpoint, config, SAMPLES[:8], tmp_path)
     finally:
         proc.kill()
         proc.wait()
@@ -38,31 +38,43 @@ SAMPLES = [SampleRequest([{"role": "user", "content": f"hello {i}"}], 8, 2) for 
 
 def test_config_rejects_bad_input():
     with pytest.raises(ValidationError, match="concurrency"):
-        LoadConfig(base_url="http://127.0.0.1:1", model="m", concurrency=0)
+        LoadConfig(concurrency=0)
     with pytest.raises(ValidationError, match="request_rate"):
-        LoadConfig(base_url="http://127.0.0.1:1", model="m", concurrency=4, mode="open")
-    with pytest.raises(ValidationError, match="http://"):
-        LoadConfig(base_url="127.0.0.1:8000", model="m", concurrency=4)
+        LoadConfig(concurrency=4, mode="open")
+    with pytest.raises(PlaybookError, match="http://"):
+        Endpoint("127.0.0.1:8000", "m")
+
+
+def test_a_summary_names_the_endpoint_it_measured_but_never_its_key(mock_server, tmp_path):
+    """The endpoint travels apart from the load's settings; summary.json still says where and which model."""
+    _, url = mock_server
+    endpoint = Endpoint(url, "mock-model", api_key="sk-secret")
+    result = run_load(endpoint, LoadConfig(concurrency=1, scrape_interval_s=None), SAMPLES[:2], tmp_path)
+    assert result.config["base_url"] == url and result.config["model"] == "mock-model"
+    assert "sk-secret" not in (tmp_path / "summary.json").read_text()
 
 
 def test_unreachable_endpoint_fails_before_load(tmp_path):
-    config = LoadConfig(base_url=f"http://127.0.0.1:{free_port()}", model="m", concurrency=2)
+    endpoint = Endpoint(f"http://127.0.0.1:{free_port()}", "m")
+    config = LoadConfig(concurrency=2)
     with pytest.raises(PlaybookError, match="unreachable"):
-        run_load(config, SAMPLES, tmp_path)
+        run_load(endpoint, config, SAMPLES, tmp_path)
     assert not (tmp_path / "requests.jsonl").exists() or (tmp_path / "requests.jsonl").read_text() == ""
 
 
 def test_wrong_model_name_fails_before_load(mock_server, tmp_path):
     _, url = mock_server
-    config = LoadConfig(base_url=url, model="not-served", concurrency=2)
+    endpoint = Endpoint(url, "not-served")
+    config = LoadConfig(concurrency=2)
     with pytest.raises(PlaybookError, match=r"'not-served' is not served .*mock-model"):
-        run_load(config, SAMPLES, tmp_path)
+        run_load(endpoint, config, SAMPLES, tmp_path)
 
 
 def test_closed_loop_records_every_request(mock_server, tmp_path):
     _, url = mock_server
-    config = LoadConfig(base_url=url, model="mock-model", concurrency=8, warmup_requests=2, scrape_interval_s=None)
-    result = run_load(config, SAMPLES, tmp_path)
+    endpoint = Endpoint(url, "mock-model")
+    config = LoadConfig(concurrency=8, warmup_requests=2, scrape_interval_s=None)
+    result = run_load(endpoint, config, SAMPLES, tmp_path)
     records = read_records(tmp_path / "requests.jsonl")
     assert result.status == "ok" and len(records) == 40 and all(r.success for r in records)
     assert {r.request_id for r in records} == set(range(40)), "warm-up requests are not recorded"
@@ -74,9 +86,10 @@ def test_closed_loop_records_every_request(mock_server, tmp_path):
 
 def test_open_loop_measures_from_schedule(mock_server, tmp_path):
     _, url = mock_server
-    config = LoadConfig(base_url=url, model="mock-model", concurrency=1, mode="open", request_rate=50,
+    endpoint = Endpoint(url, "mock-model")
+    config = LoadConfig(concurrency=1, mode="open", request_rate=50,
                         arrival="constant", scrape_interval_s=None)  # fmt: skip
-    result = run_load(config, SAMPLES[:20], tmp_path)
+    result = run_load(endpoint, config, SAMPLES[:20], tmp_path)
     # 50 req/s offered, but one at a time at ~65 ms each: requests queue behind the cap,
     # and latency from the scheduled time must show that wait.
     assert result.e2e_from_schedule.p99_ms > 2 * result.summary.e2e.p99_ms
@@ -87,12 +100,13 @@ def test_open_loop_measures_from_schedule(mock_server, tmp_path):
 def test_server_killed_mid_run_keeps_completed_records(mock_server, tmp_path):
     proc, url = mock_server
     slow = [SampleRequest([{"role": "user", "content": "x"}], 200, 1) for _ in range(30)]  # ~1 s each
-    config = LoadConfig(base_url=url, model="mock-model", concurrency=3, scrape_interval_s=None)
+    endpoint = Endpoint(url, "mock-model")
+    config = LoadConfig(concurrency=3, scrape_interval_s=None)
 
     import threading
 
     threading.Timer(2.5, proc.kill).start()
-    result = run_load(config, slow, tmp_path)
+    result = run_load(endpoint, config, slow, tmp_path)
     records = read_records(tmp_path / "requests.jsonl")
     done = [r for r in records if r.success]
     assert result.status == "partial" and result.error
@@ -157,9 +171,10 @@ def test_retries_are_bounded_and_reported_apart(
     proc, url = start_mock("--fail-first", str(fail_first))
     try:
         samples = [SampleRequest([{"role": "user", "content": "hi"}], 4, 1) for _ in range(3)]
-        config = LoadConfig(base_url=url, model="mock-model", concurrency=1, max_retries=max_retries,
+        endpoint = Endpoint(url, "mock-model")
+        config = LoadConfig(concurrency=1, max_retries=max_retries,
                             retry_backoff_s=0.05, scrape_interval_s=None)  # fmt: skip
-        result = run_load(config, samples, tmp_path / "retry", desc="retry")
+        result = run_load(endpoint, config, samples, tmp_path / "retry", desc="retry")
     finally:
         proc.kill()
         proc.wait()
@@ -178,8 +193,9 @@ def test_a_stream_that_does_not_end_as_the_protocol_says_is_a_failure(tmp_path, 
     """Tokens then a clean close without usage or [DONE], or tokens then vLLM's error event: never a success."""
     proc, url = start_mock(flag, "3")
     try:
-        config = LoadConfig(base_url=url, model="mock-model", concurrency=2, scrape_interval_s=None)
-        result = run_load(config, SAMPLES[:4], tmp_path)
+        endpoint = Endpoint(url, "mock-model")
+        config = LoadConfig(concurrency=2, scrape_interval_s=None)
+        result = run_load(endpoint, config, SAMPLES[:4], tmp_path)
     finally:
         proc.kill()
         proc.wait()
@@ -193,9 +209,10 @@ def test_a_stream_that_does_not_end_as_the_protocol_says_is_a_failure(tmp_path, 
 
 def test_a_folder_reused_for_a_second_run_never_mixes_the_runs(mock_server, tmp_path):
     _, url = mock_server
-    config = LoadConfig(base_url=url, model="mock-model", concurrency=2, scrape_interval_s=None)
-    run_load(config, SAMPLES[:3], tmp_path)
-    second = run_load(config, SAMPLES[:5], tmp_path)
+    endpoint = Endpoint(url, "mock-model")
+    config = LoadConfig(concurrency=2, scrape_interval_s=None)
+    run_load(endpoint, config, SAMPLES[:3], tmp_path)
+    second = run_load(endpoint, config, SAMPLES[:5], tmp_path)
     assert len(read_records(tmp_path / "requests.jsonl")) == 5 == second.summary.requests
     earlier = next(tmp_path.glob("earlier-*"))
     assert len(read_records(earlier / "requests.jsonl")) == 3 and (earlier / "summary.json").exists()

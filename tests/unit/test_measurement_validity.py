@@ -22,10 +22,10 @@ def sent_prompts(monkeypatch) -> list[tuple[str, list[str]]]:
     calls: list[tuple[str, list[str]]] = []
     real = loadgen.run_load
 
-    def recording(config, samples, out_dir, *args, **kwargs):
+    def recording(endpoint, config, samples, out_dir, *args, **kwargs):
         warm = [loadgen.warmup_sample(samples[i % len(samples)], i) for i in range(config.warmup_requests)]
         calls.append((str(out_dir), [s.messages[-1]["content"] for s in warm + list(samples)]))
-        return real(config, samples, out_dir, *args, **kwargs)
+        return real(endpoint, config, samples, out_dir, *args, **kwargs)
 
     monkeypatch.setattr(sweep, "run_load", recording)
     return calls

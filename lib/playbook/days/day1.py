@@ -164,10 +164,10 @@ def measure_latency(
     TTFT, TPOT and E2E of an idle server, through the same client the load tests use. Each request is its own
     prompt (``Request k:`` before the text): the same prompt five times would be answered from the prefix cache
     from the second time on, and its TTFT would not be an idle server's."""
-    config = LoadConfig(base_url=server.base_url, model=model, concurrency=1, warmup_requests=1, scrape_interval_s=None)
+    config = LoadConfig(concurrency=1, warmup_requests=1, scrape_interval_s=None)
     samples = [SampleRequest([{"role": "user", "content": f"Request {i + 1}: {prompt}"}], max_tokens, 0)
                for i in range(n)]  # fmt: skip
-    result = run_load(config, samples, out_dir, server.api_key, desc="latency")
+    result = run_load(server.endpoint.with_model(model), config, samples, out_dir, desc="latency")
     return read_records(result.requests_path), result.summary
 
 

@@ -250,10 +250,9 @@ def measure_method(
             pool = PromptPool(samples)  # each level its own prompts; every method the same ones, level by level
             for c in settings.concurrency:
                 n = max(settings.min_requests_per_level, c)
-                config = LoadConfig(base_url=server.base_url, model=profile.model.served_name, concurrency=c,
-                                    warmup_requests=1, seed=profile.seed)  # fmt: skip
-                result = run_load(config, pool.take(n), out_dir / f"{workload}-c{c:03d}",
-                                  server.api_key, desc=f"{name} {workload} c={c}")  # fmt: skip
+                config = LoadConfig(concurrency=c, warmup_requests=1, seed=profile.seed)
+                result = run_load(server.endpoint.with_model(profile.model.served_name), config, pool.take(n),
+                                  out_dir / f"{workload}-c{c:03d}", desc=f"{name} {workload} c={c}")  # fmt: skip
                 s = result.summary
                 rows.append({"method": name, "workload": workload, "concurrency": c, "requests": n,
                              **s.row("ok", "output_tok_s", "tpot_p50_ms", "ttft_p50_ms", "e2e_p50_ms")})  # fmt: skip

@@ -66,11 +66,9 @@ def structured_run(
     row says how much of its prompts came from the cache (with ``task_sets``, only what every chat prompt shares)."""
     samples = [to_sample(t, constrained, engine, settings.max_tokens) for t in tasks]
     before = read_counters(server)
-    config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
-                        warmup_requests=1, ignore_eos=False, scrape_interval_s=None)  # fmt: skip
-    result = run_load(
-        config, samples, out_dir, server.api_key, desc=f"{'json' if constrained else 'free'} c={concurrency}"
-    )
+    config = LoadConfig(concurrency=concurrency, warmup_requests=1, ignore_eos=False, scrape_interval_s=None)
+    desc = f"{'json' if constrained else 'free'} c={concurrency}"
+    result = run_load(server.endpoint, config, samples, out_dir, desc=desc)
     cache = measured_use(server, before, None, shared_workload=False)
     by_id = {r.request_id: r for r in read_records(result.requests_path)}
     scores = []
@@ -117,8 +115,8 @@ def prefix_samples(profile: Profile, tokenizer_dir: str | None, shared: bool) ->
 def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching: bool) -> dict[str, Any]:  # fmt: skip
     """One prefix workload at concurrency 1 (each request can reuse what the previous ones cached)."""
     before = prefixcache.read_counters(server)
-    config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=1, scrape_interval_s=None)
-    result = run_load(config, samples, out_dir, server.api_key, desc=label)
+    config = LoadConfig(concurrency=1, scrape_interval_s=None)
+    result = run_load(server.endpoint, config, samples, out_dir, desc=label)
     after = prefixcache.read_counters(server)
     rate = prefixcache.hit_rate_between(before, after) if before and after else None
     s = result.summary

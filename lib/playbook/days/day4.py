@@ -236,9 +236,8 @@ def measure_speed(
         n = max(settings.speed_requests, concurrency)
         samples = build_requests("synthetic", n, seed, tokenizer_dir, input_tokens=64,
                                  output_tokens=settings.speed_output_tokens)  # fmt: skip
-        config = LoadConfig(base_url=server.base_url, model=server.model_name, concurrency=concurrency,
-                            warmup_requests=1, scrape_interval_s=None, seed=seed)  # fmt: skip
-        result = run_load(config, samples, out_dir / f"c{concurrency:04d}", server.api_key, desc=f"c={concurrency}")
+        config = LoadConfig(concurrency=concurrency, warmup_requests=1, scrape_interval_s=None, seed=seed)
+        result = run_load(server.endpoint, config, samples, out_dir / f"c{concurrency:04d}", desc=f"c={concurrency}")
         s = result.summary
         rows.append({"concurrency": concurrency, "requests": s.requests, "status": result.status,
                      **s.row("tpot_p50_ms", "ttft_p50_ms", "output_tok_s")})  # fmt: skip

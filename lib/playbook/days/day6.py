@@ -91,10 +91,10 @@ def run_mixes(server: Server, base: str, mixes: dict[str, dict[str, float]], que
     rows = []
     for name, weights in mixes.items():
         samples = mixed_samples(questions, weights, settings.load_requests, settings.load_max_tokens, seed)
-        config = LoadConfig(base_url=server.base_url, model=base, concurrency=settings.load_concurrency,
-                            warmup_requests=settings.load_concurrency, scrape_interval_s=None)  # fmt: skip
+        config = LoadConfig(concurrency=settings.load_concurrency, warmup_requests=settings.load_concurrency,
+                            scrape_interval_s=None)  # fmt: skip
         desc = f"{label}: {name}" if label else name
-        result = run_load(config, samples, out_dir / f"load-{len(rows)}", server.api_key, desc=desc)
+        result = run_load(server.endpoint.with_model(base), config, samples, out_dir / f"load-{len(rows)}", desc=desc)
         s = result.summary
         rows.append({"traffic": name, "requests": s.requests, "ok": s.successes, "ttft_p50_ms": s.ttft.p50_ms,
                      "tpot_p50_ms": s.tpot.p50_ms, "e2e_p99_ms": s.e2e.p99_ms,

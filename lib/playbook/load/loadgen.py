@@ -34,7 +34,7 @@ from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.load.client import RequestRecord
 from playbook.load.datasets import SampleRequest
 from playbook.load.metrics import Distribution, LatencySummary, summarize
-from playbook.serving.endpoint import auth_headers
+from playbook.serving.endpoint import Endpoint
 from playbook.serving.engines import scraped_metrics
 
 ABORT_AFTER_CONNECTION_ERRORS = 20
@@ -46,8 +46,6 @@ class LoadConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_url: str = Field(description="Server root, e.g. http://127.0.0.1:8000 (no /v1).")
-    model: str = Field(description="The served model name requests carry (see /v1/models).")
     mode: Literal["closed", "open"] = Field(
         "closed", description="Closed: a fixed number in flight. Open: arrivals at a rate."
     )
@@ -87,8 +85,6 @@ class LoadConfig(BaseModel):
     def _open_needs_rate(self) -> LoadConfig:
         if self.mode == "open" and self.request_rate is None:
             raise ValueError("mode='open' needs request_rate (requests per second)")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         return self
 
 
@@ -114,31 +110,31 @@ class EndpointUnreachable(PlaybookError):
     """No server answers at the base URL: a wrong address, or a server that has died."""
 
 
-async def check_endpoint(session: aiohttp.ClientSession, config: LoadConfig, headers: dict[str, str]) -> None:
+async def check_endpoint(session: aiohttp.ClientSession, endpoint: Endpoint) -> None:
     """Unreachable endpoint or unknown model: a clear error before any load."""
-    url = config.base_url.rstrip("/") + "/v1/models"
+    url = endpoint.api_url + "/models"
     try:
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=15)) as response:
+        async with session.get(url, headers=endpoint.headers, timeout=aiohttp.ClientTimeout(total=15)) as response:
             if response.status != 200:
                 raise PlaybookError(f"{url} answered HTTP {response.status}: {(await response.text())[:300]}")
             models = [m["id"] for m in (await response.json()).get("data", [])]
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise EndpointUnreachable(f"endpoint {config.base_url} is unreachable ({type(exc).__name__}: {exc})") from None
-    if config.model not in models:
-        raise PlaybookError(f"model {config.model!r} is not served at {config.base_url}; it serves {models}")
+        why = f"{type(exc).__name__}: {exc}"
+        raise EndpointUnreachable(f"endpoint {endpoint.base_url} is unreachable ({why})") from None
+    if endpoint.model not in models:
+        raise PlaybookError(f"model {endpoint.model!r} is not served at {endpoint.base_url}; it serves {models}")
 
 
 async def send_one(
     session: aiohttp.ClientSession,
-    url: str,
-    headers: dict[str, str],
+    endpoint: Endpoint,
     config: LoadConfig,
     sample: SampleRequest,
     request_id: int,
     scheduled: float | None = None,
 ) -> RequestRecord:
     """Stream one chat completion; failures come back as records, never exceptions."""
-    body = {"model": config.model, "messages": sample.messages, "max_tokens": sample.max_tokens, "temperature": 0.0,
+    body = {"model": endpoint.model, "messages": sample.messages, "max_tokens": sample.max_tokens, "temperature": 0.0,
             "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
     if config.ignore_eos:
         body["ignore_eos"] = True
@@ -147,7 +143,8 @@ async def send_one(
     start = time.perf_counter()
     last, done, usage_seen, stream_error = None, False, False, None
     try:
-        async with session.post(url, json=body, headers=headers) as response:
+        url = endpoint.api_url + "/chat/completions"
+        async with session.post(url, json=body, headers=endpoint.headers) as response:
             record.status_code = response.status
             if response.status != 200:
                 record.error_kind, record.error = f"http_{response.status}", (await response.text())[:2000]
@@ -223,15 +220,15 @@ def is_retryable(record: RequestRecord) -> bool:
 
 
 async def send_with_retries(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], config: LoadConfig, sample: SampleRequest,
-    request_id: int, scheduled: float | None, rng: random.Random,
+    session: aiohttp.ClientSession, endpoint: Endpoint, config: LoadConfig, sample: SampleRequest, request_id: int,
+    scheduled: float | None, rng: random.Random,
 ) -> RequestRecord:  # fmt: skip
     """``send_one`` with bounded retries and full jitter; timings are what the caller saw, from the first try."""
     first_wall, first = time.time(), time.perf_counter()
     attempt = 0
     while True:
         offset_ms = (time.perf_counter() - first) * 1000
-        record = await send_one(session, url, headers, config, sample, request_id, scheduled)
+        record = await send_one(session, endpoint, config, sample, request_id, scheduled)
         if attempt >= config.max_retries or not is_retryable(record):
             break
         await asyncio.sleep(rng.uniform(0, config.retry_backoff_s * 2**attempt))
@@ -302,10 +299,8 @@ class _Progress:
 
 
 async def _run(
-    config: LoadConfig, samples: list[SampleRequest], out_dir: Path, api_key: str | None, desc: str
+    endpoint: Endpoint, config: LoadConfig, samples: list[SampleRequest], out_dir: Path, desc: str
 ) -> LoadResult:
-    headers = auth_headers(api_key)
-    url = config.base_url.rstrip("/") + "/v1/chat/completions"
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
     requests_path = out_dir / "requests.jsonl"
@@ -314,16 +309,16 @@ async def _run(
     error: str | None = None
     started_utc = utc_now()
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, read_bufsize=1 << 20) as session:
-        await check_endpoint(session, config, headers)
+        await check_endpoint(session, endpoint)
         if config.warmup_requests:
-            warm = [send_one(session, url, headers, config, warmup_sample(samples[i % len(samples)], i), -1 - i)
+            warm = [send_one(session, endpoint, config, warmup_sample(samples[i % len(samples)], i), -1 - i)
                     for i in range(config.warmup_requests)]  # fmt: skip
             await asyncio.gather(*warm)
         stop = asyncio.Event()
         scraper = None
         if metrics_path is not None:
             scraper = asyncio.create_task(
-                scrape_metrics(session, config.base_url, metrics_path, config.scrape_interval_s, stop)
+                scrape_metrics(session, endpoint.base_url, metrics_path, config.scrape_interval_s, stop)
             )
         progress = _Progress(len(samples), desc)
         gate = asyncio.Semaphore(config.concurrency)
@@ -339,8 +334,8 @@ async def _run(
                     if abort.is_set() or (deadline and time.monotonic() > deadline):
                         return
                     progress.started()
-                    record = await send_with_retries(session, url, headers, config, samples[index], index,
-                                                     scheduled, retry_rng)  # fmt: skip
+                    record = await send_with_retries(session, endpoint, config, samples[index], index, scheduled,
+                                                     retry_rng)  # fmt: skip
                 records.append(record)
                 sink.write(json.dumps(record.to_dict()) + "\n")
                 sink.flush()
@@ -373,7 +368,7 @@ async def _run(
         error = f"stopped by max_duration_s after {len(records)} of {len(samples)} requests"
     summary = summarize(records)
     return LoadResult(
-        config=config.model_dump(),
+        config={"base_url": endpoint.base_url, "model": endpoint.model, **config.model_dump()},
         status="ok" if error is None else "partial",
         error=error,
         started_utc=started_utc,
@@ -413,13 +408,15 @@ def goodput(records: list[RequestRecord], slo_ttft_ms: float | None, slo_tpot_ms
 
 
 def run_load(
+    endpoint: Endpoint,
     config: LoadConfig,
     samples: list[SampleRequest],
     out_dir: str | Path,
-    api_key: str | None = None,
     desc: str = "load",
 ) -> LoadResult:
-    """Run one load test; writes requests.jsonl, server_metrics.jsonl and summary.json in out_dir."""
+    """Run one load test against ``endpoint`` (where, which model, which key: resolved once, by whoever made it);
+    writes requests.jsonl, server_metrics.jsonl and summary.json in out_dir. ``summary.json``'s ``config`` keeps
+    the endpoint's URL and model beside the load's settings (never the key)."""
     from playbook.core.aio import run
 
     if not samples:
@@ -427,7 +424,7 @@ def run_load(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     set_aside_earlier_run(out)
-    result = run(_run(config, samples, out, api_key, desc))
+    result = run(_run(endpoint, config, samples, out, desc))
     write_json_atomic(out / "summary.json", result)
     return result
 

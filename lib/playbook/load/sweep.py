@@ -146,10 +146,8 @@ def extension_stop(settings: Day7Settings, rows: list[dict[str, Any]]) -> str | 
     return None
 
 
-def level_config(
-    base_url: str, model: str, settings: Day7Settings, concurrency: int, seed: int, ramp_s: float | None = None
-) -> LoadConfig:
-    return LoadConfig(base_url=base_url, model=model, concurrency=concurrency, warmup_requests=settings.warmup_requests,
+def level_config(settings: Day7Settings, concurrency: int, seed: int, ramp_s: float | None = None) -> LoadConfig:
+    return LoadConfig(concurrency=concurrency, warmup_requests=settings.warmup_requests,
                       request_timeout_s=settings.request_timeout_s, slo_ttft_ms=settings.slo_ttft_ms,
                       slo_tpot_ms=settings.slo_tpot_ms, seed=seed, ramp_s=ramp_s)  # fmt: skip
 
@@ -169,10 +167,10 @@ def run_level(
     """One closed-loop run at ``concurrency`` into ``out_dir``, on the pool's next ``n`` prompts, with the
     server's prefix-cache use around it. A plain list is a fresh pool (its first ``n``)."""
     pool = as_pool(pool, settings)
-    config = level_config(endpoint.base_url, endpoint.model, settings, concurrency, seed, ramp_s)
+    config = level_config(settings, concurrency, seed, ramp_s)
     samples = pool.take(n)
     before = read_counters(endpoint)
-    result = run_load(config, samples, out_dir, endpoint.api_key, desc=f"c={concurrency}")
+    result = run_load(endpoint, config, samples, out_dir, desc=f"c={concurrency}")
     cache = measured_use(endpoint, before, expected_share, pool.shared)
     steady = steady_state(read_records(result.requests_path), concurrency) if result.requests_path else None
     return LevelResult(concurrency, n, result, steady, cache, ramp_s, round_number)

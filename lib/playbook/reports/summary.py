@@ -71,7 +71,9 @@ def _day2(result: Day2Result) -> tuple[list[Headline], str | None]:
 
 def _day3(result: Day3Result) -> tuple[list[Headline], str | None]:
     engines = result.engines()
-    main = engines[0] if engines else None
+    if not engines:  # the day stopped before its comparison table (its problems say why)
+        return [], "The day ended before its comparison table: no engine's rows were recorded."
+    main = engines[0]
     constrained = next(iter(result.rows(main, "structured", constrained=True)), None)
     free = next(iter(result.rows(main, "structured", constrained=False)), None)
     hit = result.prefix_hit_rate(main) if main else None

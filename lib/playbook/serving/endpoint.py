@@ -19,6 +19,14 @@ class Endpoint:
     model: str  # the served model name requests carry
     api_key: str | None = field(default=None, repr=False)  # repr=False: never printed into a report
 
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise PlaybookError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+
+    def with_model(self, model: str) -> Endpoint:
+        """The same server, requests naming another model (an adapter, or the base beside its adapters)."""
+        return Endpoint(self.base_url, model, self.api_key)
+
     @property
     def api_url(self) -> str:
         return self.base_url.rstrip("/") + "/v1"

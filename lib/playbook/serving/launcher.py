@@ -39,13 +39,17 @@ from playbook.serving.engines import LaunchTarget, get_engine
 LOG_TAIL_LINES = 40
 
 
-def engine_env(engine: str, profile: Profile) -> dict[str, str]:
-    """Environment for the child: the caller's, plus the engine's knobs and its key where it reads one."""
+FROM_PROFILE = "<the profile's server.api_key_env>"  # a key argument left out: resolved here from the profile
+
+
+def engine_env(engine: str, profile: Profile, key: str | None = FROM_PROFILE) -> dict[str, str]:
+    """Environment for the child: the caller's, plus the engine's knobs and its key where it reads one (``key``:
+    the key :func:`launch` resolved once; left out, it is read from the profile's variable)."""
     adapter, spec = get_engine(engine), profile.engines[engine]
     env = dict(os.environ)
     env.update(adapter.knob_env(spec, profile.hardware))
     env.update(adapter.local_env(spec, profile.hardware))
-    env.update(adapter.key_env(api_key(profile)))
+    env.update(adapter.key_env(api_key(profile) if key == FROM_PROFILE else key))
     env.update(spec.env)
     return emulation_env(env)
 
@@ -199,11 +203,11 @@ def wait_healthy(server: Server, timeout_s: float, poll_s: float = 1.0) -> None:
     )
 
 
-def build_command(profile: Profile, engine: str, model: str, port: int) -> list[str]:
+def build_command(profile: Profile, engine: str, model: str, port: int, key: str | None = FROM_PROFILE) -> list[str]:
     """The whole argv: the engine's interpreter, the adapter's arguments, the key only where it must be."""
     adapter, spec = get_engine(engine), profile.engines[engine]
     target = LaunchTarget(model, profile.model.served_name, profile.server.host, port)
-    keyed = api_key(profile) is not None
+    keyed = (api_key(profile) if key == FROM_PROFILE else key) is not None
     return [resolve_interpreter(engine, spec), *adapter.argv(spec, target, profile.model.source == "dummy", keyed)]
 
 
@@ -220,7 +224,8 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
         raise PlaybookError(f"server.port={port}: {adapter.highest_port_why}; use a port <= {highest} "
                             "or server.port: auto")  # fmt: skip
     ensure_port_free(host, port)
-    argv = build_command(profile, engine, model, port)
+    key = api_key(profile)  # resolved once: the argv, the child's environment and the client all use this one
+    argv = build_command(profile, engine, model, port, key)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("wb")
     process = subprocess.Popen(
@@ -228,7 +233,7 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
         stdout=log_file,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=engine_env(engine, profile),
+        env=engine_env(engine, profile, key),
         preexec_fn=_die_with_parent,
         cwd=log_path.parent,
     )
@@ -244,7 +249,7 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
         log_path,
         process,
         pid_file,
-        api_key=api_key(profile),
+        api_key=key,
     )
     atexit.register(server.stop)
     started = time.monotonic()
