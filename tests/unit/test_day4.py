@@ -12,6 +12,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from playbook.core.errors import PlaybookError
+from playbook.core.fileio import to_jsonable
 from playbook.core.profiles import Day4Settings, QualityGate, load_profile
 from playbook.days.day4 import dequantized_dtype, fit_table, weight_memory_bytes
 from playbook.days.quality import evaluate_gate, greedy_agreement, perplexity, verdict
@@ -155,3 +156,22 @@ def test_windows_source_names_the_text_and_changes_with_it():
     assert a["text"].startswith("pydoc_data.topics of Python 3.") and a["tokens"] == 6 and a["windows"] == 2
     assert a["windows_sha256"] == windows_source([[1, 2, 3], [4, 5, 6]])["windows_sha256"]
     assert a["windows_sha256"] != windows_source([[1, 2, 3], [4, 5, 7]])["windows_sha256"]
+
+
+def test_the_gate_judges_quantized_candidates_that_measured_ok_and_reports_dtype_only_ones_apart():
+    """The first candidate is the baseline; a failed candidate is not judged; a dtype-only copy (method none) is
+    reported as a perplexity rise, not gated; the outcome fits the recorded ``gate`` step."""
+    from playbook.days.day4 import dtype_only_rises, quality_gate
+    from playbook.reports.results import Day4Steps
+
+    results = {
+        "original": {**MEASURED, "method": "none", "status": "ok"},
+        "bf16": {**MEASURED, "perplexity": MEASURED["perplexity"] * 1.02, "method": "none", "status": "ok"},
+        "AWQ": {**QUANTIZED, "method": "awq", "status": "ok"},
+        "GPTQ": {**QUANTIZED, "method": "gptq", "status": "failed"},
+    }
+    gate = quality_gate(results, QualityGate(max_perplexity_increase_pct=15, min_greedy_agreement=0.5,
+                                             max_accuracy_drop=0.3))  # fmt: skip
+    assert list(gate.verdicts) == ["AWQ"] and {row["model"] for row in gate.checks} == {"AWQ"}
+    assert dtype_only_rises(results) == {"bf16": pytest.approx(2.0)}
+    assert Day4Steps.model_validate({"gate": to_jsonable(gate)}).gate.verdicts == gate.verdicts

@@ -16,7 +16,15 @@ import pandas as pd
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day4Settings, EngineSpec, HardwareSpec, Profile
 from playbook.days.context import DayContext, launch_variant
-from playbook.days.quality import greedy_agreement, greedy_outputs, measure_perplexity, task_accuracy
+from playbook.days.quality import (
+    QualityGate,
+    evaluate_gate,
+    greedy_agreement,
+    greedy_outputs,
+    measure_perplexity,
+    task_accuracy,
+    verdict,
+)
 from playbook.days.quantize import dequantize
 from playbook.load.client import make_client
 from playbook.load.datasets import build_requests
@@ -242,6 +250,41 @@ def measure_speed(
         rows.append({"concurrency": concurrency, "requests": s.requests, "status": result.status,
                      **s.row("tpot_p50_ms", "ttft_p50_ms", "output_tok_s")})  # fmt: skip
     return rows
+
+
+@dataclass
+class GateOutcome:
+    """The quality gate over every quantized candidate that measured ok: one row per check, a verdict per model
+    (recorded as the ``gate`` step; the selection and the ledger read its verdicts)."""
+
+    thresholds: dict[str, float]
+    checks: list[dict[str, Any]]
+    verdicts: dict[str, str]
+
+
+def quality_gate(results: dict[str, dict[str, Any]], gate: QualityGate) -> GateOutcome:
+    """Each candidate after the first (the original, the baseline) against it, where it was quantized and measured
+    ok. A candidate in another dtype only (method ``none``) is not gated: :func:`dtype_only_rises` reports it."""
+    labels = list(results)
+    baseline = results[labels[0]]
+    rows, verdicts = [], {}
+    for label in labels[1:]:
+        r = results[label]
+        if r["method"] == "none" or r["status"] != "ok":
+            continue
+        checks = evaluate_gate(baseline, r, gate)
+        verdicts[label] = verdict(checks)
+        rows += [{"model": label, **c.to_dict()} for c in checks]
+    return GateOutcome(gate.model_dump(), rows, verdicts)
+
+
+def dtype_only_rises(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Perplexity rise, in %, of each candidate served in another dtype without quantizing (method ``none``):
+    what the activation dtype alone costs, against the first candidate."""
+    labels = list(results)
+    baseline = results[labels[0]]
+    return {label: (results[label]["perplexity"] / baseline["perplexity"] - 1) * 100 for label in labels[1:]
+            if results[label]["method"] == "none" and results[label]["status"] == "ok"}  # fmt: skip
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:

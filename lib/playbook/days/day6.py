@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from playbook.core.profiles import Day6Settings
+from playbook.days.context import DayContext, launch_variant
 from playbook.days.lora import QUESTIONS, Behaviour, has_behaviour, lora_server_args
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import LoadConfig, run_load
@@ -159,6 +160,22 @@ def measure_engine_lora(server: Server, engine: str, flags: list[str], base: str
     mixes = {name: every_mix[name] for name in ("base only", "uniform over adapters")}
     traffic = run_mixes(server, base, mixes, questions, settings, seed, out_dir, label=engine)
     return EngineLora(engine, flags, forms, rows, routes, traffic)
+
+
+def measure_beside(ctx: DayContext, engine: str, model_arg: str, adapters: dict[str, Path],
+                   behaviours: dict[str, Behaviour], questions: list[str]) -> EngineLora:  # fmt: skip
+    """The day's adapters served by another engine, on a server of its own (start it once the day's own server has
+    stopped: one engine on the card at a time), measured as :func:`measure_engine_lora` does."""
+    profile, settings = ctx.profile, ctx.profile.days.day6
+    flags = lora_server_args(adapters, settings.max_loras, settings.max_lora_rank, engine=engine)
+    print(f"extra {engine} arguments:", " ".join(flags))
+    server = launch_variant(ctx, model_arg, f"{engine}-lora", engine=engine,
+                            extra_args=[*profile.engines[engine].extra_args, *flags])  # fmt: skip
+    try:
+        return measure_engine_lora(server, engine, flags, profile.model.served_name, behaviours, questions, settings,
+                                   profile.seed, ctx.output_dir / engine)  # fmt: skip
+    finally:
+        server.stop()
 
 
 def lora_flags_or_why(adapters: dict[str, Path], settings: Day6Settings, engine: str) -> list[str]:
