@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from playbook.reports.legacy import leftovers
+from playbook.reports.paths import machine_paths
 from playbook.run.runner import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,7 +58,10 @@ def test_run_day1_on_cpu_profile(tmp_path, monkeypatch):
     assert metrics["status"] == "ok"
     assert metrics["steps"]["kv_capacity"]["reported_tokens"] > 0
     assert metrics["steps"]["server"]["startup_s"] > 0
-    assert "Paris" in (day / "report.html").read_text()
+    page = (day / "report.html").read_text()
+    assert "Paris" in page
+    # what a team lead forwards: no machine path, no Python repr, no PASS line outside the Checks section
+    assert machine_paths(page) == [] and leftovers(page) == []
     assert (day / "server.log").stat().st_size > 0
     assert "run-0001" in (tmp_path / "index.html").read_text()
     assert engine_processes() == before, "the runner left an engine running"

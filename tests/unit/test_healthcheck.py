@@ -41,3 +41,18 @@ def test_cli_exit_codes_and_json(mock_server):
     assert ok.returncode == 0 and json.loads(ok.stdout)["ok"] is True
     bad = subprocess.run([*cli, "--model", "nope"], capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stdout.startswith("UNHEALTHY") and len(bad.stdout.strip().splitlines()) == 1
+
+
+def test_the_workflow_runs_when_the_docs_say_it_does():
+    """The docs and Day 5 say "after deploys and every 30 minutes": the workflow has both triggers, and after a
+    deploy it checks only a deployment that succeeded."""
+    import yaml
+
+    from playbook.core.profiles import REPO_ROOT
+
+    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/llm-healthcheck.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert "deployment_status" in triggers and triggers["schedule"] == [{"cron": "*/30 * * * *"}]
+    job = workflow["jobs"]["healthcheck"]
+    assert "deployment_status.state == 'success'" in job["if"]
+    assert "deployment_status.environment_url" in job["env"]["BASE_URL"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from playbook.reports.legacy import leftovers
 from playbook.reports.notebook_html import render_report
 from playbook.reports.paths import machine_paths, scrub_text
 
@@ -16,8 +17,27 @@ RUN = Path("/root/gpu-outputs/2026-12-03/run-0001")
 
 
 @pytest.mark.parametrize("page", sorted(REFERENCE.rglob("*.html")), ids=lambda p: str(p.relative_to(REFERENCE)))
-def test_no_committed_page_names_a_machine_path(page):
-    assert machine_paths(page.read_text()) == []
+def test_no_committed_page_names_a_machine_path_a_python_repr_or_a_stray_pass_line(page):
+    """Every committed page, the worked CPU week's included: what a team lead forwards carries no machine path, no
+    Python dict or list repr and no ``PASS:`` line outside its Checks section (``reports.legacy`` tidied the
+    older ones)."""
+    text = page.read_text()
+    assert machine_paths(text) == [] and leftovers(text) == []
+
+
+def test_tidying_an_older_page_makes_tables_and_moves_checks():
+    from playbook.reports.legacy import tidy
+
+    page = (
+        "<html><body><main><div class='jp-OutputArea-child'><pre>{'engine': 'vllm', 'argv': ['python', '-m', "
+        "'x']}</pre></div><div class='jp-OutputArea-child'><pre>PASS: c=1: 8/8 ok\n</pre></div>"
+        "<div class='jp-RenderedMarkdown'><pre>quant_config={'w_bit': 4}</pre></div></main></body></html>"
+    )
+    assert len(leftovers(page)) == 3  # the PASS line, the dict, the list inside it (not the quoted markdown)
+    tidied, tables, moved, _ = tidy(page)
+    assert (tables, moved) == (1, 1) and leftovers(tidied) == []
+    assert "<td>python -m x</td>" in tidied and "c=1: 8/8 ok" in tidied and "quant_config={'w_bit': 4}" in tidied
+    assert tidy(tidied)[1:3] == (0, 0)  # idempotent
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from playbook.core.errors import PlaybookError
-from playbook.core.profiles import REPO_ROOT
+from playbook.core.profiles import REPO_ROOT, load_profile
 from playbook.days import selection
 from playbook.days.selection import Evidence, Workload, decide
 from playbook.reports.results import SweepRow, parse_day_result
@@ -164,3 +164,15 @@ def test_two_runs_of_one_engine_are_refused():
     vllm = selection.gather_evidence(BOTH / "vllm")
     with pytest.raises(PlaybookError, match="another vllm run"):
         selection.engine_columns(vllm, [vllm])
+
+
+def test_the_selection_sizes_weights_as_day4s_fit_table_does():
+    """One sizing model: the 4-bit 7B's weights in the selection's table are Day 4's (group scales, 16-bit
+    embeddings and head), not parameters x 4 / 8 (3.55 GiB, which undercounts by a third)."""
+    from playbook.days.day4 import fit_table
+
+    card = load_profile("rtx4090-24g-awq")
+    day4 = fit_table(card.hardware, card.engine_spec, ["qwen2.5-7b"], 4, 128)
+    four_bit = day4[day4.weights.str.startswith("W4")].iloc[0]
+    row = selection.sizing_row("RTX 4090 24GB", "7B", "4-bit (AWQ/GPTQ)", 8192)
+    assert row["weights_gib"] == pytest.approx(four_bit.weights_GiB, rel=1e-6) and row["weights_gib"] > 5

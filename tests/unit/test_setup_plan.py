@@ -113,3 +113,20 @@ def test_make_lock_reproduces_the_cpu_locks(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     for name in names:
         assert (tmp_path / name).read_text() == (REPO_ROOT / "requirements" / name).read_text(), f"{name} is stale"
+
+
+def test_the_conda_files_name_the_python_each_lock_is_resolved_for():
+    """environment.yml (CPU) and environment-gpu.yml (GPU) pin the Python their locks were resolved for, as the
+    Makefile's lock targets say (the GPU engines' locks need 3.12; the CPU lock is 3.11's)."""
+    import re
+
+    import yaml
+
+    from playbook.core.profiles import REPO_ROOT
+
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    cpu = re.search(r"CPU_RESOLVE = --python-version (\d+\.\d+)", makefile).group(1)
+    gpu = re.search(r"GPU_PY \?= (\d+\.\d+)", makefile).group(1)
+    for name, wanted in (("environment.yml", cpu), ("environment-gpu.yml", gpu)):
+        deps = yaml.safe_load((REPO_ROOT / name).read_text())["dependencies"]
+        assert f"python={wanted}" in deps, name

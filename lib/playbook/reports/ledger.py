@@ -83,7 +83,7 @@ def line_kind(line: str) -> str | None:
         return None
     if text.startswith("|"):
         return "table row"
-    if "→" in text:
+    if "→" in text or "原则" in text:  # a decision-tree branch, or a stated principle
         return "rule"
     if CODE_START.match(text) and not text.startswith("- Day"):
         return "code"
@@ -326,6 +326,15 @@ def _day8_decision(days: Days) -> str | None:
     return decision and f"{decision.engine}: {decision.rule}"
 
 
+def _day8_measured(days: Days) -> str | None:
+    r = days.get(8)
+    verdict = r and r.steps.measured_verdict
+    if not verdict:
+        return None
+    tie = " (a tie)" if verdict.tie else ""
+    return f"measured: {verdict.engine or 'none yet'}{tie}: {verdict.reason}"
+
+
 MEASURES: dict[str, Callable[[Days], str | None]] = {
     "day1_curl": _day1_curl, "day1_startup": _day1_startup, "day1_engine_version": _day1_engine_version,
     "day1_kv_preflight": _day1_kv, "day2_speedup": _day2_speedup, "day3_structured": _day3_structured,
@@ -333,6 +342,7 @@ MEASURES: dict[str, Callable[[Days], str | None]] = {
     "day4_fit_24gb_70b": _day4_fit_24gb_70b, "day5_article_manifest": _day5_manifest, "day5_pitfall4": _day5_pitfall4,
     "day5_healthcheck": _day5_healthcheck, "day6_lora_name": _day6_lora_name, "day6_mixed": _day6_mixed,
     "day7_peak": _day7_peak, "day8_decision": _day8_decision,
+    "day8_measured_verdict": _day8_measured,
 }  # fmt: skip
 
 

@@ -562,7 +562,7 @@ class SizingRow(Row):
     gpu: str
     model: str
     precision: str
-    gpus_needed: int
+    gpus_needed: int | None = None  # None: not even 8 cards of this class hold it
 
 
 class Day8Steps(Steps):
