@@ -45,9 +45,10 @@ def test_the_summary_is_on_the_first_screen_and_nothing_else_shows(tmp_path):
     assert found["inputs"] == 0 and not found["tqdm"] and not found["warning"], found
 
 
-def probe(page, tmp_path) -> dict:
-    """What Chromium lays out of ``page``: where the summary box ends, the screen's height, and what shows."""
-    (tmp_path / "probe.html").write_text(page.read_text().replace("</body>", PROBE, 1))
+def probe(page, tmp_path, script: str = PROBE) -> dict:
+    """What Chromium lays out of ``page``, as ``script`` reports it in the title (by default: where the summary box
+    ends, the screen's height, and what shows)."""
+    (tmp_path / "probe.html").write_text(page.read_text().replace("</body>", script, 1))
     dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,800",
                           "--virtual-time-budget=3000", "--dump-dom", (tmp_path / "probe.html").as_uri()],
                          capture_output=True, text=True, timeout=120, check=True).stdout  # fmt: skip
@@ -68,3 +69,19 @@ def test_every_committed_reference_report_is_in_the_report_form(tmp_path):
         assert 0 < found["box_bottom"] <= found["screen"], (where, found)
         assert found["inputs"] == 0 and not found["tqdm"] and not found["warning"], (where, found)
         assert "<title>Notebook</title>" not in page.read_text(), where
+
+
+COMPARISON_PAGES = sorted((REPO_ROOT / "reference").rglob("compare/report.html"))
+CHART_PROBE = """<script>
+const chart = document.querySelector("img")?.getBoundingClientRect() || {top: -1, height: 0};
+document.title = JSON.stringify({chart_top: chart.top, chart_height: chart.height, screen: window.innerHeight});
+</script></body>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: `make test` installs Debian's package where it can")
+@pytest.mark.parametrize("page", COMPARISON_PAGES, ids=lambda p: str(p.parent.parent.name))
+def test_a_comparison_page_shows_its_first_chart_on_the_first_screen(page, tmp_path):
+    """The engines side by side: the chart that overlays them starts within the first 1280x800 screen."""
+    assert len(COMPARISON_PAGES) >= 2  # h200-2026-11-30b and h200-2026-12-04
+    found = probe(page, tmp_path, CHART_PROBE)
+    assert 0 <= found["chart_top"] < found["screen"] and found["chart_height"] > 100, found

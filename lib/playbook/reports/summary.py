@@ -179,13 +179,15 @@ def summary_box(summary: DaySummary) -> str:
     """The box as HTML (every text escaped), for the top of the report."""
     e = html.escape
     rows = "".join(f"<tr><th>{e(h.label)}</th><td>{e(h.value)}</td></tr>" for h in summary.headlines)
-    verdict = VERDICTS.get(summary.verdict, summary.verdict)
-    parts = [f'<section class="playbook-summary {e(summary.verdict)}"><p class="verdict">Verdict: '
-             f"<strong>{e(verdict)}</strong></p>"]  # fmt: skip
+    status = VERDICTS.get(summary.verdict, summary.verdict)
+    # What the day found leads; whether the run itself completed is a separate line ("ok" is not a finding:
+    # a run can be ok and find that speculation never pays)
+    parts = [f'<section class="playbook-summary {e(summary.verdict)}">']
+    if summary.conclusion:
+        parts.append(f'<p class="finding"><strong>Found:</strong> {e(summary.conclusion)}</p>')
     if rows:
         parts.append(f"<table>{rows}</table>")
-    if summary.conclusion:
-        parts.append(f"<p>{e(summary.conclusion)}</p>")
+    parts.append(f'<p class="verdict">Run: <strong>{e(status)}</strong></p>')
     for title, items in (("Problems", summary.problems), ("Not run here", summary.not_run)):
         if items:
             parts.append(f"<p>{title}:</p><ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
