@@ -43,3 +43,32 @@ def test_committed_reference_renders(tmp_path):
     for variant in summary["variants"]:
         assert variant["variant"] in page
     assert "Dummy weights" in page and "NV18" in page and "out of memory" in page
+
+
+@pytest.mark.parametrize(("name", "flag"), [("qwen7b-sglang-tp2", "--tp-size"), ("qwen7b-sglang-dp2", "--dp-size")])
+def test_sglangs_two_gpu_layouts_launch_with_its_own_flags_and_fit_per_gpu(name, flag):
+    """SGLang TP2 and DP2 (the 2-GPU comparison, ready for a 2-GPU lease): SGLang's flag, not vLLM's, and the
+    pre-flight per GPU: TP2 halves the weights on each card, DP2 keeps a whole copy on each."""
+    from playbook.serving.launcher import build_command
+
+    profile = variant_profile(VARIANTS[name], "/usr/bin/python3")
+    argv = build_command(profile, "sglang", "m", 30000, key=None)
+    assert argv[argv.index(flag) + 1] == "2" and "--tensor-parallel-size" not in argv
+    single = plan_for(variant_profile(VARIANTS["qwen7b-sglang-tp1"], "/usr/bin/python3"), prepare_model(profile.model))
+    plan = plan_for(profile, prepare_model(profile.model))
+    assert plan.fits and "2 x" in plan.device
+    if flag == "--tp-size":  # more KV room per card: the weights are split
+        assert plan.kv_capacity_tokens > 2 * single.kv_capacity_tokens
+    else:  # two replicas, each with a single card's room
+        assert plan.kv_capacity_tokens == 2 * single.kv_capacity_tokens
+
+
+def test_scaling_efficiency_is_against_twice_the_same_engines_one_gpu_run():
+    """From the committed 2 x H100 run: DP2 at c=256 served 15,154 tok/s against one card's 9,086: 0.83 of
+    perfect; the 70B (no one-GPU run of its own) is not scaled against the 7B."""
+    from playbook.reports.multigpu_page import scaling_frame
+
+    frame = scaling_frame(json.loads(REFERENCE.read_text()))
+    assert set(frame.variant) == {"qwen7b-dp2", "qwen7b-tp2"}
+    dp2 = frame[(frame.variant == "qwen7b-dp2") & (frame.concurrency == 256)].iloc[0]
+    assert dp2.efficiency == pytest.approx(15154.26 / (2 * 9085.63), rel=1e-3)

@@ -100,6 +100,27 @@ def levels_frame(summary: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def scaling_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """Each multi-GPU variant's output throughput against twice its engine's one-GPU variant at the same
+    concurrency: 1.0 is perfect scaling (two cards, twice the tokens); the one-card run of the same engine, model
+    and workload is the baseline, so an engine is never scaled against another."""
+    rows = []
+    variants = [v for v in summary["variants"] if v["status"] == "ok"]
+    for v in variants:
+        single = next((s for s in variants if s["engine"] == v["engine"] and s["gpus"] == 1
+                       and s["profile"] == v["profile"]), None)  # fmt: skip
+        if v["gpus"] < 2 or single is None:
+            continue
+        base = {lv["concurrency"]: lv.get("output_tok_s") for lv in single["levels"]}
+        for lv in v["levels"]:
+            one = base.get(lv["concurrency"])
+            if one and lv.get("output_tok_s"):
+                rows.append({"variant": v["variant"], "engine": v["engine"], "concurrency": lv["concurrency"],
+                             "output_tok_s": lv["output_tok_s"], "one_gpu_tok_s": one,
+                             "efficiency": lv["output_tok_s"] / (v["gpus"] * one)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def plot_curves(frame: pd.DataFrame) -> plt.Figure:
     fig, (tput, tpot) = plt.subplots(1, 2, figsize=(11, 4))
     for name, group in frame.groupby("variant"):
@@ -119,8 +140,11 @@ def render(summary: dict[str, Any], out_dir: Path) -> Path:
     (out_dir / "multigpu.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     frame = levels_frame(summary)
     table = frame.pivot_table(index="concurrency", columns="variant", values="output_tok_s").round(0)
+    scaling = scaling_frame(summary)
+    scaling_table = (scaling.pivot_table(index="concurrency", columns="variant", values="efficiency").round(2)
+                     .to_html(classes="numbers", border=0) if not scaling.empty else None)  # fmt: skip
     html = render_template("multigpu.html.j2",
-        summary=summary, curves_png=figure_png(plot_curves(frame)),
+        summary=summary, curves_png=figure_png(plot_curves(frame)), scaling_table=scaling_table,
         throughput_table=table.to_html(classes="numbers", border=0),
         levels_table=frame.round(1).to_html(index=False, classes="numbers", border=0),
     )  # fmt: skip

@@ -57,6 +57,22 @@ VARIANTS = {
         Variant("qwen7b-tp2", "h100x2-qwen2.5-7b-dummy", {"engines.vllm.tensor_parallel_size": 2}, "0,1"),
         Variant("qwen7b-dp2", "h100x2-qwen2.5-7b-dummy", {"engines.vllm.data_parallel_size": 2}, "0,1"),
         Variant("qwen7b-sglang-tp1", "h100x2-qwen2.5-7b-dummy", {"hardware.count": 1}, "1", engine="sglang"),
+        # SGLang across both cards (issue #38): --tp-size 2 splits every layer; --dp-size 2 runs two replicas behind
+        # SGLang's own router, each a whole copy of the weights on its card
+        Variant(
+            "qwen7b-sglang-tp2",
+            "h100x2-qwen2.5-7b-dummy",
+            {"engines.sglang.tensor_parallel_size": 2},
+            "0,1",
+            engine="sglang",
+        ),
+        Variant(
+            "qwen7b-sglang-dp2",
+            "h100x2-qwen2.5-7b-dummy",
+            {"engines.sglang.data_parallel_size": 2},
+            "0,1",
+            engine="sglang",
+        ),
         Variant("llama70b-tp2", "h100x2-llama-70b-dummy", {}, "0,1"),
         # 0.95 ran out of memory allocating the KV cache on 2 x H100 (2026-11-25): the pre-flight now refuses it
         Variant("llama70b-tp2-u095", "h100x2-llama-70b-dummy", {"engines.vllm.gpu_memory_utilization": 0.95}, "0,1"),
