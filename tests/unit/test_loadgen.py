@@ -216,3 +216,21 @@ def test_a_folder_reused_for_a_second_run_never_mixes_the_runs(mock_server, tmp_
     assert len(read_records(tmp_path / "requests.jsonl")) == 5 == second.summary.requests
     earlier = next(tmp_path.glob("earlier-*"))
     assert len(read_records(earlier / "requests.jsonl")) == 3 and (earlier / "summary.json").exists()
+
+
+def test_every_run_leaves_csvs_a_spreadsheet_reads(mock_server, tmp_path):
+    """requests.csv has a row a request (the JSONL's timings, the gaps as count and mean), summary.csv one row with
+    the day tables' column names; both agree with summary.json."""
+    import csv
+
+    _, url = mock_server
+    result = run_load(Endpoint(url, "mock-model"), LoadConfig(concurrency=2, scrape_interval_s=None), SAMPLES[:6],
+                      tmp_path)  # fmt: skip
+    with (tmp_path / "requests.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 and {r["success"] for r in rows} == {"True"}
+    assert sorted(int(r["request_id"]) for r in rows) == list(range(6)) and float(rows[0]["ttft_ms"]) > 0
+    with (tmp_path / "summary.csv").open() as handle:
+        (summary,) = list(csv.DictReader(handle))
+    assert summary["status"] == "ok" and int(summary["ok"]) == 6
+    assert float(summary["output_tok_s"]) == pytest.approx(result.summary.output_throughput_tok_s)

@@ -33,6 +33,7 @@ from playbook.core.errors import PlaybookError
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.load.client import RequestRecord
 from playbook.load.datasets import SampleRequest
+from playbook.load.export import write_csvs
 from playbook.load.metrics import Distribution, LatencySummary, summarize
 from playbook.serving.endpoint import Endpoint
 from playbook.serving.engines import scraped_metrics
@@ -415,7 +416,8 @@ def run_load(
     desc: str = "load",
 ) -> LoadResult:
     """Run one load test against ``endpoint`` (where, which model, which key: resolved once, by whoever made it);
-    writes requests.jsonl, server_metrics.jsonl and summary.json in out_dir. ``summary.json``'s ``config`` keeps
+    writes requests.jsonl, server_metrics.jsonl and summary.json in out_dir, and the same as requests.csv and
+    summary.csv for a spreadsheet. ``summary.json``'s ``config`` keeps
     the endpoint's URL and model beside the load's settings (never the key)."""
     from playbook.core.aio import run
 
@@ -426,10 +428,11 @@ def run_load(
     set_aside_earlier_run(out)
     result = run(_run(endpoint, config, samples, out, desc))
     write_json_atomic(out / "summary.json", result)
+    write_csvs(out, read_records(out / "requests.jsonl"), result.summary, result.status)
     return result
 
 
-RUN_FILES = ("requests.jsonl", "server_metrics.jsonl", "summary.json")
+RUN_FILES = ("requests.jsonl", "server_metrics.jsonl", "summary.json", "requests.csv", "summary.csv")
 
 
 def set_aside_earlier_run(out: Path) -> Path | None:
