@@ -16,7 +16,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 
 from playbook.core.errors import PlaybookError
-from playbook.core.profiles import list_profiles, load_profile
+from playbook.core.profiles import TRACE_PREFIX, list_profiles, load_profile
 from playbook.load.loadgen import LoadConfig
 from playbook.serving.endpoint import Endpoint, key_from_env
 
@@ -115,6 +115,8 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     from playbook.reports import layout
     from playbook.reports.plots import plot_cdfs, plot_server_timeline
 
+    if args.dataset.startswith(TRACE_PREFIX):  # a trace brings its own send times: open loop, at those times
+        args.mode, args.arrival = "open", "trace"
     try:
         config = LoadConfig(**{name: getattr(args, name) for name in LoadConfig.model_fields})
     except ValidationError as exc:
@@ -308,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         type=_dataset,
         default="sharegpt",
-        help="sharegpt, synthetic, shared-prefix, or file:PATH (JSONL of chat messages, ShareGPT JSON)",
+        help="sharegpt, synthetic, shared-prefix, file:PATH (JSONL of chat messages, ShareGPT JSON), or trace:PATH "
+        "(JSONL of arrival_s, input_tokens, output_tokens: replayed at its times, see --trace-speed)",
     )
     load.add_argument("--input-tokens", type=int, default=256, help="synthetic: prompt length")
     load.add_argument("--output-tokens", type=int, default=128, help="tokens to generate (sharegpt: the cap)")

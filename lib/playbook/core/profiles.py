@@ -264,21 +264,29 @@ class Day2Settings(StrictModel):
 
 DATASETS: tuple[str, ...] = ("sharegpt", "synthetic", "shared-prefix")
 FILE_PREFIX = "file:"  # file:PATH, your own prompts (JSONL of chat messages, or ShareGPT-shaped JSON)
+TRACE_PREFIX = "trace:"  # trace:PATH, your traffic's timing (JSONL: arrival_s, input_tokens, output_tokens)
+
+
+# prefix -> (the suffixes it reads, what to give instead)
+FILE_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    FILE_PREFIX: ((".jsonl", ".json"), "a .jsonl file of chat messages or a ShareGPT-shaped .json file"),
+    TRACE_PREFIX: ((".jsonl",), "a .jsonl file, one request a line (arrival_s, input_tokens, output_tokens)"),
+}
 
 
 def dataset_problem(name: str) -> str | None:
-    """What is wrong with a dataset name, before any request is built: an unknown name, or a ``file:`` path that
-    is missing or of another kind. None when it is fine."""
-    problem = None
-    if name.startswith(FILE_PREFIX):
-        path = Path(name.removeprefix(FILE_PREFIX))
-        if path.suffix not in (".jsonl", ".json"):
-            problem = f"dataset {name!r}: give a .jsonl file of chat messages or a ShareGPT-shaped .json file"
-        elif not path.is_file():
-            problem = f"dataset {name!r}: no such file"
-    elif name not in DATASETS:
-        problem = f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, or file:PATH (your own prompts)"
-    return problem
+    """What is wrong with a dataset name, before any request is built: an unknown name, or a ``file:`` or
+    ``trace:`` path that is missing or of another kind. None when it is fine."""
+    for prefix, (suffixes, wanted) in FILE_KINDS.items():
+        if name.startswith(prefix):
+            path = Path(name.removeprefix(prefix))
+            if path.suffix not in suffixes:
+                return f"dataset {name!r}: give {wanted}"
+            return None if path.is_file() else f"dataset {name!r}: no such file"
+    if name not in DATASETS:
+        return (f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, file:PATH (your own prompts) or "
+                "trace:PATH (your traffic's timing)")  # fmt: skip
+    return None
 
 
 class Day7Settings(StrictModel):

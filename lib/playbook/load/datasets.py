@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.core.errors import PlaybookError
-from playbook.core.profiles import FILE_PREFIX, dataset_problem
+from playbook.core.profiles import FILE_PREFIX, TRACE_PREFIX, dataset_problem
 
 ROLES = ("system", "user", "assistant")
 CHARS_PER_TOKEN = 4  # only when no tokenizer is given
@@ -40,6 +40,7 @@ class SampleRequest:
     max_tokens: int
     prompt_tokens_estimate: int
     extra_body: dict[str, Any] | None = None  # merged into the request: response_format, structured_outputs, ...
+    arrival_s: float | None = None  # a trace's send time, seconds from its start (load.trace); None: not a trace
 
     def to_dict(self) -> dict[str, Any]:
         return {"messages": self.messages, "max_tokens": self.max_tokens, "prompt_tokens": self.prompt_tokens_estimate}
@@ -198,6 +199,10 @@ def build_requests(
     if problem:
         raise PlaybookError(problem)
     counter = TokenCounter(tokenizer_dir)
+    if name.startswith(TRACE_PREFIX):
+        from playbook.load.trace import trace_requests
+
+        return trace_requests(Path(name.removeprefix(TRACE_PREFIX)), n, seed, counter)
     if name.startswith(FILE_PREFIX):
         return file_requests(Path(name.removeprefix(FILE_PREFIX)), n, seed, counter, sizes.get("output_tokens", 128))
     if name == "sharegpt":

@@ -52,7 +52,10 @@ class LoadConfig(BaseModel):
     )
     concurrency: int = Field(ge=1, description="Closed loop: requests in flight. Open loop: the cap.")
     request_rate: float | None = Field(None, gt=0, description="Open loop: mean requests per second.")
-    arrival: Literal["poisson", "constant"] = Field("poisson", description="Open loop: gaps between arrivals.")
+    arrival: Literal["poisson", "constant", "trace"] = Field(
+        "poisson", description="Open loop: gaps between arrivals (trace: each request's own time, a trace: dataset)."
+    )
+    trace_speed: float = Field(1.0, gt=0, description="arrival trace: replay speed (2: twice as fast).")
     warmup_requests: int = Field(
         0,
         ge=0,
@@ -84,7 +87,7 @@ class LoadConfig(BaseModel):
 
     @model_validator(mode="after")
     def _open_needs_rate(self) -> LoadConfig:
-        if self.mode == "open" and self.request_rate is None:
+        if self.mode == "open" and self.request_rate is None and self.arrival != "trace":
             raise ValueError("mode='open' needs request_rate (requests per second)")
         return self
 
@@ -281,6 +284,14 @@ def arrival_offsets(n: int, rate: float, arrival: str, seed: int) -> list[float]
     return out
 
 
+def trace_offsets(samples: list[SampleRequest], speed: float) -> list[float]:
+    """Send times of a trace's requests (``load.trace``), from its first, ``speed`` times as fast."""
+    if any(s.arrival_s is None for s in samples):
+        raise PlaybookError("arrival 'trace' replays a trace's times: use --dataset trace:PATH (or another arrival)")
+    first = min(s.arrival_s for s in samples)  # type: ignore[type-var]
+    return [(s.arrival_s - first) / speed for s in samples]  # type: ignore[operator]
+
+
 class _Progress:
     def __init__(self, total: int, desc: str):
         self.bar = tqdm(total=total, desc=desc, unit="req", mininterval=1.0)
@@ -347,7 +358,8 @@ async def _run(
             if config.mode == "closed":
                 await asyncio.gather(*(one(i, None) for i in range(len(samples))))
             else:
-                offsets = arrival_offsets(len(samples), config.request_rate, config.arrival, config.seed)
+                offsets = (trace_offsets(samples, config.trace_speed) if config.arrival == "trace" else
+                           arrival_offsets(len(samples), config.request_rate, config.arrival, config.seed))  # fmt: skip
                 origin = time.time()
                 tasks = []
                 for i, offset in enumerate(offsets):
