@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import TRACE_PREFIX, list_profiles, load_profile
 from playbook.load.loadgen import LoadConfig
+from playbook.load.sessions import SessionSettings
 from playbook.serving.endpoint import Endpoint, key_from_env
 
 # Shorter names the loadtest flags had before they were generated from LoadConfig; both spellings work.
@@ -106,6 +107,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def flag_error(exc: Exception) -> PlaybookError:
+    """A settings model's validation error as one line naming the flags (``--request-rate: ...``)."""
+    return PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                                   for e in exc.errors()))  # type: ignore[attr-defined]  # fmt: skip
+
+
 def cmd_loadtest(args: argparse.Namespace) -> int:
     """Any OpenAI-compatible endpoint: JSONL records, summary.json and plots in --out."""
     from pydantic import ValidationError
@@ -120,8 +127,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     try:
         config = LoadConfig(**{name: getattr(args, name) for name in LoadConfig.model_fields})
     except ValidationError as exc:
-        raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
-                                      for e in exc.errors())) from None  # fmt: skip
+        raise flag_error(exc) from None
     endpoint = Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
     out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
     samples = build_requests(args.dataset, args.requests, args.seed, args.tokenizer, input_tokens=args.input_tokens,
@@ -136,6 +142,24 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         timeline.savefig(out / "server_timeline.png", dpi=100)
     print(f"records: {result.requests_path}\nsummary: {out / 'summary.json'}")
     return 0 if result.status == "ok" else 1
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    """N chats of K turns in lockstep: each turn's TTFT and the prefix cache's hit rate, in --out."""
+    from pydantic import ValidationError
+
+    from playbook.load.sessions import format_rows, run_sessions
+    from playbook.reports import layout
+
+    try:
+        settings = SessionSettings(**{name: getattr(args, name) for name in SessionSettings.model_fields})
+    except ValidationError as exc:
+        raise flag_error(exc) from None
+    endpoint = Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
+    out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
+    rows = run_sessions(endpoint, settings, out, args.tokenizer)
+    print("\n" + format_rows(rows) + f"\nper turn: {out}/turn-<k>/; all turns: {out / 'sessions.json'}")
+    return 0 if all(r.ok == r.requests for r in rows) else 1
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
@@ -320,6 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
     load.add_argument("--out", default=None, help="folder for records and plots")
     load.set_defaults(func=cmd_loadtest)
+
+    chats = sub.add_parser("sessions", help="multi-turn chats: per-turn TTFT and prefix-cache hit rate")
+    chats.add_argument("--base-url", required=True, help="the server root, e.g. http://127.0.0.1:8000 (no /v1)")
+    chats.add_argument("--model", required=True, help="the served model name requests carry")
+    _add_model_flags(chats, SessionSettings, required=set(), defaults={}, aliases={})
+    chats.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
+    chats.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
+    chats.add_argument("--out", default=None, help="folder for each turn's records and sessions.json")
+    chats.set_defaults(func=cmd_sessions)
 
     base = sub.add_parser("baseline", help="save a run's Day 7 numbers as baseline, or compare a run with it")
     base.add_argument("action", choices=["save", "compare"])
