@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import TRACE_PREFIX, list_profiles, load_profile
 from playbook.load.loadgen import LoadConfig
+from playbook.load.ratesweep import RateSearchSettings
 from playbook.load.sessions import SessionSettings
 from playbook.serving.endpoint import Endpoint, key_from_env
 
@@ -160,6 +161,33 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     rows = run_sessions(endpoint, settings, out, args.tokenizer)
     print("\n" + format_rows(rows) + f"\nper turn: {out}/turn-<k>/; all turns: {out / 'sessions.json'}")
     return 0 if all(r.ok == r.requests for r in rows) else 1
+
+
+def cmd_ratesweep(args: argparse.Namespace) -> int:
+    """Open-loop steps, doubling then bisecting, to the highest rate whose goodput holds; table and chart in --out."""
+    from pydantic import ValidationError
+
+    from playbook.load.datasets import build_requests
+    from playbook.load.ratesweep import find_max_rate, format_search, plot_search
+    from playbook.load.sweep import PromptPool
+    from playbook.reports import layout
+
+    try:
+        settings = RateSearchSettings(**{name: getattr(args, name) for name in RateSearchSettings.model_fields})
+    except ValidationError as exc:
+        raise flag_error(exc) from None
+    if args.dataset.startswith(TRACE_PREFIX):
+        raise PlaybookError("--dataset trace:PATH has its own times: replay it with loadtest, not ratesweep")
+    endpoint = Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
+    out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
+    pool = PromptPool(build_requests(args.dataset, settings.max_steps * settings.max_requests, settings.seed,
+                                     args.tokenizer, input_tokens=args.input_tokens,
+                                     output_tokens=args.output_tokens))  # fmt: skip
+    search = find_max_rate(endpoint, settings, pool.take, out)
+    print("\n" + format_search(search))
+    plot_search(search, settings).savefig(out / "ratesweep.png", dpi=100)
+    print(f"steps: {out}/rate-<k>/; all: {out / 'ratesweep.json'}; chart: {out / 'ratesweep.png'}")
+    return 0 if search.max_sustained_rps is not None else 1
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
@@ -353,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     chats.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
     chats.add_argument("--out", default=None, help="folder for each turn's records and sessions.json")
     chats.set_defaults(func=cmd_sessions)
+
+    rates = sub.add_parser("ratesweep", help="the highest request rate that meets the SLOs (open loop, search)")
+    rates.add_argument("--base-url", required=True, help="the server root, e.g. http://127.0.0.1:8000 (no /v1)")
+    rates.add_argument("--model", required=True, help="the served model name requests carry")
+    _add_model_flags(rates, RateSearchSettings, required=set(), defaults={}, aliases={})
+    rates.add_argument("--dataset", type=_dataset, default="synthetic", help="as loadtest's (not trace:)")
+    rates.add_argument("--input-tokens", type=int, default=256, help="synthetic: prompt length")
+    rates.add_argument("--output-tokens", type=int, default=128, help="tokens to generate (sharegpt: the cap)")
+    rates.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
+    rates.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
+    rates.add_argument("--out", default=None, help="folder for each step's records, ratesweep.json and the chart")
+    rates.set_defaults(func=cmd_ratesweep)
 
     base = sub.add_parser("baseline", help="save a run's Day 7 numbers as baseline, or compare a run with it")
     base.add_argument("action", choices=["save", "compare"])

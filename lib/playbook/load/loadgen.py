@@ -56,6 +56,11 @@ class LoadConfig(BaseModel):
         "poisson", description="Open loop: gaps between arrivals (trace: each request's own time, a trace: dataset)."
     )
     trace_speed: float = Field(1.0, gt=0, description="arrival trace: replay speed (2: twice as fast).")
+    burstiness: float = Field(
+        1.0,
+        gt=0,
+        description="arrival poisson: gamma shape of the gaps (1: Poisson; below 1 burstier).",
+    )
     warmup_requests: int = Field(
         0,
         ge=0,
@@ -272,15 +277,16 @@ async def scrape_metrics(
                 await asyncio.wait_for(stop.wait(), interval_s)
 
 
-def arrival_offsets(n: int, rate: float, arrival: str, seed: int) -> list[float]:
-    """Send times (seconds from start) for an open loop, seeded."""
+def arrival_offsets(n: int, rate: float, arrival: str, seed: int, burstiness: float = 1.0) -> list[float]:
+    """Send times (seconds from start) for an open loop, seeded. Poisson gaps are gamma-distributed with shape
+    ``burstiness`` and the same mean 1/rate (shape 1 is the exponential; as ``vllm bench serve --burstiness``)."""
     if arrival == "constant":
         return [i / rate for i in range(n)]
     rng = random.Random(seed)
     t, out = 0.0, []
     for _ in range(n):
         out.append(t)
-        t += rng.expovariate(rate)
+        t += rng.expovariate(rate) if burstiness == 1.0 else rng.gammavariate(burstiness, 1 / (rate * burstiness))
     return out
 
 
@@ -359,7 +365,8 @@ async def _run(
                 await asyncio.gather(*(one(i, None) for i in range(len(samples))))
             else:
                 offsets = (trace_offsets(samples, config.trace_speed) if config.arrival == "trace" else
-                           arrival_offsets(len(samples), config.request_rate, config.arrival, config.seed))  # fmt: skip
+                           arrival_offsets(len(samples), config.request_rate, config.arrival, config.seed,
+                                           config.burstiness))  # fmt: skip
                 origin = time.time()
                 tasks = []
                 for i, offset in enumerate(offsets):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -45,14 +46,17 @@ def _error_event(message: str) -> bytes:
 def make_app(
     tokens_per_s: float, ttft_ms: float, stall_after: int | None = None, fail_first: int = 0,
     die_after: int | None = None, end_after: int | None = None, error_after: int | None = None,
-    bodies: str | None = None,
+    bodies: str | None = None, max_running: int | None = None,
 ) -> web.Application:  # fmt: skip
     """``stall_after``: stop sending (but keep the connection open) after that many tokens: a hung request.
     ``fail_first``: answer the first N chat requests with HTTP 503 (an overloaded or restarting server).
     ``die_after``: exit abruptly once N streamed answers are complete, cutting those in flight (a kill -9).
     ``end_after``: close each stream cleanly after N tokens, with no usage and no ``[DONE]`` (a truncated answer).
     ``error_after``: send an error event after N tokens, then ``[DONE]`` (generation failed mid-answer).
-    ``bodies``: append every chat request's JSON body to this file, one a line (what a test checks was sent)."""
+    ``bodies``: append every chat request's JSON body to this file, one a line (what a test checks was sent).
+    ``max_running``: stream at most this many answers at once, the rest wait their turn (a server with a capacity:
+    past it, requests queue and TTFT grows, as a rate sweep must see)."""
+    gate = asyncio.Semaphore(max_running) if max_running else contextlib.nullcontext()
     refused = {"count": 0}
     completed = {"count": 0}
 
@@ -82,6 +86,10 @@ def make_app(
             return web.json_response(
                 {"id": "mock", "object": "chat.completion", "model": MODEL, "usage": usage, "choices": [choice]}
             )
+        async with gate:
+            return await stream(request, n, usage)
+
+    async def stream(request: web.Request, n: int, usage: dict) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await asyncio.sleep(ttft_ms / 1000)
@@ -128,9 +136,10 @@ def main() -> None:
     parser.add_argument("--end-after", type=int, default=None, help="end every stream after N tokens, no [DONE]")
     parser.add_argument("--error-after", type=int, default=None, help="send an error event after N tokens")
     parser.add_argument("--bodies", default=None, help="append each chat request's JSON body to this file")
+    parser.add_argument("--max-running", type=int, default=None, help="stream at most N answers at once")
     args = parser.parse_args()
     app = make_app(args.tokens_per_s, args.ttft_ms, args.stall_after, args.fail_first, args.die_after,
-                   args.end_after, args.error_after, args.bodies)  # fmt: skip
+                   args.end_after, args.error_after, args.bodies, args.max_running)  # fmt: skip
     web.run_app(app, host="127.0.0.1", port=args.port, print=None, backlog=4096)
 
 
