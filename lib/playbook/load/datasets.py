@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import FILE_PREFIX, TRACE_PREFIX, dataset_problem
+from playbook.load.trace import read_trace
 
 ROLES = ("system", "user", "assistant")
 CHARS_PER_TOKEN = 4  # only when no tokenizer is given
@@ -200,8 +201,6 @@ def build_requests(
         raise PlaybookError(problem)
     counter = TokenCounter(tokenizer_dir)
     if name.startswith(TRACE_PREFIX):
-        from playbook.load.trace import trace_requests
-
         return trace_requests(Path(name.removeprefix(TRACE_PREFIX)), n, seed, counter)
     if name.startswith(FILE_PREFIX):
         return file_requests(Path(name.removeprefix(FILE_PREFIX)), n, seed, counter, sizes.get("output_tokens", 128))
@@ -262,3 +261,26 @@ def _sharegpt_row(item: Any, counter: TokenCounter, output_tokens: int) -> Sampl
     prompt, reply = exchange
     cap = max(4, min(counter.count(reply), output_tokens))
     return SampleRequest([{"role": "user", "content": prompt}], cap, counter.count(prompt))
+
+
+def trace_requests(path: Path, n: int, seed: int, counter: TokenCounter) -> list[SampleRequest]:
+    """The trace's first ``n`` requests in time (all of them when it is shorter), each a distinct prose window of
+    its length, each carrying its arrival time."""
+    rows = read_trace(path)[:n]
+    encoded = prose_tokens(counter)
+    total = len(encoded) // (1 if counter.tokenizer else CHARS_PER_TOKEN)
+    rng, seen, requests = random.Random(seed), set(), []
+    for row in rows:
+        if row.input_tokens >= total:
+            raise PlaybookError(f"dataset trace:{path}: a prompt of {row.input_tokens} tokens is longer than the "
+                                f"prose it is cut from ({total}): shorten it")  # fmt: skip
+        for _ in range(100):
+            text = counter.window(encoded, rng.randrange(0, total - row.input_tokens), row.input_tokens)
+            if text not in seen:
+                break
+        else:
+            raise PlaybookError(f"dataset trace:{path}: no distinct prompt of {row.input_tokens} tokens left")
+        seen.add(text)
+        sample = SampleRequest([{"role": "user", "content": text}], row.output_tokens, row.input_tokens)
+        requests.append(replace(sample, arrival_s=row.arrival_s))
+    return requests

@@ -8,20 +8,19 @@ A trace is a JSONL file, one request a line, in any order::
 ``arrival_s`` is the send time in seconds from the trace's start; the lengths are in the served model's tokens.
 Production logs rarely keep prompt text, and a replay must not send a text twice (a cache hit is not your
 traffic), so every prompt is a distinct window of real prose cut to its ``input_tokens``, and ``max_tokens`` is
-``output_tokens`` (with ``ignore_eos``, exactly that many). The load generator sends each at its ``arrival_s``
-divided by ``trace_speed`` (2: twice as fast), in open loop; a request late behind the client's own cap is
-measured from its scheduled time, so the queue shows. ``docs/examples/trace.jsonl`` is an example.
+``output_tokens`` (with ``ignore_eos``, exactly that many; ``datasets.trace_requests`` builds them). The load
+generator sends each at its ``arrival_s`` divided by ``trace_speed`` (2: twice as fast), in open loop; a request
+late behind the client's own cap is measured from its scheduled time, so the queue shows.
+``docs/examples/trace.jsonl`` is an example.
 """
 
 from __future__ import annotations
 
 import json
-import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from playbook.core.errors import PlaybookError
-from playbook.load.datasets import CHARS_PER_TOKEN, SampleRequest, TokenCounter, prose_tokens
 
 FIELDS = ("arrival_s", "input_tokens", "output_tokens")
 
@@ -61,26 +60,3 @@ def _row(line: str, where: str) -> TraceRow:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise PlaybookError(f"{where}: {key} must be a whole number >= 1")
     return TraceRow(float(arrival), prompt, output)
-
-
-def trace_requests(path: Path, n: int, seed: int, counter: TokenCounter) -> list[SampleRequest]:
-    """The trace's first ``n`` requests in time (all of them when it is shorter), each a distinct prose window of
-    its length, each carrying its arrival time."""
-    rows = read_trace(path)[:n]
-    encoded = prose_tokens(counter)
-    total = len(encoded) // (1 if counter.tokenizer else CHARS_PER_TOKEN)
-    rng, seen, requests = random.Random(seed), set(), []
-    for row in rows:
-        if row.input_tokens >= total:
-            raise PlaybookError(f"dataset trace:{path}: a prompt of {row.input_tokens} tokens is longer than the "
-                                f"prose it is cut from ({total}): shorten it")  # fmt: skip
-        for _ in range(100):
-            text = counter.window(encoded, rng.randrange(0, total - row.input_tokens), row.input_tokens)
-            if text not in seen:
-                break
-        else:
-            raise PlaybookError(f"dataset trace:{path}: no distinct prompt of {row.input_tokens} tokens left")
-        seen.add(text)
-        sample = SampleRequest([{"role": "user", "content": text}], row.output_tokens, row.input_tokens)
-        requests.append(replace(sample, arrival_s=row.arrival_s))
-    return requests

@@ -21,6 +21,7 @@ import pandas as pd
 
 from playbook.core.profiles import load_profile
 from playbook.reports.html import render as render_template
+from playbook.reports.paths import scrub_html
 from playbook.reports.plots import concurrency_axis, figure_png
 from playbook.serving.engines import get_engine
 from playbook.sizing.memory import plan_for
@@ -149,7 +150,7 @@ def render(summary: dict[str, Any], out_dir: Path) -> Path:
         levels_table=frame.round(1).to_html(index=False, classes="numbers", border=0),
     )  # fmt: skip
     path = out_dir / "report.html"
-    path.write_text(html)
+    path.write_text(scrub_html(html, run_dir=out_dir))  # the argv of each variant names the machine's interpreter
     return path
 
 
