@@ -107,6 +107,16 @@ def decide_quantized_serving(profile: Profile) -> tuple[QuantizedServing, Kernel
     return quantized_serving(profile.days.day4, probe, isa.name), probe, isa
 
 
+def kernels_text(probe: dict[str, Any] | None) -> str:
+    """The kernel probe as a reader's sentence: which build loaded and which kernels it has."""
+    if not probe:
+        return "engine kernels: not probed (not a CPU profile)"
+    if probe.get("error"):
+        return f"engine kernels: the probe failed ({probe['error']})"
+    kernels = ", ".join(f"{name} {'yes' if ok else 'no'}" for name, ok in (probe.get("kernels") or {}).items())
+    return f"{probe.get('engine')} build {probe.get('build')}: {kernels or 'no kernel asked about'}"
+
+
 def dequantized_dtype(profile: Profile) -> str:
     """The dtype a checkpoint is expanded to where it is served dequantized: the dtype its activations run in."""
     return profile.days.day4.activation_dtype or profile.engine_spec.dtype
