@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -108,29 +108,54 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def flag_error(exc: Exception) -> PlaybookError:
-    """A settings model's validation error as one line naming the flags (``--request-rate: ...``)."""
-    return PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
-                                   for e in exc.errors()))  # type: ignore[attr-defined]  # fmt: skip
+M = TypeVar("M", bound=BaseModel)
+
+
+def endpoint_of(args: argparse.Namespace) -> Endpoint:
+    """The endpoint the client commands load: --base-url, --model and the key named by --api-key-env."""
+    return Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
+
+
+def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", required=True, help="the server root, e.g. http://127.0.0.1:8000 (no /v1)")
+    parser.add_argument("--model", required=True, help="the served model name requests carry (see /v1/models)")
+
+
+def add_client_flags(parser: argparse.ArgumentParser, out_help: str) -> None:
+    parser.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
+    parser.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
+    parser.add_argument("--out", default=None, help=out_help)
+
+
+def from_flags(model: type[M], args: argparse.Namespace) -> M:
+    """A settings model from its flags; a bad value is one line naming the flag (``--request-rate: ...``)."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**{name: getattr(args, name) for name in model.model_fields})
+    except ValidationError as exc:
+        raise PlaybookError("; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                                      for e in exc.errors())) from None  # fmt: skip
+
+
+def out_dir_of(args: argparse.Namespace) -> Path:
+    """--out, or a fresh folder under outputs/loadtests/."""
+    from playbook.reports import layout
+
+    return Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
     """Any OpenAI-compatible endpoint: JSONL records, summary.json and plots in --out."""
-    from pydantic import ValidationError
-
     from playbook.load.datasets import build_requests
     from playbook.load.loadgen import run_load
-    from playbook.reports import layout
     from playbook.reports.plots import plot_cdfs, plot_server_timeline
 
     if args.dataset.startswith(TRACE_PREFIX):  # a trace brings its own send times: open loop, at those times
         args.mode, args.arrival = "open", "trace"
-    try:
-        config = LoadConfig(**{name: getattr(args, name) for name in LoadConfig.model_fields})
-    except ValidationError as exc:
-        raise flag_error(exc) from None
-    endpoint = Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
-    out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
+    config = from_flags(LoadConfig, args)
+    endpoint = endpoint_of(args)
+    out = out_dir_of(args)
     samples = build_requests(args.dataset, args.requests, args.seed, args.tokenizer, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens, max_prompt_tokens=args.max_prompt_tokens)  # fmt: skip
     result = run_load(endpoint, config, samples, out, desc=f"c={args.concurrency}")
@@ -147,17 +172,11 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     """N chats of K turns in lockstep: each turn's TTFT and the prefix cache's hit rate, in --out."""
-    from pydantic import ValidationError
-
     from playbook.load.sessions import format_rows, run_sessions
-    from playbook.reports import layout
 
-    try:
-        settings = SessionSettings(**{name: getattr(args, name) for name in SessionSettings.model_fields})
-    except ValidationError as exc:
-        raise flag_error(exc) from None
-    endpoint = Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
-    out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
+    settings = from_flags(SessionSettings, args)
+    endpoint = endpoint_of(args)
+    out = out_dir_of(args)
     rows = run_sessions(endpoint, settings, out, args.tokenizer)
     print("\n" + format_rows(rows) + f"\nper turn: {out}/turn-<k>/; all turns: {out / 'sessions.json'}")
     return 0 if all(r.ok == r.requests for r in rows) else 1
@@ -165,21 +184,15 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 def cmd_ratesweep(args: argparse.Namespace) -> int:
     """Open-loop steps, doubling then bisecting, to the highest rate whose goodput holds; table and chart in --out."""
-    from pydantic import ValidationError
-
     from playbook.load.datasets import build_requests
     from playbook.load.ratesweep import find_max_rate, format_search, plot_search
     from playbook.load.sweep import PromptPool
-    from playbook.reports import layout
 
-    try:
-        settings = RateSearchSettings(**{name: getattr(args, name) for name in RateSearchSettings.model_fields})
-    except ValidationError as exc:
-        raise flag_error(exc) from None
+    settings = from_flags(RateSearchSettings, args)
     if args.dataset.startswith(TRACE_PREFIX):
         raise PlaybookError("--dataset trace:PATH has its own times: replay it with loadtest, not ratesweep")
-    endpoint = Endpoint(args.base_url, args.model, key_from_env(args.api_key_env, "--api-key-env"))
-    out = Path(args.out) if args.out else layout.loadtest_dir(Path("outputs"))
+    endpoint = endpoint_of(args)
+    out = out_dir_of(args)
     pool = PromptPool(build_requests(args.dataset, settings.max_steps * settings.max_requests, settings.seed,
                                      args.tokenizer, input_tokens=args.input_tokens,
                                      output_tokens=args.output_tokens))  # fmt: skip
@@ -354,8 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(func=cmd_preflight)
 
     load = sub.add_parser("loadtest", help="load-test any OpenAI-compatible endpoint")
-    load.add_argument("--base-url", required=True, help="the server root, e.g. http://127.0.0.1:8000 (no /v1)")
-    load.add_argument("--model", required=True, help="the served model name requests carry (see /v1/models)")
+    add_endpoint_flags(load)
     _add_model_flags(load, LoadConfig, required=set(), defaults={"concurrency": 8}, aliases=LOADTEST_ALIASES)
     load.add_argument("--requests", type=int, default=100)
     load.add_argument(
@@ -368,30 +380,22 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--input-tokens", type=int, default=256, help="synthetic: prompt length")
     load.add_argument("--output-tokens", type=int, default=128, help="tokens to generate (sharegpt: the cap)")
     load.add_argument("--max-prompt-tokens", type=int, default=1024, help="sharegpt: longest prompt kept")
-    load.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
-    load.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
-    load.add_argument("--out", default=None, help="folder for records and plots")
+    add_client_flags(load, "folder for records and plots")
     load.set_defaults(func=cmd_loadtest)
 
     chats = sub.add_parser("sessions", help="multi-turn chats: per-turn TTFT and prefix-cache hit rate")
-    chats.add_argument("--base-url", required=True, help="the server root, e.g. http://127.0.0.1:8000 (no /v1)")
-    chats.add_argument("--model", required=True, help="the served model name requests carry")
+    add_endpoint_flags(chats)
     _add_model_flags(chats, SessionSettings, required=set(), defaults={}, aliases={})
-    chats.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
-    chats.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
-    chats.add_argument("--out", default=None, help="folder for each turn's records and sessions.json")
+    add_client_flags(chats, "folder for each turn's records and sessions.json")
     chats.set_defaults(func=cmd_sessions)
 
     rates = sub.add_parser("ratesweep", help="the highest request rate that meets the SLOs (open loop, search)")
-    rates.add_argument("--base-url", required=True, help="the server root, e.g. http://127.0.0.1:8000 (no /v1)")
-    rates.add_argument("--model", required=True, help="the served model name requests carry")
+    add_endpoint_flags(rates)
     _add_model_flags(rates, RateSearchSettings, required=set(), defaults={}, aliases={})
     rates.add_argument("--dataset", type=_dataset, default="synthetic", help="as loadtest's (not trace:)")
     rates.add_argument("--input-tokens", type=int, default=256, help="synthetic: prompt length")
     rates.add_argument("--output-tokens", type=int, default=128, help="tokens to generate (sharegpt: the cap)")
-    rates.add_argument("--tokenizer", default=None, help="tokenizer folder for exact lengths (else ~4 chars/token)")
-    rates.add_argument("--api-key-env", default=None, help="name of the env var holding the API key")
-    rates.add_argument("--out", default=None, help="folder for each step's records, ratesweep.json and the chart")
+    add_client_flags(rates, "folder for each step's records, ratesweep.json and the chart")
     rates.set_defaults(func=cmd_ratesweep)
 
     base = sub.add_parser("baseline", help="save a run's Day 7 numbers as baseline, or compare a run with it")
