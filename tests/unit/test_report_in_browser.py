@@ -71,7 +71,8 @@ def test_every_committed_reference_report_is_in_the_report_form(tmp_path):
         assert "<title>Notebook</title>" not in page.read_text(), where
 
 
-COMPARISON_PAGES = sorted((REPO_ROOT / "reference").rglob("compare/report.html"))
+COMPARISON_PAGES = sorted([*(REPO_ROOT / "reference").rglob("compare/report.html"),
+                           *(REPO_ROOT / "reference").glob("*/compare-days.html")])  # Days 3 and 6 overlaid
 CHART_PROBE = """<script>
 const chart = document.querySelector("img")?.getBoundingClientRect() || {top: -1, height: 0};
 document.title = JSON.stringify({chart_top: chart.top, chart_height: chart.height, screen: window.innerHeight});
@@ -79,9 +80,9 @@ document.title = JSON.stringify({chart_top: chart.top, chart_height: chart.heigh
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: `make test` installs Debian's package where it can")
-@pytest.mark.parametrize("page", COMPARISON_PAGES, ids=lambda p: str(p.parent.parent.name))
+@pytest.mark.parametrize("page", COMPARISON_PAGES, ids=lambda p: str(p.relative_to(REPO_ROOT / "reference")))
 def test_a_comparison_page_shows_its_first_chart_on_the_first_screen(page, tmp_path):
     """The engines side by side: the chart that overlays them starts within the first 1280x800 screen."""
-    assert len(COMPARISON_PAGES) >= 2  # h200-2026-11-30b and h200-2026-12-04
+    assert len(COMPARISON_PAGES) >= 4  # Day 7: h200-2026-11-30b, -12-04; Days 3/6: h100-2026-11-25, h200-2026-11-30c
     found = probe(page, tmp_path, CHART_PROBE)
     assert 0 <= found["chart_top"] < found["screen"] and found["chart_height"] > 100, found
