@@ -71,8 +71,9 @@ def test_every_committed_reference_report_is_in_the_report_form(tmp_path):
         assert "<title>Notebook</title>" not in page.read_text(), where
 
 
-COMPARISON_PAGES = sorted([*(REPO_ROOT / "reference").rglob("compare/report.html"),
-                           *(REPO_ROOT / "reference").glob("*/compare-days.html")])  # Days 3 and 6 overlaid
+COMPARISON_PAGES = sorted(
+    [*(REPO_ROOT / "reference").rglob("compare/report.html"), *(REPO_ROOT / "reference").glob("*/compare-days.html")]
+)  # Days 3 and 6 overlaid
 CHART_PROBE = """<script>
 const chart = document.querySelector("img")?.getBoundingClientRect() || {top: -1, height: 0};
 document.title = JSON.stringify({chart_top: chart.top, chart_height: chart.height, screen: window.innerHeight});
