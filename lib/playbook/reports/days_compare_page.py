@@ -1,4 +1,4 @@
-"""Engines side by side on Days 3 and 6: one chart per comparison, every engine overlaid, from one run's files.
+"""Engines side by side on Days 2, 3 and 6: one chart per comparison, every engine overlaid, from one run's files.
 
 Day 3 measures the same structured tasks and the same shared-prefix workload on each engine (its comparison
 section starts each other engine on the same host, one after the other); Day 6 serves the same adapters on each.
@@ -22,8 +22,42 @@ import pandas as pd
 
 from playbook.reports.html import render as render_template
 from playbook.reports.paths import scrub_html
-from playbook.reports.plots import figure_png
-from playbook.reports.results import Day3Result, Day6Result, load_day_result
+from playbook.reports.plots import concurrency_axis, figure_png
+from playbook.reports.results import Day2Result, Day3Result, Day6Result, load_day_result
+
+
+def day2_frame(results: dict[str, Day2Result]) -> pd.DataFrame:
+    """Each engine's speculative speedup (output tokens/s over no speculation, same workload and concurrency),
+    computed from the methods' rows, so a day cut off before its own ``speedup`` step still counts what it ran."""
+    rows = []
+    for engine, result in results.items():
+        runs = result.steps.dynamic("run_")
+        base = {(r["workload"], r["concurrency"]): r.get("output_tok_s") for r in runs.get("none", {}).get("rows", [])}
+        for method, run in runs.items():
+            for r in run.get("rows", []) if method != "none" else []:
+                none = base.get((r["workload"], r["concurrency"]))
+                if none and r.get("output_tok_s"):
+                    rows.append({"engine": engine, "method": method, "workload": r["workload"],
+                                 "concurrency": r["concurrency"], "speedup": r["output_tok_s"] / none})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_day2(frame: pd.DataFrame) -> plt.Figure:
+    """Speedup against concurrency, one panel a workload, one line an engine and method; 1.0 drawn."""
+    workloads = sorted(frame.workload.unique())
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 4), squeeze=False)
+    for ax, workload in zip(axes[0], workloads, strict=True):
+        for (engine, method), group in frame[frame.workload == workload].groupby(["engine", "method"]):
+            group = group.sort_values("concurrency")
+            ax.plot(group.concurrency, group.speedup, marker="o", label=f"{engine} {method}")
+        ax.axhline(1.0, color="#555", linestyle="--")
+        ax.set(title=f"{workload}: speedup over no speculation", xlabel="concurrent requests", ylabel="x",
+               xscale="log")  # fmt: skip
+        concurrency_axis(ax, sorted(frame.concurrency.unique()))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def day3_frame(result: Day3Result) -> pd.DataFrame:
@@ -76,15 +110,21 @@ def plot_day6(frame: pd.DataFrame) -> plt.Figure:
     return ax.figure
 
 
-def section(title: str, source: Path, chart: plt.Figure, frame: pd.DataFrame) -> dict[str, str]:
+def section(title: str, source: Path | str, chart: plt.Figure, frame: pd.DataFrame) -> dict[str, str]:
     return {"title": title, "source": str(source), "chart": figure_png(chart),
             "table": frame.to_html(index=False, classes="numbers", border=0, na_rep="")}  # fmt: skip
 
 
-def render(day3: Path | None, day6: Path | None, path: Path, engine: str) -> Path:
+def render(day3: Path | None, day6: Path | None, path: Path, engine: str,
+           day2: dict[str, Path] | None = None) -> Path:  # fmt: skip
     """The page at ``path`` (a reference's ``compare-days.html``, which its front page links); ``engine`` is the
-    run's own engine (its manifest's), whose Day 6 rows carry no name."""
+    run's own engine (its manifest's), whose Day 6 rows carry no name; ``day2``: engine -> its Day 2 metrics."""
     sections = []
+    if day2:
+        frame = day2_frame({name: load_day_result(p) for name, p in day2.items()})  # type: ignore[misc]
+        sources = ", ".join(str(p) for p in day2.values())
+        sections.append(section("Day 2: speculative decoding on each engine", sources, plot_day2(frame),
+                                frame.round(2)))  # fmt: skip
     if day3 is not None:
         frame = day3_frame(load_day_result(day3))  # type: ignore[arg-type]
         sections.append(section("Day 3: structured output and prefix caching", day3, plot_day3(frame), frame.round(3)))
@@ -98,14 +138,16 @@ def render(day3: Path | None, day6: Path | None, path: Path, engine: str) -> Pat
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Engines overlaid on Days 3 and 6 of one run")
+    parser.add_argument("--day2", nargs="+", metavar="ENGINE=DAY02_METRICS", help="each engine's Day 2")
     parser.add_argument("--day3", type=Path, help="a day03/metrics.json with several engines' rows")
     parser.add_argument("--day6", type=Path, help="a day06/metrics.json with another engine's adapters")
     parser.add_argument("--engine", required=True, help="the run's own engine (its manifest's `engine`)")
     parser.add_argument("--out", type=Path, required=True, help="the page, e.g. reference/<run>/compare-days.html")
     args = parser.parse_args(argv)
-    if args.day3 is None and args.day6 is None:
-        parser.error("give --day3, --day6 or both")
-    print(render(args.day3, args.day6, args.out, args.engine))
+    day2 = {k: Path(v) for k, v in (pair.split("=", 1) for pair in args.day2 or [])}
+    if not (day2 or args.day3 or args.day6):
+        parser.error("give --day2, --day3 or --day6")
+    print(render(args.day3, args.day6, args.out, args.engine, day2))
 
 
 if __name__ == "__main__":
