@@ -34,3 +34,9 @@ def test_day7_notebook_with_1000_concurrent_requests(live_server, run_day_notebo
         assert row["prefix_cache_hit_rate"] is not None and row["cache_contaminated"] is False, row
     assert sweep[1]["start"] == "all at once" and sweep[64]["start"].startswith("ramp over")
     assert 0.1 < metrics["steps"]["workload"]["template_share"] < 0.6  # SmolLM2's template opens every prompt alike
+    # the open-loop rate search: doubling from half the sweep's best rate until goodput under the 2 s TTFT SLO fails
+    search = metrics["steps"]["rate_search"]
+    held = [step["offered_rps"] for step in search["steps"] if step["sustained"]]
+    failed = [step["offered_rps"] for step in search["steps"] if not step["sustained"]]
+    assert held and failed and search["max_sustained_rps"] == max(held) < min(failed), search
+    assert (out / "rate" / "ratesweep.json").exists() and (out / "rate" / "rate-1" / "requests.csv").exists()

@@ -113,3 +113,18 @@ def test_extend_to_knee_stops_where_an_slo_breaks_or_at_the_ceiling(monkeypatch,
     levels = day7.sweep(Endpoint("http://x", "m"), settings, [], tmp_path, 0)
     assert day7.sweep_end(settings, levels) == "the ceiling max_concurrency=8 reached at c=8, no knee before it"
     assert sweep.pool_size(settings) == sum(sweep.requests_per_level(settings, c) for c in (1, 2, 4, 8)) + 1000
+
+
+def test_the_rate_search_takes_its_own_slo_and_starts_below_the_sweeps_best_rate():
+    from playbook.core.errors import ProfileError
+    from playbook.core.profiles import load_profile
+    from playbook.days import day7
+    from playbook.load.sweep import pool_size
+
+    settings = load_profile("cpu-smollm2").days.day7
+    search = day7.rate_settings(settings, start_rate=3.0, seed=0)
+    assert (search.slo_ttft_ms, search.slo_tpot_ms, search.start_rate) == (2000, 500, 3.0)
+    assert pool_size(settings) >= settings.rate_max_steps * settings.rate_max_requests  # prompts of its own
+    with pytest.raises(ProfileError, match="rate_sweep needs an SLO"):
+        load_profile("cpu-smollm2", ["days.day7.slo_ttft_ms=null", "days.day7.slo_tpot_ms=null",
+                                     "days.day7.rate_slo_ttft_ms=null"])  # fmt: skip

@@ -331,6 +331,30 @@ class Day7Settings(StrictModel):
     slo_ttft_ms: float | None = Field(None, gt=0)
     slo_tpot_ms: float | None = Field(None, gt=0)
     regression_threshold_pct: float = Field(10.0, gt=0)
+    rate_sweep: bool = Field(
+        False,
+        description="After the sweep, search the highest open-loop request rate whose goodput holds "
+        "(load.ratesweep: double from half the sweep's best req/s, then bisect).",
+    )
+    rate_slo_ttft_ms: float | None = Field(
+        None,
+        gt=0,
+        description="The rate search's TTFT SLO (None: slo_ttft_ms). A search step lasts seconds, so its "
+        "SLO must be one a growing queue crosses within them.",
+    )
+    rate_slo_tpot_ms: float | None = Field(None, gt=0, description="The rate search's TPOT SLO (None: slo_tpot_ms).")
+    rate_goodput_min: float = Field(0.9, gt=0, le=1, description="Share of requests that must meet the SLOs.")
+    rate_step_s: float = Field(20.0, gt=0, description="Seconds of arrivals a search step sends.")
+    rate_max_steps: int = Field(6, ge=2, description="Search steps at most.")
+    rate_max_requests: int = Field(2000, ge=1, description="Requests a search step sends at most.")
+
+    @model_validator(mode="after")
+    def _rate_sweep_needs_an_slo(self) -> Day7Settings:
+        if self.rate_sweep and not any((self.rate_slo_ttft_ms, self.rate_slo_tpot_ms, self.slo_ttft_ms,
+                                        self.slo_tpot_ms)):  # fmt: skip
+            raise ValueError("rate_sweep needs an SLO (rate_slo_ttft_ms or slo_ttft_ms, or a TPOT one): a sustained "
+                             "rate is one whose requests meet it")  # fmt: skip
+        return self
 
     @field_validator("dataset")
     @classmethod

@@ -16,6 +16,7 @@ import pandas as pd
 from playbook.core.profiles import Day7Settings
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult
+from playbook.load.ratesweep import RateSearch, RateSearchSettings, find_max_rate
 from playbook.load.rounds import level_rows
 from playbook.load.sweep import (
     LevelResult,
@@ -166,3 +167,29 @@ def slo_text(settings: Day7Settings) -> str:
 def baseline_path(outputs_root: Path, profile_name: str) -> Path:
     """Where this profile's Day 7 baseline is kept (the layout module decides)."""
     return layout.baseline_path(outputs_root, profile_name)
+
+
+def rate_settings(settings: Day7Settings, start_rate: float, seed: int) -> RateSearchSettings:
+    """The rate search this profile asks for: its own SLOs where it sets them, else the day's."""
+    return RateSearchSettings(
+        slo_ttft_ms=settings.rate_slo_ttft_ms or settings.slo_ttft_ms,
+        slo_tpot_ms=settings.rate_slo_tpot_ms or settings.slo_tpot_ms, goodput_min=settings.rate_goodput_min,
+        start_rate=start_rate, step_s=settings.rate_step_s, min_requests=settings.min_requests_per_level,
+        max_requests=settings.rate_max_requests, max_steps=settings.rate_max_steps,
+        concurrency_cap=settings.max_concurrency, seed=seed,
+    )  # fmt: skip
+
+
+def start_rate(levels: list[LevelResult]) -> float:
+    """Half the best request rate the closed-loop sweep reached: below capacity, so the search's first step holds
+    and doubling finds the limit in a few steps."""
+    rates = [lv.result.summary.request_throughput_rps for lv in levels if lv.result.summary.successes]
+    return max(rates) / 2 if rates and max(rates) > 0 else 1.0
+
+
+def rate_search(endpoint: Endpoint, settings: Day7Settings, pool: PromptPool, levels: list[LevelResult],
+                out_dir: Path, seed: int) -> tuple[RateSearch, RateSearchSettings]:  # fmt: skip
+    """The highest open-loop rate whose goodput holds, from half the sweep's best rate, on the pool's own prompts
+    (never one the sweep sent); each step in ``out_dir/rate/rate-<k>/``."""
+    search_settings = rate_settings(settings, start_rate(levels), seed)
+    return find_max_rate(endpoint, search_settings, pool.take, Path(out_dir) / "rate"), search_settings

@@ -116,7 +116,8 @@ def pool_size(settings: Day7Settings) -> int:
     """Distinct requests Day 7 sends: every round of every level and the peak run, each its own prompts (a
     repeat would be a prefix-cache hit). Warm-ups send variants of their own (``loadgen.warmup_sample``)."""
     levels = sum(requests_per_level(settings, c) for c in planned_levels(settings))
-    return levels * settings.rounds + settings.peak_requests
+    rate_search = settings.rate_max_steps * settings.rate_max_requests if settings.rate_sweep else 0
+    return levels * settings.rounds + settings.peak_requests + rate_search
 
 
 def planned_levels(settings: Day7Settings) -> list[int]:

@@ -476,6 +476,21 @@ class WorkloadRecord(Row):
     seed: int
 
 
+class RateStepRow(Row):
+    offered_rps: float
+    goodput: float | None = None
+    sustained: bool
+
+
+class RateSearchRecord(Row):
+    """``load.ratesweep.RateSearch``: every step, the highest rate that held, how the search ended."""
+
+    steps: list[RateStepRow] = []
+    max_sustained_rps: float | None = None
+    first_failed_rps: float | None = None
+    ended: str
+
+
 class Day7Steps(Steps):
     workload: WorkloadRecord | None = None
     server: ServerRecord | None = None
@@ -486,6 +501,7 @@ class Day7Steps(Steps):
     peak: Peak | None = None
     baseline_identity: BaselineIdentity | None = None
     baseline_comparison: BaselineComparison | None = None
+    rate_search: RateSearchRecord | None = None  # absent before 2026-12-04, or where rate_sweep is off
 
 
 class Day7Result(DayResult):

@@ -121,6 +121,10 @@ def _day7(result: Day7Result) -> tuple[list[Headline], str | None]:
                   Headline("output tokens/s at the peak", f"{s.output_throughput_tok_s:,.0f} tok/s")]  # fmt: skip
         queued = s.ttft.p50_ms is not None and s.e2e.p50_ms and s.ttft.p50_ms > 0.5 * s.e2e.p50_ms
         sentence = "At the peak most of the latency is queueing." if queued else None
+    search = result.steps.rate_search
+    if search is not None and search.max_sustained_rps is not None:
+        found.append(Headline("highest sustained request rate (open loop, within the SLOs)",
+                              f"{search.max_sustained_rps:.3g} req/s"))  # fmt: skip
     if result.steps.knee_concurrency:
         found.append(Headline("throughput flattens at", f"c = {result.steps.knee_concurrency}"))
     top = max(result.steps.sweep or [], key=lambda row: row.concurrency, default=None)
