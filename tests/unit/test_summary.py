@@ -74,3 +74,12 @@ def test_checks_sit_in_one_collapsed_section_not_between_paragraphs(tmp_path, ca
     box = summary_box(summarize_day(load_day_result(tmp_path / "metrics.json")))
     assert '<details class="checks" open><summary>Checks: 1 passed, 1 failed</summary>' in box
     assert "PASS: health answers 200" in box and "FAIL: readiness &lt;probe&gt; answers 503" in box
+
+
+def test_a_constrained_valid_rate_below_100_percent_is_explained_in_the_box():
+    """The H100 Day 3 box said "valid JSON, constrained 40 %" with no why: every constrained answer that finished
+    was valid (the day's check), so the rest hit max_tokens, and the box says so."""
+    rows = [{"engine": "vllm", "workload": "structured", "constrained": c, "concurrency": 1, "valid_rate": v}
+            for c, v in ((True, 0.4), (False, 0.0))]  # fmt: skip
+    box = summarize_day(parse_day_result(day_metrics(3, {"comparison": rows})))
+    assert "only where generation hit max_tokens" in box.conclusion and "(40%)" in box.conclusion

@@ -88,6 +88,12 @@ def _day3(result: Day3Result) -> tuple[list[Headline], str | None]:
     else:
         why = "; ".join(f"{name}: {reason}" for name, reason in result.skipped.items() if name.endswith("_structured"))
         sentence = f"Only {main} ran here" + (f" ({why})." if why else " (no other engine was asked for).")
+    if constrained and constrained.valid_rate is not None and constrained.valid_rate < 1 and not result.failures:
+        # the day's check passed: every constrained answer that finished was valid, so the rest were cut short
+        sentence += (
+            f" Constrained answers fell short of 100 % valid ({constrained.valid_rate:.0%}) only where "
+            "generation hit max_tokens: a grammar keeps every prefix valid but cannot make the model stop."
+        )
     return found, sentence
 
 
