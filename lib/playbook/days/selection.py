@@ -369,7 +369,8 @@ def sizing_row(gpu: str, size: str, precision: str, context: int) -> dict[str, A
                             runtime_overhead_gib=2.0, tensor_parallel_size=count)  # fmt: skip
         return plan_memory(shape, engine, hardware, bits)
 
-    weights = plan_on(1).weight_bytes
+    single = plan_on(1)
+    weights = single.weight_bytes
     row = {
         "gpu": gpu,
         "model": size,
@@ -378,7 +379,7 @@ def sizing_row(gpu: str, size: str, precision: str, context: int) -> dict[str, A
         "weights_gib": weights / 2**30,
     }
     for count in (1, 2, 4, 8):
-        plan = plan_on(count)
+        plan = single if count == 1 else plan_on(count)
         if plan.fits:
             return {**row, "gpus_needed": count, "kv_tokens": plan.kv_capacity_tokens,
                     "concurrent_full_context": plan.max_concurrent_full_sequences}  # fmt: skip

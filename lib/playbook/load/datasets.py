@@ -265,22 +265,16 @@ def _sharegpt_row(item: Any, counter: TokenCounter, output_tokens: int) -> Sampl
 
 def trace_requests(path: Path, n: int, seed: int, counter: TokenCounter) -> list[SampleRequest]:
     """The trace's first ``n`` requests in time (all of them when it is shorter), each a distinct prose window of
-    its length, each carrying its arrival time."""
+    its length (``distinct_windows`` per length), each carrying its arrival time."""
     rows = read_trace(path)[:n]
     encoded = prose_tokens(counter)
     total = len(encoded) // (1 if counter.tokenizer else CHARS_PER_TOKEN)
-    rng, seen, requests = random.Random(seed), set(), []
-    for row in rows:
-        if row.input_tokens >= total:
-            raise PlaybookError(f"dataset trace:{path}: a prompt of {row.input_tokens} tokens is longer than the "
-                                f"prose it is cut from ({total}): shorten it")  # fmt: skip
-        for _ in range(100):
-            text = counter.window(encoded, rng.randrange(0, total - row.input_tokens), row.input_tokens)
-            if text not in seen:
-                break
-        else:
-            raise PlaybookError(f"dataset trace:{path}: no distinct prompt of {row.input_tokens} tokens left")
-        seen.add(text)
-        sample = SampleRequest([{"role": "user", "content": text}], row.output_tokens, row.input_tokens)
-        requests.append(replace(sample, arrival_s=row.arrival_s))
-    return requests
+    rng, texts = random.Random(seed), {}
+    for length in sorted({row.input_tokens for row in rows}):
+        if length >= total:
+            raise PlaybookError(f"dataset trace:{path}: a prompt of {length} tokens is longer than the prose it is "
+                                f"cut from ({total}): shorten it")  # fmt: skip
+        count = sum(row.input_tokens == length for row in rows)
+        texts[length] = iter(distinct_windows(counter, encoded, total, length, count, rng, f"trace:{path}"))
+    return [replace(SampleRequest([{"role": "user", "content": next(texts[row.input_tokens])}], row.output_tokens,
+                                  row.input_tokens), arrival_s=row.arrival_s) for row in rows]  # fmt: skip

@@ -387,9 +387,11 @@ async def _run(
     if len(records) < len(samples) and error is None:
         error = f"stopped by max_duration_s after {len(records)} of {len(samples)} requests"
     summary = summarize(records)
+    status: LoadStatus = "ok" if error is None else "partial"
+    write_csvs(out_dir, records, summary, status)  # from the records in hand, not read back from the JSONL
     return LoadResult(
         config={"base_url": endpoint.base_url, "model": endpoint.model, **config.model_dump()},
-        status="ok" if error is None else "partial",
+        status=status,
         error=error,
         started_utc=started_utc,
         summary=summary,
@@ -447,7 +449,6 @@ def run_load(
     set_aside_earlier_run(out)
     result = run(_run(endpoint, config, samples, out, desc))
     write_json_atomic(out / "summary.json", result)
-    write_csvs(out, read_records(out / "requests.jsonl"), result.summary, result.status)
     return result
 
 

@@ -61,7 +61,7 @@ def plot_day2(frame: pd.DataFrame) -> plt.Figure:
 
 
 def day3_frame(result: Day3Result) -> pd.DataFrame:
-    """The structured rows at each engine's highest concurrency, and the shared-prefix rows, one line each."""
+    """Every comparison row of the day, one line each (the chart picks the structured rows it draws)."""
     rows = [r.model_dump() for r in result.steps.comparison or []]
     return pd.DataFrame(rows)
 

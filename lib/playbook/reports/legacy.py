@@ -90,24 +90,20 @@ def tidy(page: str) -> tuple[str, int, int, int]:
         text = pre.get_text()
         if is_code(text):
             continue
-        value = _as_literal(text) if REPR.search(text) else None
+        has_repr = REPR.search(text) is not None
+        value = _as_literal(text) if has_repr else None
         table = literal_table(value) if value is not None else None
         if table is not None:
             pre.replace_with(BeautifulSoup(table, "html.parser"))
             tables += 1
             continue
         # an object's repr (``MemoryPlan(device=...)``): no reader's form to turn it into
-        if (
-            REPR.search(text)
-            and _as_literal(text) is None
-            and not PASS_LINE.search(text)
-            and re.search(r"\w+\(\w+=", text)
-        ):
+        if has_repr and value is None and not PASS_LINE.search(text) and re.search(r"\w+\(\w+=", text):
             pre.string = "(a Python object's repr was printed here; its values are in this day's metrics.json)"
             rewritten += 1
             continue
         found = PASS_LINE.findall(text)
-        if not found and not REPR.search(text):
+        if not found and not has_repr:
             continue
         moved += found
         rewritten += not found
