@@ -18,7 +18,6 @@ takes 3-4x longer on an AVX2-only machine of the same description.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import defaultdict
 from datetime import datetime
@@ -28,6 +27,7 @@ from xml.etree import ElementTree
 from _common import print_table
 
 from playbook.reports.layout import DEFAULT_OUTPUTS, load_runs
+from playbook.reports.run_manifest import RunManifest, read_manifest
 
 WEEK_TARGET_MIN = 20.0
 TEST_TARGET_MIN = 30.0
@@ -41,16 +41,15 @@ def newest_run(outputs_root: Path) -> Path:
     runs = load_runs(outputs_root)
     if not runs:
         sys.exit(f"no run under {outputs_root}: run `make run` first, or name a run folder")
-    return outputs_root / runs[0]["_dir"]
+    return outputs_root / (runs[0].folder or "")
 
 
-def week_rows(manifest: dict) -> list[list]:
+def week_rows(manifest: RunManifest) -> list[list]:
     """One row a day: minutes from its notebook's start to its report, and its status."""
     rows = []
-    for day in manifest.get("days", []):
-        if day.get("started_utc") and day.get("finished_utc"):
-            minutes = _minutes(day["started_utc"], day["finished_utc"])
-            rows.append([f"Day {day['day']}", day["title"], day["status"], minutes])
+    for day in manifest.days:
+        if day.started_utc and day.finished_utc:
+            rows.append([f"Day {day.day}", day.title, day.status, _minutes(day.started_utc, day.finished_utc)])
     return rows
 
 
@@ -72,12 +71,12 @@ def machine_header() -> str:
 
 
 def show_run(run_dir: Path) -> None:
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir / "manifest.json")
     rows = week_rows(manifest)
     print(machine_header())
-    total = _minutes(manifest["started_utc"], manifest["finished_utc"]) if manifest.get("finished_utc") else None
-    print(f"{run_dir}  profile {manifest['profile']['name']}  status {manifest['status']}")
-    print(f"{manifest.get('environment', {}).get('hardware_summary', '?')}\n")
+    total = _minutes(manifest.started_utc, manifest.finished_utc) if manifest.finished_utc else None
+    print(f"{run_dir}  profile {manifest.profile_name}  status {manifest.status}")
+    print(f"{manifest.environment.hardware_summary or '?'}\n")
     print_table(["day", "title", "status", "minutes"], rows)
     print(f"\ndays: {sum(r[3] for r in rows):.1f} min")
     if total is None:

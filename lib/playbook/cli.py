@@ -17,7 +17,9 @@ from pydantic import BaseModel
 
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import TRACE_PREFIX, list_profiles, load_profile
+from playbook.load.baseline import BaselineIdentity
 from playbook.load.loadgen import LoadConfig
+from playbook.load.metrics import LatencySummary
 from playbook.load.ratesweep import RateSearchSettings
 from playbook.load.sessions import SessionSettings
 from playbook.serving.endpoint import Endpoint, key_from_env
@@ -46,29 +48,30 @@ def _add_profile_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from playbook.reports.run_manifest import read_manifest
     from playbook.run.runner import parse_days, run_playbook
 
     days = parse_days(args.days)
     run_dir = run_playbook(args.profile, days, args.overrides, Path(args.outputs), args.cell_timeout)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    print(f"\nrun {manifest['run_id']} ({manifest['status']}): {run_dir}")
-    for day in manifest["days"]:
-        print(f"  Day {day['day']}: {day['status']}  {run_dir / day['folder'] / 'report.html'}")
-        if day["error"]:
-            print(f"    {day['error'].splitlines()[-1][:300]}")
+    manifest = read_manifest(run_dir / "manifest.json")
+    print(f"\nrun {manifest.run_id} ({manifest.status}): {run_dir}")
+    for day in manifest.days:
+        print(f"  Day {day.day}: {day.status}  {run_dir / (day.folder or '') / 'report.html'}")
+        if day.error:
+            print(f"    {day.error.splitlines()[-1][:300]}")
     print(f"index: {Path(args.outputs) / 'index.html'}")
-    return 0 if manifest["status"] == "ok" else 1
+    return 0 if manifest.status == "ok" else 1
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Repeat a recorded run (same profile file, overrides and days) into a new run id."""
     from playbook.reports.layout import find_run
+    from playbook.reports.run_manifest import read_manifest
 
-    manifest = json.loads((find_run(Path(args.outputs), args.run_id) / "manifest.json").read_text())
-    days = ",".join(str(d["day"]) for d in manifest["days"]) or "all"
-    print(f"rerunning {manifest['run_id']}: profile {manifest['profile_file']}, days {days}, "
-          f"overrides {manifest['overrides']}")  # fmt: skip
-    args.profile, args.overrides, args.days = manifest["profile_file"], manifest["overrides"], days
+    manifest = read_manifest(find_run(Path(args.outputs), args.run_id) / "manifest.json")
+    days = ",".join(str(d.day) for d in manifest.days if d.day is not None) or "all"
+    print(f"rerunning {manifest.run_id}: profile {manifest.profile_file}, days {days}, overrides {manifest.overrides}")
+    args.profile, args.overrides, args.days = manifest.profile_file, manifest.overrides, days
     return cmd_run(args)
 
 
@@ -244,7 +247,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _day7_run(run_dir: Path) -> tuple[dict, dict]:
+def _day7_run(run_dir: Path) -> tuple[BaselineIdentity, LatencySummary]:
     """The identity and 1000-concurrent summary of a run's Day 7, read as its typed result."""
     from playbook.reports.results import Day7Result, load_day_result
 
@@ -255,7 +258,7 @@ def _day7_run(run_dir: Path) -> tuple[dict, dict]:
     steps = result.steps if isinstance(result, Day7Result) else None
     if steps is None or steps.peak is None or steps.baseline_identity is None:
         raise PlaybookError(f"{metrics_path} has no complete 1000-concurrent result to use as a baseline")
-    return steps.baseline_identity.model_dump(), steps.peak.summary.to_dict()
+    return steps.baseline_identity, steps.peak.summary
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -264,12 +267,12 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from playbook.reports import layout
 
     identity, summary = _day7_run(Path(args.run))
-    path = layout.baseline_path(Path(args.outputs), identity["profile"])
+    path = layout.baseline_path(Path(args.outputs), identity.profile)
     if args.action == "save":
         baseline.save_baseline(baseline.make_baseline(identity, summary, str(args.run)), path)
         print(f"baseline saved: {path}")
         return 0
-    threshold = args.threshold or _load(identity["profile"]).days.day7.regression_threshold_pct
+    threshold = args.threshold or _load(identity.profile).days.day7.regression_threshold_pct
     comparison = baseline.compare(baseline.load_baseline(path), identity, summary, threshold)
     print(comparison.format_text())
     return 1 if comparison.regressed else 0

@@ -21,3 +21,11 @@ def day_metrics(day: int, steps: dict[str, Any], profile: str = "cpu-smollm2", s
     """The envelope the recorder writes around a day's steps."""
     return {"schema_version": 1, "day": day, "profile": profile, "status": status,
             "started_utc": "2026-11-25T00:00:00+00:00", "steps": steps, "skipped": {}}  # fmt: skip
+
+
+def run_manifest(run_id: str, profile: str = "cpu-smollm2", **changes: Any) -> dict[str, Any]:
+    """A manifest.json's contents with every required field (``playbook.reports.run_manifest.RunManifest``)."""
+    data = {"run_id": run_id, "date": "2026-11-25", "status": "ok", "started_utc": "2026-11-25T10:00:00+00:00",
+            "profile_file": f"params/{profile}.yaml", "profile": {"name": profile}, "engine": "vllm",
+            "days": []}  # fmt: skip
+    return {**data, **changes}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from playbook.reports.run_page import write_run_page
-from tests.support.results import day_metrics, summary
+from tests.support.results import day_metrics, run_manifest, summary
 
 
 def test_the_run_page_leads_with_the_decision_and_shows_every_day(tmp_path):
@@ -14,9 +14,8 @@ def test_the_run_page_leads_with_the_decision_and_shows_every_day(tmp_path):
     days = [{"day": 7, "title": "Load test", "folder": "day07", "status": "ok", "error": None},
             {"day": 3, "title": "Structured output", "folder": "day03", "status": "failed", "error": "Kernel died"},
             {"day": 8, "title": "Engine selection", "folder": "day08", "status": "ok", "error": None}]  # fmt: skip
-    manifest = {"run_id": "run-0001", "date": "2026-11-30", "status": "failed", "profile": {"name": "cpu-smollm2"},
-                "engine": "vllm", "environment": {"hardware_summary": "CPU only", "engine_version": "0.32.0",
-                "git_commit": "abcdef1234567"}, "started_utc": "2026-11-30T00:00:00+00:00", "days": days}  # fmt: skip
+    environment = {"hardware_summary": "CPU only", "engine_version": "0.32.0", "git_commit": "abcdef1234567"}
+    manifest = run_manifest("run-0001", date="2026-11-30", status="failed", environment=environment, days=days)
     (run / "day07").mkdir(parents=True)
     (run / "day08").mkdir()
     (run / "manifest.json").write_text(json.dumps(manifest))
@@ -36,9 +35,7 @@ def test_the_measured_verdict_comes_before_the_articles_tree_and_the_gpu_check_i
     (run / "day08").mkdir(parents=True)
     days = [{"day": 8, "title": "Engine selection", "folder": "day08", "status": "ok", "error": None}]
     check = {"verdict": ["SLOW MACHINE: this NVIDIA H200 reached 61% of its usual copy bandwidth"]}
-    manifest = {"run_id": "run-0001", "date": "2026-12-03", "status": "ok", "profile": {"name": "h100"},
-                "engine": "vllm", "environment": {}, "started_utc": "2026-12-03T00:00:00+00:00", "days": days,
-                "gpu_check": check}  # fmt: skip
+    manifest = run_manifest("run-0001", "h100", date="2026-12-03", days=days, gpu_check=check)
     (run / "manifest.json").write_text(json.dumps(manifest))
     steps = {"decision": {"engine": "vllm", "runner_up": None, "rule": "general-purpose serving"},
              "measured_verdict": {"engine": "sglang", "reason": "sglang has more headroom", "tie": False,

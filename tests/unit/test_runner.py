@@ -69,12 +69,13 @@ def test_index_lists_every_run(tmp_path):
     for number, status in ((1, "ok"), (2, "failed"), (3, "partial")):
         run = tmp_path / "2026-11-25" / f"run-{number:04d}"
         run.mkdir(parents=True)
-        manifest = {"run_id": run.name, "status": status, "profile": {"name": "cpu-smollm2"}, "engine": "vllm",
+        manifest = {"run_id": run.name, "date": "2026-11-25", "status": status, "started_utc": "2026-11-25T10:00:00",
+                    "profile_file": "params/cpu-smollm2.yaml", "profile": {"name": "cpu-smollm2"}, "engine": "vllm",
                     "days": [{"day": 1, "folder": "day01", "status": status, "error": None}]}  # fmt: skip
         (run / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / "2026-11-25" / "run-0004").mkdir()  # a run that died before its manifest
     runs = load_runs(tmp_path)
-    assert [r["run_id"] for r in runs] == ["run-0003", "run-0002", "run-0001"]
+    assert [r.run_id for r in runs] == ["run-0003", "run-0002", "run-0001"]
     html = write_index(tmp_path).read_text()
     for number in (1, 2, 3):
         assert f"2026-11-25/run-{number:04d}/day01/report.html" in html

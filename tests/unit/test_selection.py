@@ -12,7 +12,7 @@ from playbook.days import selection
 from playbook.days.selection import Evidence, Workload, decide
 from playbook.reports.results import SweepRow, parse_day_result
 from playbook.sizing.architecture import ModelShape, load_shape
-from tests.support.results import day_metrics
+from tests.support.results import day_metrics, run_manifest
 
 GIB = 2**30
 
@@ -90,7 +90,7 @@ def test_evidence_comes_from_the_run_folder_or_the_newest_run_of_the_profile(tmp
             (run / f"day{day:02d}").mkdir(parents=True)
             (run / f"day{day:02d}" / "metrics.json").write_text(json.dumps(day_metrics(day, {}, profile)))
         run.mkdir(parents=True, exist_ok=True)
-        (run / "manifest.json").write_text(json.dumps({"run_id": run_id, "profile": {"name": profile}}))
+        (run / "manifest.json").write_text(json.dumps(run_manifest(run_id, profile)))
 
     make_run("run-0001", "cpu-smollm2", [1, 7])
     make_run("run-0002", "h100-qwen2.5-7b", [1])
@@ -176,3 +176,35 @@ def test_the_selection_sizes_weights_as_day4s_fit_table_does():
     four_bit = day4[day4.weights.str.startswith("W4")].iloc[0]
     row = selection.sizing_row("RTX 4090 24GB", "7B", "4-bit (AWQ/GPTQ)", 8192)
     assert row["weights_gib"] == pytest.approx(four_bit.weights_GiB, rel=1e-6) and row["weights_gib"] > 5
+
+
+def _day7_evidence(rate_search: dict | None) -> selection.Evidence:
+    sweep = [{"concurrency": c, "status": "ok", "output_tok_s": tok, "ttft_p99_ms": ttft, "tpot_p50_ms": 20.0}
+             for c, tok, ttft in ((1, 50.0, 300.0), (4, 150.0, 900.0), (16, 260.0, 5000.0))]  # fmt: skip
+    steps = {"sweep": sweep, **({"rate_search": rate_search} if rate_search else {})}
+    return selection.Evidence({7: parse_day_result(day_metrics(7, steps))}, "run", "vllm")
+
+
+RATE_SEARCH = {
+    "steps": [{"offered_rps": r, "achieved_rps": r, "goodput": g, "sustained": g >= 0.9, "output_tok_s": tok}
+              for r, g, tok in ((1.0, 1.0, 100.0), (2.0, 0.95, 190.0), (4.0, 0.4, 210.0), (3.0, 0.7, 200.0))],
+    "max_sustained_rps": 2.0, "first_failed_rps": 3.0, "ended": "max_steps (4) ran",
+    "slo_ttft_ms": 2000.0, "slo_tpot_ms": None, "goodput_min": 0.9,
+}  # fmt: skip
+
+
+def test_the_cost_uses_the_rate_searchs_sustained_rate_where_it_ran():
+    workload = selection.Workload(ttft_slo_ms=1000.0)
+    (row,) = selection.cost_rows({"vllm": _day7_evidence(RATE_SEARCH)}, workload, 2.5, 1)
+    assert row["basis"] == "rate search: 2 req/s sustained (90% of requests within TTFT ≤ 2000 ms)"
+    assert row["sustained_rps"] == 2.0 and row["output_tok_s"] == 190.0 and "concurrency" not in row
+    (swept,) = selection.cost_rows({"vllm": _day7_evidence(None)}, workload, 2.5, 1)  # no search: the sweep
+    assert swept["basis"] == "concurrency sweep: c=4 (P99 TTFT and P50 TPOT within the SLOs)"
+    assert swept["concurrency"] == 4 and swept["output_tok_s"] == 150.0
+
+
+def test_a_search_where_no_rate_held_falls_back_to_the_sweep():
+    nothing_held = {**RATE_SEARCH, "max_sustained_rps": None,
+                    "steps": [{**s, "sustained": False} for s in RATE_SEARCH["steps"]]}  # fmt: skip
+    (row,) = selection.cost_rows({"vllm": _day7_evidence(nothing_held)}, selection.Workload(), 2.5, 1)
+    assert row["basis"].startswith("concurrency sweep: c=16")

@@ -4,13 +4,13 @@ import json
 
 from playbook.reports.index import write_index
 from playbook.reports.trends import collect
-from tests.support.results import day_metrics, summary
+from tests.support.results import day_metrics, run_manifest, summary
 
 
 def make_run(root, run_id, profile, tok_s, regressed=None):
     run = root / "2026-11-25" / run_id
     (run / "day07").mkdir(parents=True)
-    (run / "manifest.json").write_text(json.dumps({"run_id": run_id, "profile": {"name": profile}, "status": "ok"}))
+    (run / "manifest.json").write_text(json.dumps(run_manifest(run_id, profile)))
     steps = {"peak": {"status": "ok", "summary": summary(tok_s)}}
     if regressed is not None:
         steps["baseline_comparison"] = {"regressed": regressed}

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from playbook.core.profiles import Day7Settings
+from playbook.load.baseline import BaselineIdentity
 from playbook.load.datasets import SampleRequest
 from playbook.load.loadgen import EndpointUnreachable, LoadResult
 from playbook.load.ratesweep import RateSearch, RateSearchSettings, find_max_rate
@@ -140,10 +141,10 @@ def knee_concurrency(frame: pd.DataFrame, gain: float = 1.1) -> int | None:
 
 def baseline_identity(
     profile_name: str, model: str, engine: str, engine_version: str | None, settings: Day7Settings
-) -> dict[str, str]:
+) -> BaselineIdentity:
     """What a baseline must share with a run to be compared with it (``playbook.load.baseline``)."""
-    return {"profile": profile_name, "model": model, "engine": engine, "engine_version": engine_version or "unknown",
-            "workload": peak_workload(settings)}  # fmt: skip
+    return BaselineIdentity(profile=profile_name, model=model, engine=engine,
+                            engine_version=engine_version or "unknown", workload=peak_workload(settings))  # fmt: skip
 
 
 def peak_workload(settings: Day7Settings) -> str:

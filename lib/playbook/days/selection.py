@@ -9,7 +9,6 @@ number from the article is ever shown as ours: its claims sit in their own colum
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +35,7 @@ from playbook.reports.results import (
     load_comparison,
     load_day_result,
 )
+from playbook.reports.run_manifest import read_manifest
 from playbook.sizing.architecture import ModelShape, load_shape
 from playbook.sizing.memory import plan_memory
 
@@ -146,10 +146,8 @@ def evidence_run(output_dir: Path, profile_name: str) -> Path | None:
         return here
     root = outputs_root_of(output_dir)
     for run in load_runs(root):
-        if (run.get("profile") or {}).get("name") == profile_name and any(
-            (root / run["_dir"]).glob("day0*/metrics.json")
-        ):
-            return root / run["_dir"]
+        if run.profile_name == profile_name and run.folder and any((root / run.folder).glob("day0*/metrics.json")):
+            return root / run.folder
     return None
 
 
@@ -161,7 +159,7 @@ def gather_evidence(run_dir: Path) -> Evidence:
         result = load_day_result(path)
         days[result.day] = result
     manifest = Path(run_dir) / "manifest.json"
-    engine = json.loads(manifest.read_text()).get("engine") if manifest.exists() else None
+    engine = read_manifest(manifest).engine if manifest.exists() else None
     return Evidence(days, str(run_dir), engine or BASELINE)
 
 
@@ -249,23 +247,35 @@ def throughput_differences(columns: dict[str, Evidence]) -> dict[str, str]:
 
 
 def cost_rows(columns: dict[str, Evidence], workload: Workload, usd_per_hour: float, gpus: int) -> list[dict[str, Any]]:
-    """$ per million output tokens for each engine, at its own best sweep level within the SLOs."""
+    """$ per million output tokens for each engine at what it sustains: the Day 7 rate search's highest sustained
+    rate where it ran (open-loop arrivals, as production traffic comes), else its best sweep level within the
+    SLOs. Each row says which, in ``basis``."""
     rows = []
     for engine, ev in columns.items():
-        best = best_level_within_slo(ev.sweep_levels(), workload.ttft_slo_ms, workload.tpot_slo_ms)
-        if best is None:
+        found = sustained_throughput(ev, workload)
+        if found is None:
             continue
-        rows.append(
-            {
-                "engine": engine,
-                "concurrency": best.concurrency,
-                "output_tok_s": best.output_tok_s,
-                "usd_per_device_hour": usd_per_hour,
-                "usd_per_million_output_tokens": cost_per_million_tokens(best.output_tok_s, usd_per_hour, gpus),
-                "devices_for_daily_volume": gpus_for_volume(workload.daily_output_tokens, best.output_tok_s, gpus),
-            }
-        )
+        basis, where, tok_s = found
+        daily = workload.daily_output_tokens
+        rows.append({"engine": engine, "basis": basis, **where, "output_tok_s": tok_s,
+                     "usd_per_device_hour": usd_per_hour,
+                     "usd_per_million_output_tokens": cost_per_million_tokens(tok_s, usd_per_hour, gpus),
+                     "devices_for_daily_volume": gpus_for_volume(daily, tok_s, gpus)})  # fmt: skip
     return rows
+
+
+def sustained_throughput(ev: Evidence, workload: Workload) -> tuple[str, dict[str, Any], float] | None:
+    """(basis in words, where it was measured, output tok/s) of what an engine sustains within the SLOs."""
+    search = ev.day7.steps.rate_search if ev.day7 else None
+    step = search.sustained_step() if search else None
+    if search and step and step.output_tok_s:
+        basis = f"rate search: {step.offered_rps:.3g} req/s sustained ({search.meaning()})"
+        return basis, {"sustained_rps": step.offered_rps}, step.output_tok_s
+    best = best_level_within_slo(ev.sweep_levels(), workload.ttft_slo_ms, workload.tpot_slo_ms)
+    if best is None or best.output_tok_s is None:
+        return None
+    slos = "P99 TTFT and P50 TPOT within the SLOs" if workload.ttft_slo_ms or workload.tpot_slo_ms else "no SLO set"
+    return f"concurrency sweep: c={best.concurrency} ({slos})", {"concurrency": best.concurrency}, best.output_tok_s
 
 
 def _structured_evidence(evidence: Evidence) -> tuple[list[str], list[str]]:

@@ -10,26 +10,59 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from playbook.core.errors import PlaybookError
 from playbook.core.fileio import utc_now, write_json_atomic
+from playbook.load.metrics import LatencySummary
 
-# (label, path into the summary, higher_is_better)
-HEADLINES: tuple[tuple[str, tuple[str, ...], bool], ...] = (
-    ("TTFT p50 (ms)", ("ttft", "p50_ms"), False),
-    ("TTFT p95 (ms)", ("ttft", "p95_ms"), False),
-    ("TTFT p99 (ms)", ("ttft", "p99_ms"), False),
-    ("TPOT p50 (ms)", ("tpot", "p50_ms"), False),
-    ("TPOT p99 (ms)", ("tpot", "p99_ms"), False),
-    ("E2E p50 (ms)", ("e2e", "p50_ms"), False),
-    ("E2E p95 (ms)", ("e2e", "p95_ms"), False),
-    ("E2E p99 (ms)", ("e2e", "p99_ms"), False),
-    ("output tok/s", ("output_throughput_tok_s",), True),
-    ("requests/s", ("request_throughput_rps",), True),
+# (label, attribute path into the LatencySummary, higher_is_better)
+HEADLINES: tuple[tuple[str, str, bool], ...] = (
+    ("TTFT p50 (ms)", "ttft.p50_ms", False),
+    ("TTFT p95 (ms)", "ttft.p95_ms", False),
+    ("TTFT p99 (ms)", "ttft.p99_ms", False),
+    ("TPOT p50 (ms)", "tpot.p50_ms", False),
+    ("TPOT p99 (ms)", "tpot.p99_ms", False),
+    ("E2E p50 (ms)", "e2e.p50_ms", False),
+    ("E2E p95 (ms)", "e2e.p95_ms", False),
+    ("E2E p99 (ms)", "e2e.p99_ms", False),
+    ("output tok/s", "output_throughput_tok_s", True),
+    ("requests/s", "request_throughput_rps", True),
 )
-IDENTITY = ("profile", "model", "engine", "engine_version", "workload")
+
+
+class BaselineIdentity(BaseModel):
+    """What a baseline must share with a run to be compared with it. Day 7 records it for every run, so a
+    baseline saved from any run knows what it measured."""
+
+    model_config = ConfigDict(frozen=True)
+
+    profile: str
+    model: str
+    engine: str
+    engine_version: str | None = None
+    workload: str | None = None  # absent in runs before 2026-12-01: such a run cannot become a baseline
+
+    def differences(self, other: BaselineIdentity) -> list[str]:
+        return [f"{name}: baseline {getattr(self, name)!r} vs run {getattr(other, name)!r}"
+                for name in BaselineIdentity.model_fields if getattr(self, name) != getattr(other, name)]  # fmt: skip
+
+
+class Baseline(BaselineIdentity):
+    """A saved baseline (``outputs/baselines/<profile>-day7.json``): the identity, the 1000-concurrent summary,
+    the run it came from and when it was saved."""
+
+    summary: LatencySummary
+    source: str
+    saved_utc: str
+
+    @property
+    def identity(self) -> BaselineIdentity:
+        return BaselineIdentity.model_validate(self.model_dump(include=set(BaselineIdentity.model_fields)))
 
 
 @dataclass(frozen=True)
@@ -73,37 +106,36 @@ class Comparison:
                 "deltas": self.rows()}  # fmt: skip
 
 
-def _get(summary: dict[str, Any], path: tuple[str, ...]) -> float | None:
-    node: Any = summary
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
-
-
-def make_baseline(identity: dict[str, str], summary: dict[str, Any], source: str) -> dict[str, Any]:
-    missing = [k for k in IDENTITY if not identity.get(k)]
+def make_baseline(identity: BaselineIdentity, summary: LatencySummary, source: str) -> Baseline:
+    missing = [name for name in BaselineIdentity.model_fields if not getattr(identity, name)]
     if missing:
-        raise PlaybookError(f"a baseline needs {', '.join(missing)}")
-    return {**{k: identity[k] for k in IDENTITY}, "summary": summary, "source": source, "saved_utc": utc_now()}
+        raise PlaybookError(f"a baseline needs {', '.join(missing)}: this run did not record them (rerun its Day 7)")
+    return Baseline(**identity.model_dump(), summary=summary, source=source, saved_utc=utc_now())
 
 
-def save_baseline(baseline: dict[str, Any], path: Path) -> Path:
-    write_json_atomic(path, baseline)
+def save_baseline(baseline: Baseline, path: Path) -> Path:
+    write_json_atomic(path, baseline.model_dump(mode="json"))
     return path
 
 
-def load_baseline(path: Path) -> dict[str, Any]:
+def load_baseline(path: Path) -> Baseline:
     if not path.exists():
         raise PlaybookError(f"no baseline at {path}; save one first (playbook baseline save)")
-    return json.loads(path.read_text())
+    try:
+        return Baseline.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as exc:
+        problem = exc.errors()[0] if isinstance(exc, ValidationError) else None
+        where = f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" if problem else str(exc)
+        raise PlaybookError(
+            f"{path} is not a baseline ({where}); save a new one with `playbook baseline save --run <run folder>`"
+        ) from None
 
 
 def compare(
-    baseline: dict[str, Any], identity: dict[str, str], summary: dict[str, Any], threshold_pct: float
+    baseline: Baseline, identity: BaselineIdentity, summary: LatencySummary, threshold_pct: float
 ) -> Comparison:
     """Deltas of every headline metric; a move past the threshold the wrong way is a regression."""
-    differing = [f"{k}: baseline {baseline.get(k)!r} vs run {identity.get(k)!r}" for k in IDENTITY
-                 if baseline.get(k) != identity.get(k)]  # fmt: skip
+    differing = baseline.identity.differences(identity)
     if differing:
         raise PlaybookError(
             "refusing to compare with a baseline of something else: " + "; ".join(differing)
@@ -111,7 +143,7 @@ def compare(
         )  # fmt: skip
     deltas = []
     for label, path, higher_is_better in HEADLINES:
-        old, new = _get(baseline["summary"], path), _get(summary, path)
+        old, new = attrgetter(path)(baseline.summary), attrgetter(path)(summary)
         if old is None or new is None or old == 0:
             deltas.append(Delta(label, old, new, None, False))
             continue

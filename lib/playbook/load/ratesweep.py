@@ -75,6 +75,15 @@ class RateSearch:
     max_sustained_rps: float | None  # None: not even the start rate held
     first_failed_rps: float | None  # None: no step failed (the search never found the limit)
     ended: str
+    # What "sustained" meant, so a reader (the selection's cost) can say it and compare it with its own SLOs.
+    slo_ttft_ms: float | None = None
+    slo_tpot_ms: float | None = None
+    goodput_min: float | None = None
+
+    def sustained_step(self) -> RateStep | None:
+        """The step at the highest rate that held: what the engine delivers at its sustained limit."""
+        held = [s for s in self.steps if s.sustained and s.offered_rps == self.max_sustained_rps]
+        return held[-1] if held else None
 
 
 def requests_for(settings: RateSearchSettings, rate: float) -> int:
@@ -108,14 +117,20 @@ def find_max_rate(endpoint: Endpoint, settings: RateSearchSettings, take: Callab
             held = max(held or 0.0, rate)
         else:
             failed = min(failed or math.inf, rate)
-        write_json_atomic(Path(out_dir) / "ratesweep.json", RateSearch(steps, held, failed, "running"))
+        write_json_atomic(Path(out_dir) / "ratesweep.json", searched(settings, steps, held, failed, "running"))
         if held is not None and failed is not None and failed / held <= 1 + settings.resolution:
             ended = f"the limit lies between {held:.3g} and {failed:.3g} requests/s (within {settings.resolution:.0%})"
             break
         rate = next_rate(held, failed, rate)
-    search = RateSearch(steps, held, failed, ended)
+    search = searched(settings, steps, held, failed, ended)
     write_json_atomic(Path(out_dir) / "ratesweep.json", search)
     return search
+
+
+def searched(settings: RateSearchSettings, steps: list[RateStep], held: float | None, failed: float | None,
+             ended: str) -> RateSearch:  # fmt: skip
+    return RateSearch(list(steps), held, failed, ended, settings.slo_ttft_ms, settings.slo_tpot_ms,
+                      settings.goodput_min)  # fmt: skip
 
 
 def run_step(endpoint: Endpoint, settings: RateSearchSettings, rate: float,

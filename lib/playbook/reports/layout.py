@@ -15,7 +15,6 @@ runs never share a folder and no run overwrites another.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -23,11 +22,11 @@ import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 from playbook.core.errors import OutputNotWritableError, PlaybookError
-from playbook.core.fileio import utc_now, write_json_atomic
+from playbook.core.fileio import utc_now
 from playbook.core.profiles import REPO_ROOT
+from playbook.reports.run_manifest import ManifestError, RunManifest, RunnerIdentity, read_manifest
 
 DEFAULT_OUTPUTS = REPO_ROOT / "outputs"
 RUN_ID = re.compile(r"^run-(\d{4,})$")
@@ -97,10 +96,10 @@ def find_run(outputs_root: Path, run_id: str) -> Path:
     return matches[0]
 
 
-def runner_identity() -> dict[str, Any]:
+def runner_identity() -> RunnerIdentity:
     """What the manifest records of the process running it: pid, host and boot, so a later command on the same
     host can tell that the runner is gone (SIGKILL, the OOM killer, a reboot) and stop showing the run as running."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "boot_id": _boot_id()}
+    return RunnerIdentity(pid=os.getpid(), host=socket.gethostname(), boot_id=_boot_id())
 
 
 def _boot_id() -> str | None:
@@ -110,28 +109,28 @@ def _boot_id() -> str | None:
         return None
 
 
-def runner_gone(runner: dict[str, Any] | None) -> str | None:
+def runner_gone(runner: RunnerIdentity | None) -> str | None:
     """Why the runner a manifest names no longer runs; None when it may still (another host, or no record)."""
-    if not runner or runner.get("host") != socket.gethostname():
+    if runner is None or runner.host != socket.gethostname():
         return None
     boot = _boot_id()
-    if runner.get("boot_id") and boot and runner["boot_id"] != boot:
-        return f"the host rebooted since pid {runner.get('pid')} started the run"
+    if runner.boot_id and boot and runner.boot_id != boot:
+        return f"the host rebooted since pid {runner.pid} started the run"
     try:
-        os.kill(int(runner["pid"]), 0)
+        os.kill(runner.pid, 0)
     except ProcessLookupError:
-        return f"its runner, pid {runner['pid']} on {runner['host']}, is gone (killed, or out of memory)"
-    except (PermissionError, KeyError, TypeError, ValueError):
+        return f"its runner, pid {runner.pid} on {runner.host}, is gone (killed, or out of memory)"
+    except PermissionError:
         return None
     return None
 
 
-def _manifests(outputs_root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every run's manifest under outputs/<date>/<run-id>/ that parses (a half-written one is passed over)."""
-    for manifest in Path(outputs_root).glob("*/run-*/manifest.json"):
+def _manifests(outputs_root: Path) -> Iterator[tuple[Path, RunManifest]]:
+    """Every run's manifest under outputs/<date>/<run-id>/ that reads (a half-written one is passed over)."""
+    for path in Path(outputs_root).glob("*/run-*/manifest.json"):
         try:
-            yield manifest, json.loads(manifest.read_text())
-        except ValueError:
+            yield path, read_manifest(path)
+        except ManifestError:
             continue
 
 
@@ -139,19 +138,20 @@ def mark_gone_runs(outputs_root: Path) -> list[Path]:
     """Runs still marked ``running`` whose runner is gone on this host: marked ``interrupted`` with the reason, so
     the index stops showing them in progress. What their days saved stays as it is. Returns the manifests changed."""
     changed = []
-    for manifest, data in _manifests(outputs_root):
-        why = runner_gone(data.get("runner")) if data.get("status") == "running" else None
+    for path, manifest in _manifests(outputs_root):
+        why = runner_gone(manifest.runner) if manifest.status == "running" else None
         if why:
-            data.update(status="interrupted", interrupted=f"runner gone: {why}", finished_utc=utc_now())
-            write_json_atomic(manifest, data)
-            changed.append(manifest)
+            manifest.status, manifest.interrupted = "interrupted", f"runner gone: {why}"
+            manifest.finished_utc = utc_now()
+            manifest.save(path)
+            changed.append(path)
     return changed
 
 
-def load_runs(outputs_root: Path) -> list[dict[str, Any]]:
-    """Every run's manifest under outputs/<date>/<run-id>/, newest first."""
+def load_runs(outputs_root: Path) -> list[RunManifest]:
+    """Every run's manifest under outputs/<date>/<run-id>/, newest first, each with its ``folder`` set."""
     runs = []
-    for manifest, data in _manifests(outputs_root):
-        data["_dir"] = str(manifest.parent.relative_to(outputs_root))
-        runs.append(data)
-    return sorted(runs, key=lambda r: r.get("run_id", ""), reverse=True)
+    for path, manifest in _manifests(outputs_root):
+        manifest.folder = str(path.parent.relative_to(outputs_root))
+        runs.append(manifest)
+    return sorted(runs, key=lambda r: r.run_id, reverse=True)

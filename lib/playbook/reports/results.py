@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from playbook.core.errors import PlaybookError
+from playbook.load.baseline import BaselineIdentity
 from playbook.load.loadgen import LoadStatus
 from playbook.load.metrics import LatencySummary
 
@@ -457,14 +458,6 @@ class Peak(Row):
     summary: LatencySummary
 
 
-class BaselineIdentity(Row):
-    profile: str
-    model: str
-    engine: str
-    engine_version: str | None = None
-    workload: str | None = None  # absent in runs before 2026-12-01
-
-
 class BaselineComparison(Row):
     regressed: bool = False
 
@@ -478,8 +471,10 @@ class WorkloadRecord(Row):
 
 class RateStepRow(Row):
     offered_rps: float
+    achieved_rps: float | None = None
     goodput: float | None = None
     sustained: bool
+    output_tok_s: float | None = None
 
 
 class RateSearchRecord(Row):
@@ -489,6 +484,20 @@ class RateSearchRecord(Row):
     max_sustained_rps: float | None = None
     first_failed_rps: float | None = None
     ended: str
+    slo_ttft_ms: float | None = None  # these three are absent in runs before 2026-12-04 (afternoon)
+    slo_tpot_ms: float | None = None
+    goodput_min: float | None = None
+
+    def sustained_step(self) -> RateStepRow | None:
+        held = [s for s in self.steps if s.sustained and s.offered_rps == self.max_sustained_rps]
+        return held[-1] if held else None
+
+    def meaning(self) -> str:
+        """What the sustained rate promises, in words: "90 % of requests within TTFT ≤ 2000 ms"."""
+        slos = [f"{name} ≤ {value:g} ms" for name, value in (("TTFT", self.slo_ttft_ms), ("TPOT", self.slo_tpot_ms))
+                if value is not None]  # fmt: skip
+        share = f"{self.goodput_min:.0%}" if self.goodput_min is not None else "the search's share"
+        return f"{share} of requests within {' and '.join(slos) or 'its SLOs'}"
 
 
 class Day7Steps(Steps):
@@ -568,7 +577,9 @@ class DecisionRecord(Row):
 
 class CostRow(Row):
     engine: str | None = None  # absent in "cost" (the run's own engine)
-    concurrency: int
+    basis: str | None = None  # where output_tok_s comes from, in words (absent before 2026-12-04: the sweep)
+    concurrency: int | None = None  # the sweep level it came from; None where it came from the rate search
+    sustained_rps: float | None = None  # the rate search's sustained request rate, where it came from there
     output_tok_s: float
     usd_per_device_hour: float
     usd_per_million_output_tokens: float | None = None

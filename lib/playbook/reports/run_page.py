@@ -3,13 +3,13 @@ link to its report. What a team opens first; the reports and notebooks are one c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from playbook.core.fileio import utc_now
 from playbook.reports.html import render
 from playbook.reports.results import Day8Result, ResultSchemaError, load_day_result
+from playbook.reports.run_manifest import read_manifest
 from playbook.reports.summary import day_box
 
 
@@ -31,9 +31,8 @@ def _verdicts(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | No
 
 
 def write_run_page(run_dir: Path) -> Path:
-    manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
-    sections = [{"day": day, "box": day_box(Path(run_dir) / (day.get("folder") or "missing"))}
-                for day in manifest.get("days", [])]  # fmt: skip
+    manifest = read_manifest(Path(run_dir) / "manifest.json")
+    sections = [{"day": day, "box": day_box(Path(run_dir) / (day.folder or "missing"))} for day in manifest.days]
     decision, measured = _verdicts(Path(run_dir))
     page = render("run.html.j2", manifest=manifest, sections=sections, decision=decision, measured=measured,
                   generated=utc_now())  # fmt: skip

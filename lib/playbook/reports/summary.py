@@ -152,7 +152,12 @@ def _day8(result: Day8Result) -> tuple[list[Headline], str | None]:
         label = "the article's tree" if measured is not None else "recommended engine"
         found.append(Headline(label, f"{decision.engine}{then}"))
     if cost is not None and cost.usd_per_million_output_tokens is not None:
-        found.append(Headline(f"cost at c={cost.concurrency} ({cost.output_tok_s:,.0f} tok/s)",
+        at = (
+            f"c={cost.concurrency}"
+            if cost.concurrency is not None
+            else f"{cost.sustained_rps or 0:.3g} req/s sustained"
+        )
+        found.append(Headline(f"cost at {at} ({cost.output_tok_s:,.0f} tok/s)",
                               f"${cost.usd_per_million_output_tokens:.3f} per million output tokens"))  # fmt: skip
     rule = decision.rule if decision is not None else None
     if measured is not None:

@@ -63,7 +63,7 @@ def collect(outputs_root: Path) -> pd.DataFrame:
     left out of the page rather than stopping it)."""
     rows = []
     for run in reversed(load_runs(outputs_root)):  # oldest first
-        folder = Path(outputs_root) / run["_dir"]
+        folder = Path(outputs_root) / (run.folder or "")
         for metric, day, read in HEADLINES:
             path = folder / f"day{day:02d}" / "metrics.json"
             if not path.exists():
@@ -75,8 +75,8 @@ def collect(outputs_root: Path) -> pd.DataFrame:
             value = read(result)
             if value is None:
                 continue
-            rows.append({"run_id": run["run_id"], "profile": (run.get("profile") or {}).get("name"),
-                         "started_utc": run.get("started_utc"), "metric": metric, "value": value,
+            rows.append({"run_id": run.run_id, "profile": run.profile_name,
+                         "started_utc": run.started_utc, "metric": metric, "value": value,
                          "regressed": _regressed(result)})  # fmt: skip
     return pd.DataFrame(rows, columns=["run_id", "profile", "started_utc", "metric", "value", "regressed"])
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from playbook.core.errors import PlaybookError, PreflightError
-from playbook.core.fileio import utc_now, write_json_atomic
+from playbook.core.fileio import utc_now
 from playbook.core.profiles import REPO_ROOT, Profile, load_profile, resolve_profile_path
 from playbook.days.preflights import PREFLIGHTS
 from playbook.reports.index import write_index
@@ -32,6 +32,14 @@ from playbook.reports.layout import (
 )
 from playbook.reports.ledger import write_ledger_page
 from playbook.reports.notebook_html import render_report
+from playbook.reports.run_manifest import (
+    DayEntry,
+    DayRunStatus,
+    Environment,
+    GpuCheckRecord,
+    RunManifest,
+    RunStatus,
+)
 from playbook.reports.run_page import write_run_page
 from playbook.reports.summary import day_box
 from playbook.run.manifest import collect_environment
@@ -110,7 +118,7 @@ def preflight(profile: Profile, days: list[int] | None = None) -> dict[str, Any]
     return {**found, "memory_plan": check_fits(plan_for(profile, prepared)).to_dict()}
 
 
-def gpu_check(profile: Profile) -> dict[str, Any] | None:
+def gpu_check(profile: Profile) -> GpuCheckRecord | None:
     """On a local NVIDIA run: the GPU's identity and a 20-30 s self-test before any number of it counts (a failure
     is recorded, not fatal: the run's numbers are then marked as from an unchecked GPU)."""
     if profile.hardware.accelerator != "nvidia" or profile.attached:
@@ -118,19 +126,23 @@ def gpu_check(profile: Profile) -> dict[str, Any] | None:
     from playbook.sizing import gpu_check as check
 
     try:
-        return check.check_gpu(profile.hardware.expected_matmul_tflops, profile.hardware.expected_copy_gb_s)
+        found = check.check_gpu(profile.hardware.expected_matmul_tflops, profile.hardware.expected_copy_gb_s)
     except Exception as exc:  # no nvidia-smi, no torch in the kernel, a device error: said in the manifest
-        return {"error": f"{type(exc).__name__}: {exc}", "verdict": [f"GPU NOT CHECKED: {type(exc).__name__}: {exc}"]}
+        return GpuCheckRecord(
+            error=f"{type(exc).__name__}: {exc}", verdict=[f"GPU NOT CHECKED: {type(exc).__name__}: {exc}"]
+        )
+    return GpuCheckRecord.model_validate(found)
 
 
-def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> dict[str, Any]:
+def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeout_s: int | None) -> DayEntry:
     """Run one notebook; on any failure keep the partial notebook and report why."""
     import papermill
 
     day_dir = run_dir / spec.folder
     day_dir.mkdir(parents=True, exist_ok=True)
     output_nb = day_dir / "notebook.ipynb"
-    status, error = "ok", None
+    status: DayRunStatus = "ok"
+    error: str | None = None
     started = utc_now()
     os.environ["TQDM_DISABLE"] = "1"  # the kernel inherits it: no progress bars in a report (papermill shows its own)
     try:
@@ -152,11 +164,11 @@ def execute_day(spec: DaySpec, run_dir: Path, parameters: dict[str, Any], timeou
     if output_nb.exists():
         title = f"Day {spec.day}: {spec.title} · {parameters['profile']} · {started[:10]}"
         render_html(output_nb, day_dir / "report.html", title)
-    return {"day": spec.day, "title": spec.title, "folder": spec.folder, "status": status, "error": error,
-            "started_utc": started, "finished_utc": utc_now()}  # fmt: skip
+    return DayEntry(day=spec.day, title=spec.title, folder=spec.folder, status=status, error=error,
+                    started_utc=started, finished_utc=utc_now())  # fmt: skip
 
 
-def notebook_verdict(metrics_path: Path) -> tuple[str, str | None]:
+def notebook_verdict(metrics_path: Path) -> tuple[DayRunStatus, str | None]:
     """A notebook that ran to the end may still report a day cut short (``ctx.partial``)."""
     try:
         data = json.loads(metrics_path.read_text())
@@ -187,24 +199,23 @@ def run_playbook(
         ensure_port_free(profile.server.host, profile.server.port)
     plan = preflight(profile, days)
     run_dir = allocate_run_dir(outputs_root)
-    manifest: dict[str, Any] = {
-        "run_id": run_dir.name,
-        "date": run_dir.parent.name,
-        "status": "running",
-        "started_utc": utc_now(),
-        "profile_file": str(resolve_profile_path(profile_name)),
-        "overrides": list(overrides or []),
-        "profile": profile.model_dump(mode="json"),
-        "engine": profile.engine,
-        "preflight": plan,
-        "environment": collect_environment(profile),
-        "gpu_check": gpu_check(profile),
-        "days": [],
-        "rerun": rerun_command(profile_name, days, overrides),
-        "runner": runner_identity(),  # a later command on this host can tell the run died with its runner
-    }
+    manifest = RunManifest(
+        run_id=run_dir.name,
+        date=run_dir.parent.name,
+        status="running",
+        started_utc=utc_now(),
+        profile_file=str(resolve_profile_path(profile_name)),
+        overrides=list(overrides or []),
+        profile=profile.model_dump(mode="json"),
+        engine=profile.engine,
+        preflight=plan,
+        environment=Environment.model_validate(collect_environment(profile)),
+        gpu_check=gpu_check(profile),
+        rerun=rerun_command(profile_name, days, overrides),
+        runner=runner_identity(),  # a later command on this host can tell the run died
+    )
     manifest_path = run_dir / "manifest.json"
-    write_json_atomic(manifest_path, manifest)
+    manifest.save(manifest_path)
     parameters = {"profile": profile_name, "overrides": list(overrides or [])}
     current = None
     try:
@@ -212,24 +223,24 @@ def run_playbook(
             for number in days:
                 current = DAYS[number]
                 print(f"[{datetime.now():%H:%M:%S}] Day {number}: {current.title}", flush=True)
-                manifest["days"].append(execute_day(current, run_dir, parameters, timeout_s))
-                write_json_atomic(manifest_path, manifest)
+                manifest.days.append(execute_day(current, run_dir, parameters, timeout_s))
+                manifest.save(manifest_path)
     except (RunInterrupted, KeyboardInterrupt) as exc:
-        manifest["days"].append(interrupted_day(current, getattr(exc, "signal", "SIGINT")))
+        manifest.days.append(interrupted_day(current, getattr(exc, "signal", "SIGINT")))
         sweep_pid_files(run_dir)  # the engine of the day in progress goes with it
         raise
     finally:
-        manifest["status"] = run_status(manifest["days"], len(days))
-        manifest["finished_utc"] = utc_now()
-        write_json_atomic(manifest_path, manifest)
+        manifest.status = run_status(manifest.days, len(days))
+        manifest.finished_utc = utc_now()
+        manifest.save(manifest_path)
         write_ledger_page(run_dir)
         write_run_page(run_dir)
         write_index(outputs_root)
     return run_dir
 
 
-def run_status(days_done: list[dict[str, Any]], planned: int) -> str:
-    statuses = {d["status"] for d in days_done}
+def run_status(days_done: list[DayEntry], planned: int) -> RunStatus:
+    statuses = {d.status for d in days_done}
     if "interrupted" in statuses:
         return "interrupted"
     if statuses <= {"ok"} and len(days_done) == planned:
@@ -237,12 +248,17 @@ def run_status(days_done: list[dict[str, Any]], planned: int) -> str:
     return "failed" if "failed" in statuses else "partial"
 
 
-def interrupted_day(spec: DaySpec | None, signal_name: str) -> dict[str, Any]:
+def interrupted_day(spec: DaySpec | None, signal_name: str) -> DayEntry:
     """The manifest's entry for the day a signal ended (its folder keeps what the notebook had saved)."""
     where = f"Day {spec.day}" if spec else "the pre-flight"
-    return {"day": spec.day if spec else None, "title": spec.title if spec else None,
-            "folder": spec.folder if spec else None, "status": "interrupted",
-            "error": f"the run was interrupted by {signal_name} during {where}", "finished_utc": utc_now()}  # fmt: skip
+    return DayEntry(
+        day=spec.day if spec else None,
+        title=spec.title if spec else None,
+        folder=spec.folder if spec else None,
+        status="interrupted",
+        error=f"the run was interrupted by {signal_name} during {where}",
+        finished_utc=utc_now(),
+    )
 
 
 class RunInterrupted(BaseException):
