@@ -39,15 +39,19 @@ def write_prompts(samples: list[SampleRequest], path: Path) -> Path:
     return path
 
 
-def run_vllm_bench(base_url: str, model: str, tokenizer: str, prompts: Path, n: int, concurrency: int,
-                   output_tokens: int, warmups: int = 0) -> dict[str, Any]:  # fmt: skip
-    """One ``vllm bench serve`` run; returns its result JSON."""
+def run_vllm_bench(base_url: str, model: str, tokenizer: str, prompts: Path, n: int, concurrency: int | None,
+                   output_tokens: int, warmups: int = 0,
+                   request_rate: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """One ``vllm bench serve`` run; returns its result JSON. ``request_rate``: open loop, Poisson arrivals at that
+    mean rate (``--request-rate``, burstiness 1, seed 0); ``concurrency`` None: no cap on requests in flight."""
     with tempfile.TemporaryDirectory() as tmp:
         args = [
             "--backend", "openai-chat", "--endpoint", "/v1/chat/completions", "--base-url", base_url,
             "--model", model, "--tokenizer", tokenizer, "--dataset-name", "custom", "--dataset-path", str(prompts),
             "--skip-chat-template", "--custom-output-len", str(output_tokens), "--ignore-eos", "--disable-shuffle",
-            "--num-prompts", str(n), "--max-concurrency", str(concurrency), "--num-warmups", str(warmups),
+            "--num-prompts", str(n), "--num-warmups", str(warmups), "--seed", "0",
+            *(["--max-concurrency", str(concurrency)] if concurrency else []),
+            *(["--request-rate", str(request_rate)] if request_rate else []),
             "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,99",
             "--save-result", "--result-dir", tmp, "--result-filename", "result.json", "--disable-tqdm",
         ]  # fmt: skip

@@ -24,3 +24,7 @@ def test_day3_notebook_measures_structured_output_and_prefix_caching(live_server
     assert shared_on["hit_rate"] >= 0.6 and (shared_off["hit_rate"] or 0) < 0.1
     assert "no-sharing/on" in metrics["steps"]["prefix_cache_warnings"]
     assert "sglang_structured" in metrics["skipped"]
+    sessions = metrics["steps"]["sessions"]  # multi-turn chats: each turn resends its conversation
+    assert [t["turn"] for t in sessions] == [1, 2, 3] and all(t["ok"] == t["requests"] == 4 for t in sessions)
+    assert sessions[-1]["prompt_tokens_mean"] > sessions[0]["prompt_tokens_mean"]
+    assert min(t["hit_rate"] for t in sessions[1:]) > sessions[0]["hit_rate"], sessions

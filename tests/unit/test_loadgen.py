@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 from playbook.core.errors import PlaybookError
 from playbook.load.client import RequestRecord
 from playbook.load.datasets import SampleRequest
-from playbook.load.loadgen import LoadConfig, arrival_offsets, goodput, read_records, run_load
+from playbook.load.loadgen import LoadConfig, arrival_offsets, goodput, ramped, read_records, run_load
 from playbook.serving.endpoint import Endpoint
 from tests.support.mock import free_port, start_mock
 
@@ -97,6 +98,29 @@ def test_open_loop_measures_from_schedule(mock_server, tmp_path):
     assert all(r.scheduled_unix_s is not None for r in records)
 
 
+def test_a_rate_ramp_rises_linearly_and_keeps_the_order():
+    steady = arrival_offsets(200, 10.0, "poisson", seed=0)
+    ramp = ramped(steady, 4.0)
+    assert ramp == sorted(ramp) and ramp[0] == 0.0
+    on_ramp = [t for t in ramp if t < 4.0]
+    # arrivals by t grow as t² on the ramp: half of the ramp's arrivals come in its last 29 % (1 - 1/√2)
+    assert 12 <= len(on_ramp) <= 28  # 10 req/s x 4 s / 2 = 20 expected
+    assert sum(t >= 4.0 * 2**-0.5 for t in on_ramp) >= len(on_ramp) / 2 - 4
+    assert all(abs((r - s) - 2.0) < 1e-9 for s, r in zip(steady, ramp, strict=True) if s >= 2.0)  # then shifted
+
+
+def test_an_open_loop_ramp_is_recorded_but_left_out_of_the_summary(mock_server, tmp_path):
+    _, url = mock_server
+    config = LoadConfig(concurrency=40, mode="open", request_rate=20, arrival="constant", ramp_s=1.0,
+                        scrape_interval_s=None)  # fmt: skip
+    result = run_load(Endpoint(url, "mock-model"), config, SAMPLES[:30], tmp_path)
+    records = read_records(tmp_path / "requests.jsonl")
+    start = min(r.scheduled_unix_s for r in records)
+    after = [r for r in records if r.scheduled_unix_s >= start + 1.0]
+    assert len(records) == 30 and 0 < len(after) < 30
+    assert result.summary.requests == len(after) and result.status == "ok"
+
+
 def test_server_killed_mid_run_keeps_completed_records(mock_server, tmp_path):
     proc, url = mock_server
     slow = [SampleRequest([{"role": "user", "content": "x"}], 200, 1) for _ in range(30)]  # ~1 s each
@@ -118,6 +142,10 @@ def test_arrivals_are_seeded():
     assert arrival_offsets(5, 10, "poisson", 1) == arrival_offsets(5, 10, "poisson", 1)
     assert arrival_offsets(5, 10, "poisson", 1) != arrival_offsets(5, 10, "poisson", 2)
     assert arrival_offsets(3, 10, "constant", 0) == [0.0, 0.1, 0.2]
+    poisson = arrival_offsets(64, 1.0, "poisson", 0)  # unscaled, this draw spanned 73.5 s: an offered 0.86 req/s
+    assert poisson[-1] == pytest.approx(63.0) and poisson == sorted(poisson)
+    gaps = [b - a for a, b in itertools.pairwise(poisson)]
+    assert max(gaps) > 3 * min(gaps)  # still random gaps, not a metronome
 
 
 def test_goodput():

@@ -208,3 +208,13 @@ def test_a_search_where_no_rate_held_falls_back_to_the_sweep():
                     "steps": [{**s, "sustained": False} for s in RATE_SEARCH["steps"]]}  # fmt: skip
     (row,) = selection.cost_rows({"vllm": _day7_evidence(nothing_held)}, selection.Workload(), 2.5, 1)
     assert row["basis"].startswith("concurrency sweep: c=16")
+
+
+def test_multi_turn_sessions_fill_their_row_per_engine():
+    turns = [{"engine": "vllm", "turn": k, "ttft_p50_ms": ttft, "hit_rate": hit}
+             for k, ttft, hit in ((1, 120.0, 0.2), (2, 130.0, 0.7), (3, 125.0, 0.8))]  # fmt: skip
+    evidence = Evidence({3: parse_day_result(day_metrics(3, {"sessions": turns}))}, "run", "vllm")
+    table = {row["dimension"]: row for row in selection.evidence_table(evidence)}
+    row = table["Multi-turn chats: TTFT p50 from turn 1 to the last, hit rate after turn 1 (Day 3)"]
+    assert row["vllm (measured)"] == "120 → 125 ms over 3 turns, hit rate 70%-80%"
+    assert row["sglang (measured)"] == selection.NOT_MEASURED

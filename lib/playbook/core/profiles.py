@@ -383,6 +383,18 @@ class Day3Settings(StrictModel):
     suffix_tokens: int = Field(32, ge=1)
     prefix_output_tokens: int = Field(8, ge=1)
     hit_rate_threshold: float = Field(0.6, gt=0, le=1, description="Pitfall 3: warn below this hit rate.")
+    session_conversations: int = Field(
+        4, ge=0, description="Multi-turn chats run side by side on the main server (0: no sessions section)."
+    )
+    session_turns: int = Field(3, ge=2, description="Turns of each chat; turn k resends turns 1..k-1 and answers.")
+    session_think_s: float = Field(0.5, ge=0, description="Pause between turns (a user reading and typing).")
+    session_input_tokens: int = Field(
+        128,
+        ge=1,
+        description="Tokens of each new user message: long enough that an earlier turn fills whole KV "
+        "blocks (vLLM on the CPU caches in blocks of 128 tokens; 32-token messages read 0 % on every turn).",
+    )
+    session_output_tokens: int = Field(16, ge=1, description="Tokens of each answer.")
     compare_engines: list[EngineName] | None = Field(
         None,
         description="Engines measured beside the profile's own, each on its own server after the main one (None: "

@@ -6,6 +6,7 @@ caching (hit rate, TTFT with caching on vs off), each as rows of one comparison 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from playbook.days.structured import Score, Task, make_tasks, score, to_sample
 from playbook.load.cache import CacheUse, measured_use, read_counters
 from playbook.load.datasets import build_requests
 from playbook.load.loadgen import LoadConfig, LoadResult, read_records, run_load
+from playbook.load.sessions import SessionSettings, run_sessions
 from playbook.serving.launcher import Server
 
 SGLANG_FRONTEND_EXAMPLE = """\
@@ -124,6 +126,19 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
             "prefix_caching": caching, "concurrency": 1, "requests": s.requests,
             "hit_rate": None if rate is None else rate.rate, "hit_tokens": None if rate is None else rate.hit_tokens,
             **s.row("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms"), "status": result.status}  # fmt: skip
+
+
+def session_rows(server: Server, settings: Day3Settings, out_dir: Path,
+                 tokenizer_dir: str | Path | None) -> list[dict[str, Any]]:  # fmt: skip
+    """Multi-turn chats on ``server`` (``playbook.load.sessions``), the traffic a prefix cache exists for: each
+    turn's TTFT and the cache's hit rate during it, labelled with the engine. Turn 1 has nothing to reuse; from
+    turn 2 on, each request resends its whole conversation, so the hit rate should rise and TTFT stay flat while
+    the prompts grow."""
+    chats = SessionSettings(conversations=settings.session_conversations, turns=settings.session_turns,
+                            think_s=settings.session_think_s, input_tokens=settings.session_input_tokens,
+                            output_tokens=settings.session_output_tokens)  # fmt: skip
+    turns = run_sessions(server.endpoint, chats, out_dir, tokenizer_dir)
+    return [{"engine": server.engine, **asdict(turn)} for turn in turns]
 
 
 def structured_sweep(

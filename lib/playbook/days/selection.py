@@ -505,6 +505,15 @@ def _gpu_week_rows(ref: GpuReference | None) -> list[tuple[str, str, str]]:
     return [(dimension, value, NOT_MEASURED) for dimension, value in rows]
 
 
+def _sessions_text(day3: Day3Result | None, engine: str) -> str:
+    turns = [t for t in (day3.steps.sessions or []) if t.engine == engine] if day3 else []
+    if len(turns) < 2 or turns[0].ttft_p50_ms is None or turns[-1].ttft_p50_ms is None:
+        return NOT_MEASURED
+    ttft = f"{turns[0].ttft_p50_ms:,.0f} → {turns[-1].ttft_p50_ms:,.0f} ms over {len(turns)} turns"
+    later = [t.hit_rate for t in turns[1:] if t.hit_rate is not None]
+    return ttft + (f", hit rate {min(later):.0%}-{max(later):.0%}" if later else ", no cache counters")
+
+
 def evidence_table(
     evidence: Evidence,
     reference: MultiGpuSummary | None = None,
@@ -525,6 +534,8 @@ def evidence_table(
         ("Constrained output valid rate (Day 3)", _fmt(_percent(constrained and constrained.valid_rate), "%"),
          _fmt(_percent(sglang and sglang.valid_rate), "%")),
         ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(_percent(hit), "%"), NOT_MEASURED),
+        ("Multi-turn chats: TTFT p50 from turn 1 to the last, hit rate after turn 1 (Day 3)",
+         _sessions_text(day3, BASELINE), _sessions_text(day3, ALTERNATIVE)),
         ("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(evidence), "x", 2),
          _fmt(_lora_ratio(evidence, ALTERNATIVE), "x", 2)),
         ("4-bit quality gate, vs the original (Day 4)", _quantization_summary(evidence) or NOT_MEASURED,

@@ -122,8 +122,10 @@ def capacity(engine: str, evidence: Evidence, workload: Workload) -> EngineCapac
         share = f"{workload.structured_share:.0%}"
         missing.append(f"structured output ({share} of requests): run Day 3 with engine={engine}")
     if workload.shared_prefix_share:
-        missing.append(f"shared-prefix / multi-turn ({workload.shared_prefix_share:.0%}): not weighed yet (Day 3's "
-                       "shared-prefix rows measure TTFT, not capacity)")  # fmt: skip
+        share = f"{workload.shared_prefix_share:.0%}"
+        chats = evidence.day3 and any(t.engine == engine for t in evidence.day3.steps.sessions or [])
+        measured = "TTFT and hit rate by turn in Day 3's multi-turn chats" if chats else "TTFT in Day 3's rows"
+        missing.append(f"shared-prefix / multi-turn ({share}): not weighed into capacity ({measured}, not capacity)")
     chat = spread_of(best) if best else None
     mix = None
     if chat is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import random
 import time
 from dataclasses import dataclass, replace
@@ -70,9 +71,11 @@ class LoadConfig(BaseModel):
     ramp_s: float | None = Field(
         None,
         ge=0,
-        description="Closed loop: start the first `concurrency` requests spread "
-        "evenly over this many seconds (a ramp) instead of all at once, so the loop reaches "
-        "a steady state instead of marching in synchronized waves.",
+        description="A ramp at the start. Closed loop: the first `concurrency` requests start spread "
+        "evenly over this many seconds instead of all at once, so the loop reaches a steady state instead of "
+        "marching in synchronized waves. Open loop: the arrival rate rises linearly from 0 to request_rate over "
+        "this many seconds, and the requests scheduled on the ramp are kept in the records but left out of the "
+        "summary and goodput.",
     )
     max_duration_s: float | None = Field(None, gt=0, description="Stop sending after this long; in-flight finish.")
     request_timeout_s: float = Field(600, gt=0, description="A request still streaming after this fails as a timeout.")
@@ -279,15 +282,20 @@ async def scrape_metrics(
 
 def arrival_offsets(n: int, rate: float, arrival: str, seed: int, burstiness: float = 1.0) -> list[float]:
     """Send times (seconds from start) for an open loop, seeded. Poisson gaps are gamma-distributed with shape
-    ``burstiness`` and the same mean 1/rate (shape 1 is the exponential; as ``vllm bench serve --burstiness``)."""
-    if arrival == "constant":
+    ``burstiness`` and the same mean 1/rate (shape 1 is the exponential; as ``vllm bench serve --burstiness``).
+
+    The random gaps are then scaled so that the last send is at (n − 1)/rate, as ``vllm bench serve`` scales its
+    own: unscaled, 64 arrivals at 1 request/s spanned 73.5 s with seed 0 (an offered 0.86 req/s), so a short run
+    measured its draw rather than the rate asked for. The gaps keep their randomness and their order."""
+    if arrival == "constant" or n < 2:
         return [i / rate for i in range(n)]
     rng = random.Random(seed)
     t, out = 0.0, []
     for _ in range(n):
         out.append(t)
         t += rng.expovariate(rate) if burstiness == 1.0 else rng.gammavariate(burstiness, 1 / (rate * burstiness))
-    return out
+    scale = (n - 1) / rate / out[-1]
+    return [offset * scale for offset in out]
 
 
 def trace_offsets(samples: list[SampleRequest], speed: float) -> list[float]:
@@ -296,6 +304,34 @@ def trace_offsets(samples: list[SampleRequest], speed: float) -> list[float]:
         raise PlaybookError("arrival 'trace' replays a trace's times: use --dataset trace:PATH (or another arrival)")
     first = min(s.arrival_s for s in samples)  # type: ignore[type-var]
     return [(s.arrival_s - first) / speed for s in samples]  # type: ignore[operator]
+
+
+def open_offsets(samples: list[SampleRequest], config: LoadConfig) -> list[float]:
+    """An open loop's send times: the trace's, or the seeded arrival process's, on the ramp where there is one."""
+    if config.arrival == "trace":
+        offsets = trace_offsets(samples, config.trace_speed)
+    else:
+        offsets = arrival_offsets(len(samples), config.request_rate, config.arrival, config.seed, config.burstiness)
+    return ramped(offsets, config.ramp_s) if config.ramp_s else offsets
+
+
+def ramped(offsets: list[float], ramp_s: float) -> list[float]:
+    """The same arrivals with the rate rising linearly from 0 to full over ``ramp_s``, by a change of clock: the
+    arrivals expected by time t are R·t²/(2·ramp_s) on the ramp and R·(t − ramp_s/2) after it, so an arrival at
+    ``s`` on the steady clock moves to √(2·ramp_s·s), or to s + ramp_s/2. The order and the gaps' randomness stay;
+    a cold server is not met at full rate."""
+    half = ramp_s / 2
+    return [math.sqrt(2 * ramp_s * s) if s < half else s + half for s in offsets]
+
+
+def after_ramp(records: list[RequestRecord], ramp_s: float | None) -> list[RequestRecord]:
+    """An open loop's requests scheduled after its ramp: what its summary and goodput describe. The first
+    arrival is at the ramp's start (offset 0), so the ramp ends ``ramp_s`` after the earliest scheduled time."""
+    scheduled = [r.scheduled_unix_s for r in records if r.scheduled_unix_s is not None]
+    if not ramp_s or not scheduled:
+        return records
+    end = min(scheduled) + ramp_s
+    return [r for r in records if r.scheduled_unix_s is not None and r.scheduled_unix_s >= end]
 
 
 class _Progress:
@@ -364,9 +400,7 @@ async def _run(
             if config.mode == "closed":
                 await asyncio.gather(*(one(i, None) for i in range(len(samples))))
             else:
-                offsets = (trace_offsets(samples, config.trace_speed) if config.arrival == "trace" else
-                           arrival_offsets(len(samples), config.request_rate, config.arrival, config.seed,
-                                           config.burstiness))  # fmt: skip
+                offsets = open_offsets(samples, config)
                 origin = time.time()
                 tasks = []
                 for i, offset in enumerate(offsets):
@@ -386,7 +420,8 @@ async def _run(
         error = f"{sum(not r.success for r in records)} of {len(records)} requests failed ({', '.join(kinds)})"
     if len(records) < len(samples) and error is None:
         error = f"stopped by max_duration_s after {len(records)} of {len(samples)} requests"
-    summary = summarize(records)
+    measured = after_ramp(records, config.ramp_s) if config.mode == "open" else records
+    summary = summarize(measured)
     status: LoadStatus = "ok" if error is None else "partial"
     write_csvs(out_dir, records, summary, status)  # from the records in hand, not read back from the JSONL
     return LoadResult(
@@ -396,7 +431,7 @@ async def _run(
         started_utc=started_utc,
         summary=summary,
         e2e_from_schedule=Distribution.of(_from_schedule(r) for r in records if r.success),
-        goodput_share=goodput(records, config.slo_ttft_ms, config.slo_tpot_ms),
+        goodput_share=goodput(measured, config.slo_ttft_ms, config.slo_tpot_ms),
         requests_path=str(requests_path),
         server_metrics_path=str(metrics_path) if metrics_path else None,
     )

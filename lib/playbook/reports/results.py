@@ -222,8 +222,19 @@ class ComparisonRow(Row):
     tpot_p50_ms: float | None = None
 
 
+class SessionTurnRow(Row):
+    """``load.sessions.TurnRow`` of one engine: a turn across every chat."""
+
+    engine: str
+    turn: int
+    ttft_p50_ms: float | None = None
+    prompt_tokens_mean: float | None = None
+    hit_rate: float | None = None  # None: the engine exposed no prefix-cache counters
+
+
 class Day3Steps(Steps):
     comparison: list[ComparisonRow] | None = None
+    sessions: list[SessionTurnRow] | None = None  # absent before 2026-12-04 (afternoon)
     # a pivot table's rows; pandas names its columns "('tpot_p50_ms', True)" (metric, constrained): shown, not read
     structured_overhead: list[dict[str, float | int | None]] | None = None
     prefix_cache_warnings: dict[str, str] | None = None  # by "<workload>/<on|off>"
