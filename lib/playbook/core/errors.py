@@ -4,6 +4,10 @@ Setup failures raise early with the fix in the message; per-request failures are
 data (see the load generator), never exceptions.
 """
 
+from __future__ import annotations
+
+from pydantic import ValidationError
+
 
 class PlaybookError(Exception):
     """Base class of every error the playbook raises on purpose."""
@@ -40,3 +44,11 @@ class OutputNotWritableError(PlaybookError):
 class EngineFeatureMissing(PlaybookError):
     """The server answered without something a measurement needs (token ids, prompt logprobs): another
     engine, or an older release, than the measurement was written for."""
+
+
+def first_problem(exc: ValidationError) -> str:
+    """``where: what`` of a validation error's first problem, the one line a reader acts on (a result file, a run
+    manifest, a saved baseline all say what is wrong this way)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]

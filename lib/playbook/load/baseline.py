@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from playbook.core.errors import PlaybookError
+from playbook.core.errors import PlaybookError, first_problem
 from playbook.core.fileio import utc_now, write_json_atomic
 from playbook.load.metrics import LatencySummary
 
@@ -123,9 +123,8 @@ def load_baseline(path: Path) -> Baseline:
         raise PlaybookError(f"no baseline at {path}; save one first (playbook baseline save)")
     try:
         return Baseline.model_validate(json.loads(path.read_text()))
-    except (ValueError, ValidationError) as exc:
-        problem = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        where = f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" if problem else str(exc)
+    except ValueError as exc:  # not JSON, or a ValidationError (a ValueError too): one line either way
+        where = first_problem(exc) if isinstance(exc, ValidationError) else str(exc)
         raise PlaybookError(
             f"{path} is not a baseline ({where}); save a new one with `playbook baseline save --run <run folder>`"
         ) from None

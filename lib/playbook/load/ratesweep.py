@@ -80,11 +80,6 @@ class RateSearch:
     slo_tpot_ms: float | None = None
     goodput_min: float | None = None
 
-    def sustained_step(self) -> RateStep | None:
-        """The step at the highest rate that held: what the engine delivers at its sustained limit."""
-        held = [s for s in self.steps if s.sustained and s.offered_rps == self.max_sustained_rps]
-        return held[-1] if held else None
-
 
 def requests_for(settings: RateSearchSettings, rate: float) -> int:
     return min(settings.max_requests, max(settings.min_requests, math.ceil(rate * settings.step_s)))

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from playbook.core.errors import PlaybookError
+from playbook.core.errors import PlaybookError, first_problem
 from playbook.load.baseline import BaselineIdentity
 from playbook.load.loadgen import LoadStatus
 from playbook.load.metrics import LatencySummary
@@ -696,13 +696,6 @@ def parse_day_result(data: dict[str, Any], source: str = "metrics.json") -> DayR
         return result_type.model_validate(data)
     except ValidationError as exc:
         raise ResultSchemaError(f"{source}: {first_problem(exc)} ({exc.error_count()} problem(s))") from None
-
-
-def first_problem(exc: ValidationError) -> str:
-    """``where: what`` of a validation error's first problem, the one line a reader acts on."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 def step_problem(day: int, step: str, value: Any) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from playbook.core.errors import PlaybookError
+from playbook.core.errors import PlaybookError, first_problem
 from playbook.core.fileio import write_json_atomic
 
 RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
@@ -122,6 +122,4 @@ def read_manifest(path: Path) -> RunManifest:
     try:
         return RunManifest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ManifestError(f"{path}: not a run manifest ({where}: {first['msg']})") from None
+        raise ManifestError(f"{path}: not a run manifest ({first_problem(exc)})") from None
