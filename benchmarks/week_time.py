@@ -70,6 +70,16 @@ def machine_header() -> str:
     )
 
 
+def engine_starts(run_dir: Path, manifest: RunManifest) -> str:
+    """How many times the week started an engine (one log per start; a reused server writes none) and which
+    days shared a server (the run's pool, ``playbook.serving.pool``): the starts are most of a slow machine's wait."""
+    starts = len(list(run_dir.glob("day*/**/server*.log")))
+    shared = [
+        f"{s.engine} of {s.days[0]} also served {', '.join(s.days[1:])}" for s in manifest.servers if len(s.days) > 1
+    ]
+    return f"engine starts: {starts}" + (f" (shared: {'; '.join(shared)})" if shared else " (no server shared)")
+
+
 def show_run(run_dir: Path) -> None:
     manifest = read_manifest(run_dir / "manifest.json")
     rows = week_rows(manifest)
@@ -79,6 +89,7 @@ def show_run(run_dir: Path) -> None:
     print(f"{manifest.environment.hardware_summary or '?'}\n")
     print_table(["day", "title", "status", "minutes"], rows)
     print(f"\ndays: {sum(r[3] for r in rows):.1f} min")
+    print(engine_starts(run_dir, manifest))
     if total is None:
         print("the run did not finish")
     else:

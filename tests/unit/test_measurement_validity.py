@@ -148,3 +148,35 @@ def test_the_shared_share_is_what_every_prompt_begins_with():
     assert cache.shared_prefix_share([[1, 2, 3, 9, 9], [1, 2, 3, 8], [1, 2, 3, 7, 7, 7]]) == pytest.approx(3 / 5)
     assert cache.shared_prefix_share([[5, 1], [6, 1]]) == 0.0
     assert cache.shared_prefix_share([[1, 2], [1, 2]]) == 1.0  # the same prompt twice: all of it is shared
+
+
+def test_cache_counters_a_fresh_sglang_has_not_exported_yet_read_as_zero():
+    """SGLang exports its cache counters from the first request on: the first level of a run reads them as zero
+    before and gets its hit rate; a server with no /metrics at all still has none."""
+    import http.server
+    import threading
+
+    body = {"text": "# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs 0.0\n"}
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            found = self.path == "/metrics"
+            self.send_response(200 if found else 404)
+            self.end_headers()
+            self.wfile.write(body["text"].encode() if found else b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", "m", None)
+        before = cache.read_counters(endpoint)
+        assert before == cache.CacheCounters(0.0, 0.0)
+        body["text"] += SGLANG_METRICS  # the level ran: the counters appear
+        use = cache.measured_use(endpoint, before, 0.1, False)
+        assert use.hit_rate == 3168.0 / 4096.0 and use.contaminated is True
+    finally:
+        server.shutdown()
+    assert cache.read_counters(Endpoint("http://127.0.0.1:9", "m", None)) is None  # nothing serves metrics there

@@ -16,6 +16,7 @@ from playbook.reports.recorder import DayRecorder
 from playbook.reports.results import ServerRecord
 from playbook.serving.endpoint import api_key
 from playbook.serving.launcher import Server, launch
+from playbook.serving.pool import variant_server
 from playbook.serving.serverinfo import engine_version
 
 
@@ -42,9 +43,11 @@ class DayContext:
 
     def record_server(self, server: Server) -> ServerRecord:
         """The ``server`` step: the engine, the argv it started with, its start time and the release it reports
-        (what a reader needs to rerun it, and what a baseline must match)."""
+        (what a reader needs to rerun it, and what a baseline must match). A server reused from the run's pool
+        keeps the start time of the day that started it, and ``reused_from`` names that day."""
         record = ServerRecord(engine=server.engine, base_url=server.base_url, argv=server.argv or [],
-                              startup_s=server.started_s, version=engine_version(server))  # fmt: skip
+                              startup_s=server.started_s, version=engine_version(server),
+                              reused_from=server.reused_from)  # fmt: skip
         self.recorder.record("server", record)
         return record
 
@@ -67,15 +70,20 @@ class DayContext:
         print(f"Day {self.recorder.data['day']} {verdict}; metrics in {self.recorder.path}")
 
 
-def launch_variant(ctx: DayContext, model_arg: str, label: str, engine: str | None = None, **updates) -> Server:
-    """Start another server of this profile with some engine settings changed (its own log).
+def launch_variant(
+    ctx: DayContext, model_arg: str, label: str, engine: str | None = None, share_pool: bool = True, **updates
+) -> Server:
+    """Start another server of this profile with some engine settings changed (its own log), or reuse the run's
+    pooled server when the change leaves the argv as it is. ``share_pool=False``: a plain start that leaves the
+    pool alone, for a day that places servers on the card itself (Day 5's GPU sharing).
 
     The variant is validated as a whole profile, so a change cannot skip the profile's checks."""
     profile = variant_profile(ctx.profile, engine or ctx.profile.engine, **updates)
     log = ctx.output_dir / f"server-{label}.log"
     print(f"starting {profile.engine} ({label}); log: {log}")
-    server = launch(profile, model_arg, log)
-    print(f"healthy after {server.started_s:.0f} s at {server.base_url}")
+    server = variant_server(profile, model_arg, log) if share_pool else launch(profile, model_arg, log)
+    if server.reused_from is None:
+        print(f"healthy after {server.started_s:.0f} s at {server.base_url}")
     return server
 
 

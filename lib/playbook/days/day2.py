@@ -235,14 +235,15 @@ def measure_method(
     from playbook.load.client import make_client
     from playbook.load.greedy import server_greedy
     from playbook.load.loadgen import LoadConfig, run_load
-    from playbook.serving.launcher import launch
+    from playbook.serving.pool import variant_server
 
     settings = profile.days.day2
     name = method.name if method else "none"
     variant = with_speculation(profile, method)
     plan = check_fits(plan_for(variant, prepared))  # refuse before launch if the draft does not fit
     out_dir.mkdir(parents=True, exist_ok=True)
-    with launch(variant, prepared.model_arg, out_dir / "server.log") as server:
+    # The run's pooled server when the argv matches (no speculation: the main server), after the pool made room.
+    with variant_server(variant, prepared.model_arg, out_dir / "server.log") as server:
         reported = serverinfo.reported_kv_capacity_tokens(server)
         rows, acceptance = [], {}
         for workload, samples in workloads.items():

@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
 from playbook.core.profiles import REPO_ROOT, Profile, list_profiles, load_profile
 from playbook.serving import k8s
+from playbook.serving.launcher import Server, free_port
 
 # The source article's InferenceService, as published (its indentation was lost in the copy
 # we have; restored here, nothing else changed).
@@ -87,3 +89,14 @@ def actionlint(paths: list[Path] | None = None) -> tuple[int | None, str]:
     files = [str(p) for p in (paths or sorted(WORKFLOWS_DIR.glob("*.yml")))]
     result = subprocess.run([binary, *files], capture_output=True, text=True, timeout=120)
     return result.returncode, (result.stdout + result.stderr).strip()
+
+
+def down_endpoint(server: Server) -> tuple[str, str]:
+    """Where no server answers, for the health check's failure case, and what it is: this day's own server,
+    stopped; or, for the run's pooled server (later days reuse it), a free port on the same host, which a probe
+    sees exactly as it sees a stopped server (the connection is refused)."""
+    if server.pooled:
+        host = urlsplit(server.base_url).hostname or "127.0.0.1"
+        return f"http://{host}:{free_port(host)}", "a port nothing listens on (the run's shared server stays up)"
+    server.stop()
+    return server.base_url, "a stopped server"

@@ -94,7 +94,7 @@ def try_launch(
 ) -> tuple[Server | None, InstanceAttempt]:
     """Start an instance with this share; a start that fails is a result here, not an error."""
     try:
-        server = launch_variant(ctx, model_arg, label, gpu_memory_utilization=utilization)
+        server = launch_variant(ctx, model_arg, label, share_pool=False, gpu_memory_utilization=utilization)
     except ServerStartError as err:
         log = ctx.output_dir / f"server-{label}.log"
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -129,7 +129,7 @@ def measure(ctx: DayContext, model_arg: str, first: Server, fractions: list[floa
     second, same_share = try_launch(ctx, model_arg, "second-same-share", share)
     if second is not None:
         second.stop()
-    first.stop()
+    first.stop(even_pooled=True)  # the run's shared server too: the split instances need the whole card
     servers, split = [], []
     try:
         for index, fraction in enumerate(fractions, start=1):

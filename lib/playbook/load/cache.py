@@ -42,14 +42,17 @@ class HitRate:
 
 
 def read_counters(server: Any) -> CacheCounters | None:
-    """The engine's prefix-cache counters (a launched Server or an Endpoint); None where it exposes none (SGLang
-    without --enable-metrics, an engine the registry does not know)."""
+    """The engine's prefix-cache counters (a launched Server or an Endpoint); None where it serves no metrics
+    (SGLang without --enable-metrics). A scrape that succeeds without the series reads as zero: a Prometheus
+    counter is exported from its first increment, and a fresh SGLang exports its cache counters only after its
+    first request, so the first level of a run would otherwise have no hit rate. (An engine that never exports
+    them reads zero before and after, which is no lookup, so no rate either.)"""
     try:
         samples = serverinfo.scrape(server)
     except (httpx.HTTPError, ValueError):
         return None
     found = prefix_cache_counters(samples)
-    return None if found is None else CacheCounters(*found)
+    return CacheCounters(0.0, 0.0) if found is None else CacheCounters(*found)
 
 
 def hit_rate_between(before: CacheCounters, after: CacheCounters) -> HitRate:

@@ -124,6 +124,7 @@ class ServerRecord(Row):
     argv: list[str] = []
     version: str | None = None
     startup_s: float | None = None
+    reused_from: str | None = None  # the day folder whose start this day shared (serving.pool)
 
 
 class CurlRecord(Row):

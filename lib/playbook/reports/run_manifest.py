@@ -81,6 +81,15 @@ class RunnerIdentity(_Open):
     boot_id: str | None = None
 
 
+class SharedServer(_Open):
+    """A server the run's pool held (``serving.pool``): the days that used it, the first of which started it."""
+
+    engine: str
+    days: list[str]
+    startup_s: float | None = None
+    argv: list[str] = []
+
+
 class RunManifest(_Open):
     run_id: str
     date: str
@@ -101,6 +110,7 @@ class RunManifest(_Open):
     days: list[DayEntry] = []
     rerun: str | None = None
     runner: RunnerIdentity | None = None
+    servers: list[SharedServer] = []  # the pool's servers; one used by two or more days saved their starts
     # The run folder relative to the outputs root, set by ``layout.load_runs`` for pages; never saved.
     folder: str | None = Field(None, exclude=True)
 

@@ -39,12 +39,14 @@ from playbook.reports.run_manifest import (
     GpuCheckRecord,
     RunManifest,
     RunStatus,
+    SharedServer,
 )
 from playbook.reports.run_page import write_run_page
 from playbook.reports.summary import day_box
 from playbook.run.manifest import collect_environment
 from playbook.serving.capabilities import cpu_parallelism_problem
 from playbook.serving.launcher import ensure_port_free, sweep_pid_files
+from playbook.serving.pool import POOL_VARIABLE, WATCH_VARIABLE, ServerPool
 from playbook.sizing.memory import check_fits, plan_for
 from playbook.sizing.models import prepare_model
 
@@ -218,8 +220,9 @@ def run_playbook(
     manifest.save(manifest_path)
     parameters = {"profile": profile_name, "overrides": list(overrides or [])}
     current = None
+    pool = ServerPool(run_dir / "pool")
     try:
-        with interrupts_end_the_run():
+        with interrupts_end_the_run(), kernels_share(pool):
             for number in days:
                 current = DAYS[number]
                 print(f"[{datetime.now():%H:%M:%S}] Day {number}: {current.title}", flush=True)
@@ -230,6 +233,8 @@ def run_playbook(
         sweep_pid_files(run_dir)  # the engine of the day in progress goes with it
         raise
     finally:
+        pool.drain()
+        manifest.servers = [SharedServer.model_validate(e.model_dump()) for e in pool.history()]
         manifest.status = run_status(manifest.days, len(days))
         manifest.finished_utc = utc_now()
         manifest.save(manifest_path)
@@ -237,6 +242,22 @@ def run_playbook(
         write_run_page(run_dir)
         write_index(outputs_root)
     return run_dir
+
+
+@contextmanager
+def kernels_share(pool: ServerPool) -> Iterator[None]:
+    """The notebook kernels this runner starts find the run's server pool, and the pooled servers' reapers watch
+    this process (``serving.pool``); restored after, so a runner called in-process leaves no pool behind."""
+    saved = {name: os.environ.get(name) for name in (POOL_VARIABLE, WATCH_VARIABLE)}
+    os.environ[POOL_VARIABLE], os.environ[WATCH_VARIABLE] = str(pool.folder), str(os.getpid())
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_status(days_done: list[DayEntry], planned: int) -> RunStatus:

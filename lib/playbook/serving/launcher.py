@@ -121,6 +121,9 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+DETACHED_VARIABLE = "PLAYBOOK_REAPER_DETACHED"  # a pooled server's reaper outlives its kernel (serving.pool)
+
+
 @dataclass
 class Server:
     """A running (or attached) OpenAI-compatible endpoint."""
@@ -134,6 +137,9 @@ class Server:
     pid_file: Path | None = None
     started_s: float | None = None
     api_key: str | None = field(default=None, repr=False)
+    group_id: int | None = None  # the process group of a pooled server another kernel started
+    pooled: bool = False  # owned by the run's pool (serving.pool): a day's stop() leaves it running
+    reused_from: str | None = None  # the day folder that started this pooled server, when this day reused it
 
     @property
     def api_url(self) -> str:
@@ -141,8 +147,8 @@ class Server:
 
     @property
     def attached(self) -> bool:
-        """An endpoint this process did not start (and must not stop)."""
-        return self.process is None
+        """An endpoint the run did not start (and must not stop)."""
+        return self.process is None and self.group_id is None
 
     @property
     def endpoint(self) -> Endpoint:
@@ -154,10 +160,22 @@ class Server:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def is_alive(self) -> bool:
+        if self.process is None and self.group_id is not None:
+            try:
+                os.killpg(self.group_id, 0)
+            except ProcessLookupError:
+                return False
+            return True
         return self.process is None or self.process.poll() is None
 
-    def stop(self, grace_s: float = 15.0) -> None:
-        """Terminate the whole process group; SIGKILL what ignores SIGTERM."""
+    def stop(self, grace_s: float = 15.0, even_pooled: bool = False) -> None:
+        """Terminate the whole process group; SIGKILL what ignores SIGTERM. A pooled server is left running (the
+        pool stops it when it needs the room or the run ends) unless ``even_pooled``: Day 5 needs the card back."""
+        if self.pooled and not even_pooled:
+            return
+        if self.process is None and self.group_id is not None:
+            _stop_group_by_id(self.group_id, grace_s)
+            return
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -174,6 +192,19 @@ class Server:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _stop_group_by_id(pgid: int, grace_s: float) -> None:
+    """Stop a group this process did not start (a pooled server another kernel launched): SIGTERM, then SIGKILL."""
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    _signal_group(pgid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -211,8 +242,13 @@ def build_command(profile: Profile, engine: str, model: str, port: int, key: str
     return [resolve_interpreter(engine, spec), *adapter.argv(spec, target, profile.model.source == "dummy", keyed)]
 
 
-def launch(profile: Profile, model: str, log_path: Path, engine: str | None = None) -> Server:
-    """Start the engine and return once it is healthy (or raise, leaving nothing running)."""
+def launch(
+    profile: Profile, model: str, log_path: Path, engine: str | None = None, pooled_pid_file: Path | None = None
+) -> Server:
+    """Start the engine and return once it is healthy (or raise, leaving nothing running).
+
+    With ``pooled_pid_file`` (``serving.pool``) the server outlives this process: no parent-death signal, no
+    ``atexit`` stop, its reaper watching the runner instead, and its pid file in the pool's folder."""
     engine = engine or profile.engine
     if profile.server.base_url and engine == profile.engine:
         return attach(profile)
@@ -228,17 +264,20 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
     argv = build_command(profile, engine, model, port, key)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_file = log_path.open("wb")
+    env = engine_env(engine, profile, key)
+    if pooled_pid_file is not None:
+        env[DETACHED_VARIABLE] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "playbook.serving.reaper", *argv],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=engine_env(engine, profile, key),
-        preexec_fn=_die_with_parent,
+        env=env,
+        preexec_fn=os.setsid if pooled_pid_file is not None else _die_with_parent,
         cwd=log_path.parent,
     )
     log_file.close()
-    pid_file = log_path.with_suffix(".pid")
+    pid_file = pooled_pid_file or log_path.with_suffix(".pid")
     pid_file.write_text(str(process.pid))
     shown = redact_argv(argv)  # what reports and errors may show
     server = Server(
@@ -251,13 +290,15 @@ def launch(profile: Profile, model: str, log_path: Path, engine: str | None = No
         pid_file,
         api_key=key,
     )
-    atexit.register(server.stop)
+    if pooled_pid_file is None:
+        atexit.register(server.stop)
     started = time.monotonic()
     try:
         wait_healthy(server, profile.server.startup_timeout_s)
     except BaseException:
         server.stop()
         raise
+    server.pooled = pooled_pid_file is not None
     server.started_s = time.monotonic() - started
     return server
 

@@ -7,6 +7,10 @@ engine in its own process group and waits. When the caller dies (even by SIGKILL
 which runs no cleanup) the kernel sends this process SIGTERM, and it takes the *whole*
 group down: the engine and every worker the engine forked (vLLM's engine core, say),
 which a signal to the engine alone would leave behind. Exits with the engine's code.
+
+A pooled server (``serving.pool``) must outlive the kernel that started it, so it has no death signal and
+``PLAYBOOK_REAPER_DETACHED`` set; ``PLAYBOOK_REAPER_WATCH_PID`` then names the runner, and the group goes down
+when the runner does. (A zombie runner still counts as alive; the runner reaps nothing of its own here.)
 """
 
 from __future__ import annotations
@@ -36,12 +40,25 @@ def main(argv: list[str]) -> int:
     child = subprocess.Popen(argv)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: _stop_group(child))
-    parent = os.getppid()
+    parent = None if os.environ.get("PLAYBOOK_REAPER_DETACHED") else os.getppid()
+    watched = int(os.environ.get("PLAYBOOK_REAPER_WATCH_PID") or 0)
     while child.poll() is None:
-        if os.getppid() != parent:  # reparented: the caller is gone even if no signal came
+        if parent is not None and os.getppid() != parent:  # reparented: the caller is gone even if no signal came
+            _stop_group(child)
+        if watched and not _alive(watched):  # the runner of a pooled server is gone
             _stop_group(child)
         time.sleep(0.5)
     return child.returncode
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 if __name__ == "__main__":
