@@ -18,6 +18,7 @@ copy bandwidth measured here, and the ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -26,16 +27,21 @@ from _common import closed_loop, print_table
 from playbook.core.profiles import load_profile
 from playbook.load.datasets import build_requests
 from playbook.run.manifest import cpu_model
+from playbook.serving.capabilities import EMULATE_VARIABLE
 from playbook.serving.launcher import launch, probe_engine
 from playbook.sizing.models import prepare_model
 from playbook.sizing.roofline import measure_copy_bandwidth, roofline
 
-MODES = {"native": [], "avx2": ["engines.vllm.env.PLAYBOOK_CPU_ISA=avx2"]}
+MODES = {"native": None, "avx2": "avx2"}  # PLAYBOOK_CPU_ISA of the process: the launcher reads it from there
 COLUMNS = ["mode", "build loaded", "healthy after s", "TPOT p50 c=1 ms", "floor ms", "TPOT / floor"]
 
 
 def measure(mode: str, n: int, bandwidth: float, tmp: Path) -> list:
-    profile = load_profile("cpu-smollm2", MODES[mode])
+    """One round of one mode, its records in ``tmp`` (a folder of the round's own)."""
+    os.environ.pop(EMULATE_VARIABLE, None)
+    if MODES[mode]:
+        os.environ[EMULATE_VARIABLE] = MODES[mode]
+    profile = load_profile("cpu-smollm2")
     prepared = prepare_model(profile.model)
     probe = probe_engine(profile)
     samples = build_requests("synthetic", n, 0, prepared.local_dir, input_tokens=64, output_tokens=64)
@@ -55,8 +61,8 @@ def main() -> None:
     bandwidth = measure_copy_bandwidth("cpu", 256)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in args.modes.split(","):
-            rows.append(measure(mode, args.requests, bandwidth, Path(tmp)))
+        for index, mode in enumerate(args.modes.split(",")):
+            rows.append(measure(mode, args.requests, bandwidth, Path(tmp) / f"round-{index}"))
             print_table(COLUMNS, rows)
     print(
         f"\nvllm-cpu on {cpu_model()}; SmolLM2-135M float32 (weights as served), eager; copy bandwidth "
