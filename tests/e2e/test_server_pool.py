@@ -133,3 +133,27 @@ def test_sigterm_in_the_second_day_of_a_shared_server_leaves_no_process(tmp_path
     assert [s["days"] for s in manifest["servers"]] == [["day01", "day07"]]
     assert not list(run_dir.rglob("*.pid"))
     assert "also serving day07" in (run_dir / "index.html").read_text()  # the run page says who shared it
+
+
+def test_on_a_gpu_the_pool_stops_its_idle_server_before_another_start(tmp_path):
+    """An idle pooled server holds its share of the card, so on a GPU profile the pool stops it before any other
+    server of the run starts (Day 2's variants after Day 1); its entry is kept as stopped for the manifest."""
+    from playbook.core.profiles import load_profile
+    from playbook.serving.pool import ServerPool
+
+    python = mock_interpreter(tmp_path)
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(900)"])
+    env = {**os.environ, "PLAYBOOK_SERVER_POOL": str(tmp_path / "pool"), "PLAYBOOK_REAPER_WATCH_PID": str(runner.pid)}
+    try:
+        kernel(python, tmp_path / "day01", env)
+        pool = ServerPool(tmp_path / "pool")
+        pids = [pool.entries()[0].pid, *children_in(tmp_path / "day01" / "server.log")]
+        pool.make_room(load_profile("cpu-smollm2"))  # the CPU: memory is ample here, the server stays
+        assert len(pool.entries()) == 1 and all(running(p) for p in pids)
+        pool.make_room(load_profile("h100-smollm2"))
+        assert pool.entries() == [] and wait_gone(pids)
+        assert [e.days for e in pool.history()] == [["day01"]]
+    finally:
+        runner.kill()
+        for pid_file in (tmp_path / "pool").glob("*.pid"):
+            subprocess.run(["pkill", "-KILL", "-g", pid_file.read_text().strip()], check=False)

@@ -10,7 +10,7 @@ which a signal to the engine alone would leave behind. Exits with the engine's c
 
 A pooled server (``serving.pool``) must outlive the kernel that started it, so it has no death signal and
 ``PLAYBOOK_REAPER_DETACHED`` set; ``PLAYBOOK_REAPER_WATCH_PID`` then names the runner, and the group goes down
-when the runner does. (A zombie runner still counts as alive; the runner reaps nothing of its own here.)
+when the runner does (a runner killed outright counts as gone once its parent, the shell, has reaped it).
 """
 
 from __future__ import annotations
