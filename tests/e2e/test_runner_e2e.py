@@ -17,6 +17,7 @@ import pytest
 from playbook.reports.legacy import leftovers
 from playbook.reports.paths import machine_paths
 from playbook.run.runner import run_playbook
+from tests.support.processes import running
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_ENGINE = REPO / "tests" / "fixtures" / "fake_engine.py"
@@ -28,15 +29,6 @@ pytestmark = pytest.mark.slow
 def engine_processes() -> list[str]:
     out = subprocess.run(["pgrep", "-af", SERVER_MODULE], capture_output=True, text=True)
     return [line for line in out.stdout.splitlines() if "pgrep" not in line]
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a container's init may reap an orphan late)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except FileNotFoundError:
-        return False
-    return not any(line.startswith("State:") and "\tZ" in line for line in status)
 
 
 PLANTED_SECRET = "sk-planted-4f9c2e7a1b"  # must appear nowhere under outputs/

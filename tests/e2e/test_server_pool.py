@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.processes import running
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,15 +37,6 @@ def mock_interpreter(folder: Path, tokens_per_s: str = "200") -> Path:
     )
     script.chmod(0o755)
     return script
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except FileNotFoundError:
-        return False
-    return not any(line.startswith("State:") and "\tZ" in line for line in status)
 
 
 def children_in(log: Path) -> list[int]:
