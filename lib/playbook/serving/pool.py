@@ -110,11 +110,13 @@ class ServerPool:
         write_json_atomic(self.folder / f"{entry.key}.json", entry.model_dump())
 
     def _stopped(self, entry: PoolEntry) -> None:
-        """Forget a server that was stopped; its entry is kept as ``<key>.json.stopped`` for the run page."""
+        """Forget a server that was stopped; its entry is kept as ``<key>.json.stopped.N`` for the manifest (on a
+        GPU one key may be started and stopped more than once in a run)."""
         (self.folder / f"{entry.key}.pid").unlink(missing_ok=True)
         path = self.folder / f"{entry.key}.json"
         if path.exists():
-            path.rename(self.folder / f"{entry.key}.json.stopped")
+            earlier = len(list(self.folder.glob(f"{entry.key}.json.stopped.*")))
+            path.rename(self.folder / f"{entry.key}.json.stopped.{earlier + 1}")
 
     def stop(self, entry: PoolEntry) -> None:
         Server(entry.engine, entry.base_url, entry.model_name, group_id=entry.pid).stop()
@@ -160,10 +162,9 @@ class ServerPool:
         return server
 
     def _server(self, entry: PoolEntry, key: str | None) -> Server:
-        server = Server(entry.engine, entry.base_url, entry.model_name, entry.argv, Path(entry.log_path),
-                        started_s=entry.startup_s, api_key=key, group_id=entry.pid, pooled=True,
-                        reused_from=entry.days[0])  # fmt: skip
-        return server
+        return Server(entry.engine, entry.base_url, entry.model_name, entry.argv, Path(entry.log_path),
+                      started_s=entry.startup_s, api_key=key, group_id=entry.pid, pooled=True,
+                      reused_from=entry.days[0])  # fmt: skip
 
     def drain(self) -> list[str]:
         """Stop every server the pool still holds (the run's end); returns the keys stopped."""
