@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from playbook.serving.launcher import sweep_pid_files
 from tests.support.processes import running
 
 pytestmark = pytest.mark.slow
@@ -91,8 +92,7 @@ def test_a_pooled_server_serves_two_days_and_goes_with_the_runner(tmp_path):
         assert wait_gone(pids), "the pooled server outlived its runner"
     finally:
         runner.kill()
-        for pid_file in (tmp_path / "pool").glob("*.pid"):
-            subprocess.run(["pkill", "-KILL", "-g", pid_file.read_text().strip()], check=False)
+        sweep_pid_files(tmp_path / "pool")  # what a failed assertion left running
 
 
 def test_sigterm_in_the_second_day_of_a_shared_server_leaves_no_process(tmp_path):
@@ -148,5 +148,4 @@ def test_on_a_gpu_the_pool_stops_its_idle_server_before_another_start(tmp_path):
         assert [e.days for e in pool.history()] == [["day01"]]
     finally:
         runner.kill()
-        for pid_file in (tmp_path / "pool").glob("*.pid"):
-            subprocess.run(["pkill", "-KILL", "-g", pid_file.read_text().strip()], check=False)
+        sweep_pid_files(tmp_path / "pool")  # what a failed assertion left running

@@ -35,6 +35,7 @@ from playbook.core.profiles import REPO_ROOT, EngineSpec, Profile
 from playbook.serving.capabilities import KernelProbe, emulation_env, probe_kernels
 from playbook.serving.endpoint import Endpoint, api_key
 from playbook.serving.engines import LaunchTarget, get_engine
+from playbook.serving.reaper import DETACHED_VARIABLE
 
 LOG_TAIL_LINES = 40
 
@@ -121,9 +122,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-DETACHED_VARIABLE = "PLAYBOOK_REAPER_DETACHED"  # a pooled server's reaper outlives its kernel (serving.pool)
-
-
 @dataclass
 class Server:
     """A running (or attached) OpenAI-compatible endpoint."""
@@ -161,11 +159,7 @@ class Server:
 
     def is_alive(self) -> bool:
         if self.process is None and self.group_id is not None:
-            try:
-                os.killpg(self.group_id, 0)
-            except ProcessLookupError:
-                return False
-            return True
+            return group_alive(self.group_id)
         return self.process is None or self.process.poll() is None
 
     def stop(self, grace_s: float = 15.0, even_pooled: bool = False) -> None:
@@ -174,7 +168,7 @@ class Server:
         if self.pooled and not even_pooled:
             return
         if self.process is None and self.group_id is not None:
-            _stop_group_by_id(self.group_id, grace_s)
+            stop_group(self.group_id, grace_s)
             return
         if self.process is None:
             return
@@ -194,17 +188,26 @@ class Server:
         self.stop()
 
 
-def _stop_group_by_id(pgid: int, grace_s: float) -> None:
-    """Stop a group this process did not start (a pooled server another kernel launched): SIGTERM, then SIGKILL."""
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group is left (one owned by another user counts)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(pgid: int, grace_s: float = 15.0) -> None:
+    """Stop a group this process did not start (a pooled server another kernel launched): SIGTERM, which its
+    reaper passes on to the engine's workers, then SIGKILL what is left after the grace."""
     _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
+    while time.monotonic() < deadline and group_alive(pgid):
         time.sleep(0.2)
-    _signal_group(pgid, signal.SIGKILL)
+    if group_alive(pgid):
+        _signal_group(pgid, signal.SIGKILL)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -298,7 +301,7 @@ def launch(
     except BaseException:
         server.stop()
         raise
-    server.pooled = pooled_pid_file is not None
+    server.pooled = pooled_pid_file is not None  # only once healthy: a failed start above is stopped for good
     server.started_s = time.monotonic() - started
     return server
 

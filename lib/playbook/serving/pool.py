@@ -35,10 +35,10 @@ from pydantic import BaseModel
 from playbook.core.fileio import write_json_atomic
 from playbook.core.profiles import Profile
 from playbook.serving.endpoint import api_key
-from playbook.serving.launcher import Server, build_command, engine_env, launch
+from playbook.serving.launcher import Server, build_command, engine_env, group_alive, launch, stop_group
+from playbook.serving.reaper import WATCH_VARIABLE
 
 POOL_VARIABLE = "PLAYBOOK_SERVER_POOL"
-WATCH_VARIABLE = "PLAYBOOK_REAPER_WATCH_PID"
 
 
 class PoolEntry(BaseModel):
@@ -68,16 +68,6 @@ def server_key(profile: Profile, engine: str, model: str) -> str:
 def day_of(log_path: Path) -> str:
     """The day folder a server's log is under (``day02`` for Day 2's ``day02/none/server.log``)."""
     return next((p.name for p in Path(log_path).parents if re.fullmatch(r"day\d+", p.name)), Path(log_path).parent.name)
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def group_rss_bytes(pgid: int) -> int:
@@ -119,7 +109,7 @@ class ServerPool:
             path.rename(self.folder / f"{entry.key}.json.stopped.{earlier + 1}")
 
     def stop(self, entry: PoolEntry) -> None:
-        Server(entry.engine, entry.base_url, entry.model_name, group_id=entry.pid).stop()
+        stop_group(entry.pid)
         self._stopped(entry)
 
     def reuse(self, profile: Profile, engine: str, model: str, user: str) -> Server | None:

@@ -22,6 +22,8 @@ import sys
 import time
 
 GRACE_S = 10.0
+DETACHED_VARIABLE = "PLAYBOOK_REAPER_DETACHED"  # set: do not stop when the parent (the kernel) goes
+WATCH_VARIABLE = "PLAYBOOK_REAPER_WATCH_PID"  # the pid whose end stops the group (the runner of a pooled server)
 
 
 def _stop_group(child: subprocess.Popen) -> None:
@@ -40,8 +42,8 @@ def main(argv: list[str]) -> int:
     child = subprocess.Popen(argv)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: _stop_group(child))
-    parent = None if os.environ.get("PLAYBOOK_REAPER_DETACHED") else os.getppid()
-    watched = int(os.environ.get("PLAYBOOK_REAPER_WATCH_PID") or 0)
+    parent = None if os.environ.get(DETACHED_VARIABLE) else os.getppid()
+    watched = int(os.environ.get(WATCH_VARIABLE) or 0)
     while child.poll() is None:
         if parent is not None and os.getppid() != parent:  # reparented: the caller is gone even if no signal came
             _stop_group(child)
