@@ -12,9 +12,9 @@ server is started once, outlives the kernel that started it, and a later day who
   it down within a second. The runner stops what is left when the run ends, and its interrupt handler sweeps the
   pool's pid files as it sweeps a day's.
 - **Room**: on a GPU an idle pooled server holds its share of the card, so the pool stops it before any other
-  server of the run starts. On the CPU an idle vLLM costs ~3 % of one core (measured: 0.033 CPU-s/s over 30 s), so
-  it stays up while a variant runs, unless memory is short: it is stopped when the memory available is less than
-  twice what it holds.
+  server of the run starts. On the CPU an idle vLLM costs ~3 % of one core (0.033 CPU-s/s over 30 s,
+  ``benchmarks/results/idle-server-cpu-2026-12-04.txt``), so it stays up while a variant runs, unless memory is
+  short: it is stopped when the memory available is less than twice what it holds.
 - A pooled server's ``stop()`` from a day leaves it running (the pool owns it): Day 4 stops each candidate it
   started, and one of them may be the shared server.
 - A day run alone in JupyterLab has no pool: it starts and stops its own server, as before.
