@@ -53,6 +53,17 @@ Dtype = Literal["auto", "float32", "float16", "half", "bfloat16"]
 ConcurrencyLevels = Annotated[list[PositiveInt], Field(min_length=1), AfterValidator(lambda v: sorted(set(v)))]
 
 
+def time_budget_field() -> Any:
+    """A day's time budget: with it, and Day 1's measured speed in the same run, the day's counts shrink to fit
+    (never below their minimums, ``days.worksize``); without it the profile's counts run as written."""
+    return Field(
+        None,
+        gt=0,
+        description="Seconds this day's requests should take on this machine (None: no "
+        "sizing; the counts run as written). Needs Day 1's speed measurement from the same run.",
+    )
+
+
 class StrictModel(BaseModel):
     """Base: unknown keys are errors, models are immutable once validated."""
 
@@ -243,6 +254,8 @@ class Day1Settings(StrictModel):
 class Day2Settings(StrictModel):
     """Speculative decoding: each method against no speculation, same model, data and seed."""
 
+    time_budget_s: float | None = time_budget_field()
+
     methods: list[SpecMethod] = Field(default_factory=list)
     workloads: list[Literal["code-edit", "chat"]] = Field(default_factory=lambda: ["code-edit", "chat"], min_length=1)
     concurrency: ConcurrencyLevels = Field(default_factory=lambda: [1, 4, 16, 64])
@@ -291,6 +304,8 @@ def dataset_problem(name: str) -> str | None:
 
 class Day7Settings(StrictModel):
     """Load test. CPU profiles keep prompts and outputs short so the day fits in minutes."""
+
+    time_budget_s: float | None = time_budget_field()
 
     dataset: str = Field("synthetic", description="sharegpt, synthetic, shared-prefix, or file:PATH (your prompts).")
     input_tokens: int = Field(64, ge=1, description="synthetic: prompt length in tokens.")
@@ -368,6 +383,8 @@ class Day7Settings(StrictModel):
 class Day3Settings(StrictModel):
     """Structured output and prefix caching."""
 
+    time_budget_s: float | None = time_budget_field()
+
     tasks_per_kind: int = Field(
         4, ge=1, description="Extraction tasks per kind (person, company, order, choice, regex)."
     )
@@ -413,6 +430,8 @@ class QualityGate(StrictModel):
 
 class Day4Settings(StrictModel):
     """Weight quantization (W4A16) with llm-compressor, then a measured quality gate."""
+
+    time_budget_s: float | None = time_budget_field()
 
     quant_python: str = Field(
         ".venvs/quant/bin/python", description="Interpreter with llm-compressor (its pins conflict with vLLM's)."

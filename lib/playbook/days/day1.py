@@ -19,6 +19,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import openai
 
+from playbook.core.errors import PlaybookError
 from playbook.core.profiles import KnownQuestion
 from playbook.load.client import RequestRecord
 from playbook.load.datasets import SampleRequest
@@ -26,6 +27,7 @@ from playbook.load.greedy import prefix_agreement, server_greedy
 from playbook.load.loadgen import LoadConfig, read_records, run_load
 from playbook.load.metrics import LatencySummary
 from playbook.serving.launcher import Server
+from playbook.sizing.work import MachineSpeed
 
 ARTICLE_CURL = """curl http://localhost:8000/v1/chat/completions \\
 -H "Content-Type: application/json" \\
@@ -169,6 +171,27 @@ def measure_latency(
                for i in range(n)]  # fmt: skip
     result = run_load(server.endpoint.with_model(model), config, samples, out_dir, desc="latency")
     return read_records(result.requests_path), result.summary
+
+
+def measure_machine_speed(
+    server: Server, model: str, latency: LatencySummary, records: list[RequestRecord], out_dir: Path,
+    burst: int = 8, max_tokens: int = 32,
+) -> MachineSpeed:  # fmt: skip
+    """This machine's speed for sizing the later days (``sizing.work``): the idle latency just measured, plus one
+    burst of ``burst`` distinct requests at once, whose summed token rate says how far concurrency pays here
+    (on 2 CPU cores it stops paying near 2-3x one stream; on a GPU it goes on)."""
+    samples = [SampleRequest([{"role": "user", "content": f"Burst request {i + 1}: write about the mountains."}],
+                             max_tokens, 0) for i in range(burst)]  # fmt: skip
+    config = LoadConfig(concurrency=burst, warmup_requests=0, scrape_interval_s=None)
+    result = run_load(server.endpoint.with_model(model), config, samples, out_dir, desc="burst")
+    prompts = sorted(r.prompt_tokens for r in records if r.prompt_tokens)
+    if not (latency.ttft.p50_ms and latency.tpot.p50_ms and prompts and result.summary.output_throughput_tok_s):
+        raise PlaybookError("the latency or burst requests measured nothing: no machine speed to size the days on")
+    return MachineSpeed(engine=server.engine, ttft_ms=latency.ttft.p50_ms, tpot_ms=latency.tpot.p50_ms,
+                        prompt_tokens=prompts[len(prompts) // 2], burst_concurrency=burst,
+                        burst_output_tok_s=result.summary.output_throughput_tok_s,
+                        start_s=None if server.attached else server.started_s,
+                        measured_by=f"Day 1 of {out_dir.parent.parent.name}")  # fmt: skip
 
 
 def plot_latency_cdf(records: list[RequestRecord]) -> plt.Figure:

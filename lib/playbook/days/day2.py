@@ -79,6 +79,13 @@ def requests_needed(settings: Day2Settings) -> int:
     return sum(max(settings.min_requests_per_level, c) for c in settings.concurrency)
 
 
+def lossless_prompts(settings: Day2Settings, workloads: dict[str, list[SampleRequest]]) -> list[str]:
+    """The greedy comparison's prompts: ``lossless_prompts`` in all, an equal share from each workload's own
+    requests (the last user message), so a method that drifts on one kind of text is seen."""
+    share = max(1, settings.lossless_prompts // len(workloads))
+    return [r.messages[-1]["content"] for requests in workloads.values() for r in requests[:share]]
+
+
 def workload_requests(
     kind: str, n: int, seed: int, tokenizer_dir: str | None, output_tokens: int
 ) -> list[SampleRequest]:

@@ -24,6 +24,7 @@ from playbook.core.errors import PlaybookError, first_problem
 from playbook.load.baseline import BaselineIdentity
 from playbook.load.loadgen import LoadStatus
 from playbook.load.metrics import LatencySummary
+from playbook.sizing.work import MachineSpeed
 
 SCHEMA_VERSION = 1
 DayStatus = Literal["running", "ok", "partial", "failed"]
@@ -39,12 +40,38 @@ class Row(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class SizedCountRecord(BaseModel):
+    """One count a time budget sized (``sizing.work.SizedCount``)."""
+
+    key: str
+    wanted: int
+    used: int
+    minimum: int
+    why_minimum: str
+    confidence: str = ""
+
+
+class WorkPlanRecord(BaseModel):
+    """The ``sizing`` step: a day's counts sized to its time budget on the speed Day 1 measured."""
+
+    day: int
+    budget_s: float
+    full_estimate_s: float
+    estimate_s: float
+    counts: list[SizedCountRecord]
+    over_budget: bool = False
+    speed_source: str = ""
+    scaled: bool = False
+    summary: str = ""
+
+
 class Steps(BaseModel):
     """A day's steps. Only declared steps are accepted; ``DYNAMIC`` lists the name patterns of
     steps recorded once per method, model or pair (``run_<method>``, ``diff_<a>_vs_<b>``)."""
 
     model_config = ConfigDict(extra="allow")
     DYNAMIC: ClassVar[tuple[str, ...]] = ()
+    sizing: WorkPlanRecord | None = None  # a day with a time budget, sized on this machine (days.worksize)
 
     @model_validator(mode="after")
     def _only_declared_steps(self) -> Steps:
@@ -163,6 +190,7 @@ class Day1Steps(Steps):
     reference_check: ReferenceCheck | None = None
     latency: LatencySummary | None = None
     latency_requests: list[RequestRow] | None = None
+    machine_speed: MachineSpeed | None = None  # what the later days are sized on
 
 
 class Day1Result(DayResult):

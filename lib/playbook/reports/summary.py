@@ -40,6 +40,18 @@ class DaySummary:
     problems: list[str] = field(default_factory=list)  # failed checks and cut-short measurements
     not_run: list[str] = field(default_factory=list)  # "step: reason"
     checks: list[tuple[bool, str]] = field(default_factory=list)  # every check the day made, in order
+    sizing: list[str] = field(default_factory=list)  # the budget's verdict, then each count it changed
+
+
+def sizing_lines(result: DayResult) -> list[str]:
+    """What a time budget changed on this machine (``steps.sizing``): its summary, then each count it shrank, with
+    the minimum's reason and the confidence the count leaves."""
+    plan = result.steps.sizing
+    if plan is None:
+        return []
+    changed = [f"{c.key}: {c.used} of the profile's {c.wanted} (floor {c.minimum}: {c.why_minimum})"
+               + (f"; {c.confidence}" if c.confidence else "") for c in plan.counts if c.used != c.wanted]  # fmt: skip
+    return [plan.summary, *changed]
 
 
 def _ms(value: float | None) -> str:
@@ -177,7 +189,7 @@ def summarize_day(result: DayResult) -> DaySummary:
         verdict=result.status, headlines=headlines, conclusion=sentence,
         problems=[*result.failures, *result.partial],
         not_run=[f"{step}: {reason}" for step, reason in result.skipped.items()],
-        checks=[(c.ok, c.message) for c in result.checks],
+        checks=[(c.ok, c.message) for c in result.checks], sizing=sizing_lines(result),
     )  # fmt: skip
 
 
@@ -203,7 +215,8 @@ def summary_box(summary: DaySummary) -> str:
     if rows:
         parts.append(f"<table>{rows}</table>")
     parts.append(f'<p class="verdict">Run: <strong>{e(status)}</strong></p>')
-    for title, items in (("Problems", summary.problems), ("Not run here", summary.not_run)):
+    for title, items in (("Problems", summary.problems), ("Sized to this machine", summary.sizing),
+                         ("Not run here", summary.not_run)):  # fmt: skip
         if items:
             parts.append(f"<p>{title}:</p><ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
     if summary.checks:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playbook.core.profiles import load_profile
+import pandas as pd
+
+from playbook.core.profiles import Profile, load_profile, parse_overrides
+from playbook.days import worksize
 from playbook.days.context import DayContext, launch_variant
 from playbook.reports.layout import interactive_day_dir
 from playbook.reports.recorder import DayRecorder
 from playbook.serving.launcher import Server, attach
 from playbook.serving.pool import pooled_server
+from playbook.sizing.work import load_speed
 
 __all__ = ["DayContext", "launch_variant", "start_day", "start_server"]
 
@@ -26,7 +30,30 @@ def start_day(day: int, profile: str, overrides: list[str] | None, output_dir: s
     out.mkdir(parents=True, exist_ok=True)
     recorder = DayRecorder(out, day, loaded.name)
     print(f"profile {loaded.name}: {loaded.description}\noutputs: {out}")
+    loaded = sized_profile(loaded, profile, overrides, day, out.parent, recorder)
     return DayContext(loaded, recorder, out, [])
+
+
+def sized_profile(
+    loaded: Profile, profile: str, overrides: list[str] | None, day: int, run_dir: Path, recorder: DayRecorder
+) -> Profile:
+    """The profile with this day's counts sized to its time budget on the speed Day 1 measured in this run
+    (``days.worksize``). A count the caller overrode is pinned: a test or a user who sets it gets it."""
+    if worksize.time_budget_s(loaded, day) is None:
+        return loaded
+    speed = load_speed(run_dir)
+    if speed is None:
+        recorder.skip("sizing", f"no machine speed from Day 1 in {run_dir}: the profile's counts run as written")
+        return loaded
+    given = parse_overrides(overrides)
+    prefix = f"days.day{day}."
+    plan = worksize.size_day(loaded, day, speed, pinned={k.removeprefix(prefix) for k in given if k.startswith(prefix)})
+    if plan is None:
+        return loaded
+    recorder.record("sizing", plan.to_dict())
+    print(plan.summary())
+    print(pd.DataFrame(plan.rows()).to_string(index=False))
+    return load_profile(profile, {**given, **plan.overrides()}) if plan.scaled else loaded
 
 
 def start_server(ctx: DayContext, model_arg: str, base_url: str | None = None) -> Server:
