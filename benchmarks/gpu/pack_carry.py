@@ -8,6 +8,8 @@ folders up to ``--budget-mb``; pieces keep their stack's order, so the device's 
     python benchmarks/gpu/pack_carry.py vllm sglang nb smol        # prints the calls
     device call per folder: carry [".gpu-stage/carry/k01"], command:
         mkdir -p /root/parts && cp -rn .gpu-stage/carry/k*/. /root/parts/
+    and the first call of a lease starts with `rm -rf /root/parts /tmp/{vllm,sglang,nb,smol}`: a warm machine keeps
+    what earlier calls staged, and pieces of an earlier cut under the same names corrupt the stream (2026-12-04).
 """
 
 from __future__ import annotations
