@@ -63,7 +63,7 @@ def test_the_cpu_profile_sizes_each_budgeted_day_within_its_minimums(day):
         assert count.minimum <= count.used <= count.wanted, count
         assert count.why_minimum
     assert slow.full_estimate_s > fast.full_estimate_s
-    assert step_problem(day, "sizing", json.loads(json.dumps(slow.to_dict()))) is None
+    assert step_problem(day, "work_sizing", json.loads(json.dumps(slow.to_dict()))) is None
 
 
 def test_confidence_is_stated_for_shares():
@@ -83,7 +83,7 @@ def test_start_day_applies_the_sized_counts_and_keeps_a_pinned_one(tmp_path, cap
     ctx = start_day(3, "cpu-smollm2", ["days.day3.prefix_requests=20"], str(tmp_path / "day03"))
     s = ctx.profile.days.day3
     assert s.tasks_per_kind == 2 and s.prefix_requests == 20  # sized; pinned by the override
-    sizing = ctx.recorder.data["steps"]["sizing"]
+    sizing = ctx.recorder.data["steps"]["work_sizing"]
     assert sizing["scaled"] and {c["key"]: c["used"] for c in sizing["counts"]}["prefix_requests"] == 20
     assert "why the minimum" in capsys.readouterr().out
 
@@ -91,7 +91,7 @@ def test_start_day_applies_the_sized_counts_and_keeps_a_pinned_one(tmp_path, cap
 def test_start_day_without_a_speed_runs_the_profile_and_says_why(tmp_path):
     ctx = start_day(7, "cpu-smollm2", [], str(tmp_path / "day07"))
     assert ctx.profile.days.day7.waves_per_level == load_profile("cpu-smollm2").days.day7.waves_per_level
-    assert "no machine speed from Day 1" in ctx.recorder.data["skipped"]["sizing"]
+    assert "no machine speed from Day 1" in ctx.recorder.data["skipped"]["work_sizing"]
 
 
 def test_a_broken_speed_file_names_the_file_and_the_fix(tmp_path):
@@ -120,7 +120,7 @@ def test_the_report_box_says_what_was_sized_and_the_confidence_left():
     from tests.support.results import day_metrics
 
     plan = worksize.size_day(load_profile("cpu-smollm2"), 3, speed(tpot_ms=70, gain=1.5))
-    summary = summarize_day(parse_day_result(day_metrics(3, {"sizing": json.loads(json.dumps(plan.to_dict()))})))
+    summary = summarize_day(parse_day_result(day_metrics(3, {"work_sizing": json.loads(json.dumps(plan.to_dict()))})))
     assert summary.sizing[0] == plan.summary()
     assert any(line.startswith("tasks_per_kind: 2 of the profile's 4 (floor 2:") and "± 31%" in line
                for line in summary.sizing)  # fmt: skip

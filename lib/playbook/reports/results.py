@@ -52,7 +52,7 @@ class SizedCountRecord(BaseModel):
 
 
 class WorkPlanRecord(BaseModel):
-    """The ``sizing`` step: a day's counts sized to its time budget on the speed Day 1 measured."""
+    """The ``work_sizing`` step: a day's counts sized to its time budget on the speed Day 1 measured."""
 
     day: int
     budget_s: float
@@ -71,7 +71,7 @@ class Steps(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     DYNAMIC: ClassVar[tuple[str, ...]] = ()
-    sizing: WorkPlanRecord | None = None  # a day with a time budget, sized on this machine (days.worksize)
+    work_sizing: WorkPlanRecord | None = None  # a day with a time budget, sized on this machine (days.worksize)
 
     @model_validator(mode="after")
     def _only_declared_steps(self) -> Steps:

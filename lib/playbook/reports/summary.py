@@ -44,9 +44,9 @@ class DaySummary:
 
 
 def sizing_lines(result: DayResult) -> list[str]:
-    """What a time budget changed on this machine (``steps.sizing``): its summary, then each count it shrank, with
+    """What a time budget changed on this machine (``steps.work_sizing``): its summary, then each count it shrank, with
     the minimum's reason and the confidence the count leaves."""
-    plan = result.steps.sizing
+    plan = result.steps.work_sizing
     if plan is None:
         return []
     changed = [f"{c.key}: {c.used} of the profile's {c.wanted} (floor {c.minimum}: {c.why_minimum})"

@@ -43,14 +43,14 @@ def sized_profile(
         return loaded
     speed = load_speed(run_dir)
     if speed is None:
-        recorder.skip("sizing", f"no machine speed from Day 1 in {run_dir}: the profile's counts run as written")
+        recorder.skip("work_sizing", f"no machine speed from Day 1 in {run_dir}: the profile's counts run as written")
         return loaded
     given = parse_overrides(overrides)
     prefix = f"days.day{day}."
     plan = worksize.size_day(loaded, day, speed, pinned={k.removeprefix(prefix) for k in given if k.startswith(prefix)})
     if plan is None:
         return loaded
-    recorder.record("sizing", plan.to_dict())
+    recorder.record("work_sizing", plan.to_dict())
     print(plan.summary())
     print(pd.DataFrame(plan.rows()).to_string(index=False))
     return load_profile(profile, {**given, **plan.overrides()}) if plan.scaled else loaded
