@@ -46,6 +46,20 @@ def live_server(cpu_profile, prepared_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def machine_speed(live_server, cpu_profile, tmp_path_factory):
+    """This machine's speed, measured once on the live server the way Day 1 measures it. A day test that passes it
+    to ``run_day_notebook`` runs sized to its profile's time budget, as in a week run (``days.worksize``): on a slow
+    machine it sends fewer requests, never fewer than each count's minimum."""
+    from playbook.days import day1
+
+    out = tmp_path_factory.mktemp("speed") / "day01"
+    model = cpu_profile.model.served_name
+    records, summary = day1.measure_latency(live_server, model, "Write a short paragraph about the sea.", 5, 32,
+                                            out / "latency")  # fmt: skip
+    return day1.measure_machine_speed(live_server, model, summary, records, out / "burst")
+
+
+@pytest.fixture(scope="session")
 def week_run(tmp_path_factory):
     """A run folder every notebook test copies its metrics.json into, for the selection report to read."""
     run = tmp_path_factory.mktemp("outputs") / "2026-01-01" / "run-0001"
@@ -67,8 +81,10 @@ def run_day_notebook(tmp_path, week_run):
     from playbook.reports.results import load_day_result
     from playbook.run.runner import NOTEBOOKS_DIR
 
-    def run(notebook: str, folder: str, **parameters) -> dict:
+    def run(notebook: str, folder: str, speed=None, **parameters) -> dict:
         out = tmp_path / folder
+        if speed is not None:  # where Day 1 of a run leaves it: the day is sized to its budget on this machine
+            speed.save(tmp_path)
         papermill.execute_notebook(
             str(NOTEBOOKS_DIR / notebook), str(tmp_path / f"{folder}.ipynb"),
             parameters={"profile": "cpu-smollm2", "output_dir": str(out), **parameters},

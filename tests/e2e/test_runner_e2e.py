@@ -50,6 +50,8 @@ def test_run_day1_on_cpu_profile(tmp_path, monkeypatch):
     assert metrics["status"] == "ok"
     assert metrics["steps"]["kv_capacity"]["reported_tokens"] > 0
     assert metrics["steps"]["server"]["startup_s"] > 0
+    speed = json.loads((run_dir / "machine-speed.json").read_text())  # what the later days of the run are sized on
+    assert speed["tpot_ms"] > 0 and speed["burst_output_tok_s"] > 0 and metrics["steps"]["machine_speed"] == speed
     page = (day / "report.html").read_text()
     assert "Paris" in page
     # what a team lead forwards: no machine path, no Python repr, no PASS line outside the Checks section

@@ -7,12 +7,13 @@ import pytest
 
 from playbook.core.profiles import QualityGate
 from playbook.days.quality import evaluate_gate, verdict
+from tests.support.results import sized
 
 pytestmark = pytest.mark.server
 
 
-def test_day4_quantizes_serves_and_gates(run_day_notebook):
-    metrics = run_day_notebook("day4_quantization.ipynb", "day04")
+def test_day4_quantizes_serves_and_gates(machine_speed, run_day_notebook):
+    metrics = run_day_notebook("day4_quantization.ipynb", "day04", machine_speed)
     assert metrics["status"] == "ok", metrics.get("failures")
     steps = metrics["steps"]
     assert steps["quantize_awq"]["job_record"]["cpu_pin_memory_workaround"] is True
@@ -28,6 +29,7 @@ def test_day4_quantizes_serves_and_gates(run_day_notebook):
     assert awq["served_as"] == ("W4A16" if serving["mode"] == "w4a16" else "dequantized, float16")
     assert 1 < original["perplexity"] < awq["perplexity"] * 2  # a sane, finite perplexity for both
     assert steps["gate"]["verdicts"] == {"AWQ W4A16": "PASS", "GPTQ W4A16": "PASS"}
+    assert steps["held_out"]["windows"] == sized(metrics, "perplexity_windows")  # sized on this machine
 
     # The same measurements against a gate tightened below what was measured: it must fail.
     tight = QualityGate(max_perplexity_increase_pct=0.0, min_greedy_agreement=1.0, max_accuracy_drop=0.0)

@@ -29,3 +29,11 @@ def run_manifest(run_id: str, profile: str = "cpu-smollm2", **changes: Any) -> d
             "profile_file": f"params/{profile}.yaml", "profile": {"name": profile}, "engine": "vllm",
             "days": []}  # fmt: skip
     return {**data, **changes}
+
+
+def sized(metrics: dict, key: str) -> int:
+    """The count a sized day used for ``key`` (``steps.work_sizing``): what a test of a sized day asserts against,
+    after checking that it kept its minimum."""
+    count = next(c for c in metrics["steps"]["work_sizing"]["counts"] if c["key"] == key)
+    assert count["minimum"] <= count["used"] <= count["wanted"], count
+    return count["used"]

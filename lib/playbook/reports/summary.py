@@ -67,6 +67,10 @@ def _day1(result: Day1Result) -> tuple[list[Headline], str | None]:
         found.append(Headline("KV pre-flight vs the engine's report", f"{100 * s.kv_capacity.relative_error:+.1f} %"))
     if s.latency:
         found += [Headline("TTFT p50", _ms(s.latency.ttft.p50_ms)), Headline("TPOT p50", _ms(s.latency.tpot.p50_ms))]
+    if s.machine_speed:
+        speed = s.machine_speed
+        burst = f"{speed.burst_output_tok_s:,.0f} output tok/s, {speed.parallel_gain:.1f}x one stream"
+        found.append(Headline(f"a burst of {speed.burst_concurrency} (what later days are sized on)", burst))
     check = s.reference_check
     sentence = None if check is None else (
         "The engine decodes the same tokens as transformers." if check.passed
