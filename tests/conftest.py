@@ -53,9 +53,9 @@ def machine_speed(live_server, cpu_profile, tmp_path_factory):
     from playbook.days import day1
 
     out = tmp_path_factory.mktemp("speed") / "day01"
-    model = cpu_profile.model.served_name
-    records, summary = day1.measure_latency(live_server, model, "Write a short paragraph about the sea.", 5, 32,
-                                            out / "latency")  # fmt: skip
+    model, settings = cpu_profile.model.served_name, cpu_profile.days.day1
+    records, summary = day1.measure_latency(live_server, model, day1.LATENCY_PROMPT, settings.latency_requests,
+                                            settings.latency_max_tokens, out / "latency")  # fmt: skip
     return day1.measure_machine_speed(live_server, model, summary, records, out / "burst")
 
 

@@ -159,6 +159,9 @@ def reference_check(
     return ReferenceCheck(comparisons, mean, exact, threshold, mean >= threshold)
 
 
+LATENCY_PROMPT = "Write a short paragraph about the sea."  # the idle-latency requests' text (each numbered)
+
+
 def measure_latency(
     server: Server, model: str, prompt: str, n: int, max_tokens: int, out_dir: Path
 ) -> tuple[list[RequestRecord], LatencySummary]:

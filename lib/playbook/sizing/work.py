@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from playbook.core.errors import PlaybookError
 from playbook.core.fileio import write_json_atomic
@@ -72,7 +72,7 @@ def load_speed(folder: Path) -> MachineSpeed | None:
         return None
     try:
         return MachineSpeed.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, ValidationError) as exc:
+    except ValueError as exc:  # bad JSON, or pydantic's ValidationError (a ValueError)
         first = str(exc).splitlines()[0]
         raise PlaybookError(f"{path} is not a machine speed ({first}): delete it, or run Day 1 again") from None
 
