@@ -1,5 +1,6 @@
-"""Day 3 against the shared live vLLM CPU server (caching on, backend auto) plus the servers it starts
-itself (guidance backend, caching off): structured output measured, prefix-cache hit rate from /metrics."""
+"""Day 3 against the shared live vLLM CPU server (caching on, backend auto; caching off as a per-request salt on
+it) plus the server it starts itself (guidance backend): structured output measured, prefix-cache hit rate from
+/metrics."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def test_day3_notebook_measures_structured_output_and_prefix_caching(live_server
     shared_on = next(r for r in rows if r["workload"] == "shared-prefix" and r["prefix_caching"])
     shared_off = next(r for r in rows if r["workload"] == "shared-prefix" and not r["prefix_caching"])
     assert shared_on["hit_rate"] >= 0.6 and (shared_off["hit_rate"] or 0) < 0.1
+    assert shared_off["caching_off_by"] == "a fresh cache_salt per request"  # vLLM: no second server for it
     assert "no-sharing/on" in metrics["steps"]["prefix_cache_warnings"]
     assert "sglang_structured" in metrics["skipped"]
     sessions = metrics["steps"]["sessions"]  # multi-turn chats: each turn resends its conversation

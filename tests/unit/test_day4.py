@@ -175,3 +175,26 @@ def test_the_gate_judges_quantized_candidates_that_measured_ok_and_reports_dtype
     assert list(gate.verdicts) == ["AWQ"] and {row["model"] for row in gate.checks} == {"AWQ"}
     assert dtype_only_rises(results) == {"bf16": pytest.approx(2.0)}
     assert Day4Steps.model_validate({"gate": to_jsonable(gate)}).gate.verdicts == gate.verdicts
+
+
+@pytest.mark.parametrize("dtype_baseline", [True, False])
+def test_the_original_in_the_activation_dtype_is_served_unless_the_profile_leaves_it_out(dtype_baseline):
+    from playbook.days.day4 import candidates, dtype_baseline_skipped
+    from playbook.days.worksize import day4_work
+    from playbook.sizing.work import MachineSpeed
+
+    profile = load_profile("cpu-smollm2", [f"days.day4.dtype_baseline={str(dtype_baseline).lower()}"])
+    found = [c.label for c in candidates(profile, "/m", {"awq": "/q/awq", "gptq": "/q/gptq"})]
+    both = ["original (float32)", "original (float16)"] if dtype_baseline else ["original (float32)"]
+    assert found == [*both, "AWQ W4A16", "GPTQ W4A16"]
+    skipped = dtype_baseline_skipped(profile)
+    assert (skipped is None) == dtype_baseline
+    assert skipped is None or ("days.day4.dtype_baseline is false" in skipped and "float16" in skipped)
+
+    def estimate(start_s: float) -> float:
+        speed = MachineSpeed(engine="vllm", ttft_ms=80, tpot_ms=30, prompt_tokens=40, burst_concurrency=8,
+                             burst_output_tok_s=160, start_s=start_s, measured_by="test")  # fmt: skip
+        counts, work = day4_work(profile, speed)
+        return work({c.key: c.minimum for c in counts})
+
+    assert estimate(20) - estimate(0) == pytest.approx(20 * (len(found) - 1))  # a start a model but the pooled one

@@ -83,9 +83,9 @@ def test_float32_lora_on_a_gpu_is_refused_with_the_fix(accelerator, dtype, refus
 def test_vllms_own_parser_refuses_the_articles_lora_flag_and_takes_pairs():
     """Runs vLLM's argument parser in the engine's interpreter (imports vLLM, starts no server)."""
     spec = load_profile("cpu-smollm2").engine_spec
-    article = lora.parse_lora_flags("vllm", spec, [lora.ARTICLE_LORA_FLAG])
+    article, real = lora.parse_lora_flags("vllm", spec, [[lora.ARTICLE_LORA_FLAG], lora.REAL_LORA_FLAG])
+    assert article.argv == [lora.ARTICLE_LORA_FLAG] and real.argv == lora.REAL_LORA_FLAG
     assert not article.accepted and "Invalid JSON format for --lora-modules" in article.said
-    real = lora.parse_lora_flags("vllm", spec, lora.REAL_LORA_FLAG)
     assert real.accepted and real.said == "module_a=/path/to/lora_a, module_b=/path/to/lora_b"
 
 

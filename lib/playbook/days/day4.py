@@ -170,7 +170,7 @@ def candidates(
     settings, dtype = profile.days.day4, profile.engine_spec.dtype
     activation = settings.activation_dtype or dtype
     found = [Candidate(f"original ({dtype})", original_dir, dtype, "none")]
-    if activation != dtype:
+    if activation != dtype and settings.dtype_baseline:
         found.append(Candidate(f"original ({activation})", original_dir, activation, "none"))
     for method, path in quantized.items():
         label = f"{method.upper()} W{settings.bits}A16"
@@ -180,6 +180,18 @@ def candidates(
         else:
             found.append(Candidate(label, path, activation, method))
     return found
+
+
+def dtype_baseline_skipped(profile: Profile) -> str | None:
+    """Why the original is not served at the quantized servers' activation dtype (None: it is, or needs not be)."""
+    settings, dtype = profile.days.day4, profile.engine_spec.dtype
+    activation = settings.activation_dtype or dtype
+    if activation == dtype or settings.dtype_baseline:
+        return None
+    return (
+        f"days.day4.dtype_baseline is false: the original is not served in {activation}, so each quantized "
+        f"model's change below includes what {activation} activations alone cost (true separates the two)"
+    )
 
 
 def run_candidate(

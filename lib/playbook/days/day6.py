@@ -4,6 +4,7 @@ traffic over adapters with the Day 7 load generator."""
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,12 @@ def answer(server: Server, model: str, question: str, max_tokens: int,
 
 def behaviour_rates(server: Server, models: list[str], behaviours: dict[str, Behaviour], questions: list[str],
                     max_tokens: int) -> list[dict[str, Any]]:  # fmt: skip
-    """For each served name, the share of answers showing each adapter's behaviour."""
+    """For each served name, the share of answers showing each adapter's behaviour. A model's questions go out
+    together (one at a time, 24 answers took 16 s of the day on 2 cores)."""
     rows = []
     for model in models:
-        answers = [answer(server, model, q, max_tokens) for q in questions]
+        with ThreadPoolExecutor(max_workers=len(questions)) as pool:
+            answers = list(pool.map(lambda q, m=model: answer(server, m, q, max_tokens), questions))
         row: dict[str, Any] = {"model": model, "answers": len(answers), "example": answers[0][:60]}
         for adapter, behaviour in behaviours.items():
             row[f"{adapter} behaviour"] = sum(has_behaviour(behaviour, a) for a in answers) / len(answers)

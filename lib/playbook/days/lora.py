@@ -215,12 +215,15 @@ def flags_parser_missing(engine: str) -> str | None:
     return None
 
 
-def parse_lora_flags(engine: str, spec: EngineSpec, flags: list[str]) -> FlagVerdict:
-    """What the engine's own parser makes of ``--lora-modules`` flags, run in its interpreter (a few seconds: it
-    imports the engine, starts nothing). Shows, rather than tells, that the article's comma form is refused."""
+def parse_lora_flags(engine: str, spec: EngineSpec, flag_sets: list[list[str]]) -> list[FlagVerdict]:
+    """What the engine's own parser makes of each set of ``--lora-modules`` flags, run in its interpreter (one
+    import of the engine for all sets; starts nothing). Shows, rather than tells, that the article's comma form
+    is refused."""
     python = resolve_interpreter(engine, spec)
     code = get_engine(engine).lora_flags_parser or ""
-    done = subprocess.run([python, "-c", code, *flags], capture_output=True, text=True, timeout=120)
-    lines = (done.stdout if done.returncode == 0 else done.stderr).strip().splitlines()
-    said = next((ln for ln in reversed(lines) if "error:" in ln), lines[-1] if lines else "")
-    return FlagVerdict(flags, done.returncode == 0, said.split("error: ", 1)[-1])
+    done = subprocess.run([python, "-c", code, json.dumps(flag_sets)], capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or len(lines) != len(flag_sets):
+        tail = (done.stderr.strip().splitlines() or [""])[-1]
+        raise LoraError(f"{engine}'s argument parser did not run ({tail}): check engines.{engine}.python")
+    return [FlagVerdict(flags, **json.loads(line)) for flags, line in zip(flag_sets, lines, strict=True)]

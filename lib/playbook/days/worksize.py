@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from playbook.core.profiles import Profile
+from playbook.days.quality import TASK_CONCURRENCY
 from playbook.sizing.work import Count, MachineSpeed, WorkPlan, plan_work, share_margin
 
 TASK_KINDS = 5  # Day 3's extraction kinds: person, company, order, choice, regex
@@ -74,7 +75,7 @@ def day3_work(profile: Profile, speed: MachineSpeed) -> tuple[list[Count], Calla
         turns = sum(speed.requests_s(chats, s.session_output_tokens, chats, k * s.session_input_tokens)
                     for k in range(1, s.session_turns + 1)) if chats else 0.0  # fmt: skip
         sessions = turns + s.session_turns * s.session_think_s if chats else 0.0
-        starts = speed.starts_s(len(s.extra_backends) + 1)  # a server per backend and one without caching
+        starts = speed.starts_s(len(s.extra_backends))  # a server per extra backend (caching off is a salt)
         return starts + structured + backends + prefix + sessions
 
     return counts, estimate
@@ -83,7 +84,7 @@ def day3_work(profile: Profile, speed: MachineSpeed) -> tuple[list[Count], Calla
 def day4_work(profile: Profile, speed: MachineSpeed) -> tuple[list[Count], Callable[[Mapping[str, int]], float]]:
     s = profile.days.day4
     dtype = profile.engine_spec.dtype
-    models = 1 + len(s.methods) + (1 if (s.activation_dtype or dtype) != dtype else 0)
+    models = 1 + len(s.methods) + (1 if (s.activation_dtype or dtype) != dtype and s.dtype_baseline else 0)
     answer = max(1, int(profile.days.day3.max_tokens * ANSWER_SHARE))
     counts = [
         Count("perplexity_windows", s.perplexity_windows, 4,
@@ -98,7 +99,7 @@ def day4_work(profile: Profile, speed: MachineSpeed) -> tuple[list[Count], Calla
     def estimate(n: Mapping[str, int]) -> float:
         windows = n["perplexity_windows"] * speed.request_s(1, s.perplexity_window_tokens)
         greedy = n["greedy_prompts"] * speed.request_s(s.greedy_tokens)
-        tasks = speed.requests_s(TASK_KINDS * n["tasks_per_kind"], answer)
+        tasks = speed.requests_s(TASK_KINDS * n["tasks_per_kind"], answer, TASK_CONCURRENCY)
         load = sum(speed.requests_s(max(n["speed_requests"], c), s.speed_output_tokens, c, 64)
                    for c in s.speed_concurrency)  # fmt: skip
         return speed.starts_s(models - 1) + models * (windows + greedy + tasks + load)

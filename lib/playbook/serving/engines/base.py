@@ -68,6 +68,9 @@ class EngineAdapter:
     metrics: ClassVar[Mapping[str, str]] = {}  # Prometheus series -> the load generator's column
     # (hit tokens, looked-up tokens): two counters whose increase over a workload gives its prefix-cache hit rate
     prefix_cache_series: ClassVar[tuple[str, str] | None] = None
+    # A request field that keys the request's cached blocks apart from every other request's: a fresh value on each
+    # request measures caching off on the running server. None: only a server started without caching can.
+    cache_salt_field: ClassVar[str | None] = None
     # Speculative decoding. Counters (Prometheus series -> drafts / draft_tokens / accepted_tokens, and the per-
     # position accepted counter): their increase over a workload gives its acceptance. Gauges (series ->
     # acceptance_rate / mean_accepted_length): the engine's own recent value, read once after the workload.
