@@ -31,7 +31,7 @@ def test_day7_notebook_with_1000_concurrent_requests(live_server, machine_speed,
     assert all(row["waves"] >= waves and row["measured"] == "steady state" for row in sweep.values())
     assert sweep[64]["requests"] == waves * 64 and sweep[64]["measured_requests"] < waves * 64
     # a baseline is compared only with a run of the same workload
-    assert metrics["steps"]["baseline_identity"]["workload"] == "synthetic, 64 in / 8 out, 1000 requests at c=1000"
+    assert metrics["steps"]["baseline_identity"]["workload"] == "synthetic, 16 in / 8 out, 1000 requests at c=1000"
     # one definition for every rate of a row: req/s x tokens per request = output tok/s; the cache measured
     for row in sweep.values():
         assert row["req_s"] * 8 == pytest.approx(row["output_tok_s"], rel=0.02), row

@@ -13,7 +13,7 @@ from playbook.load.baseline import BaselineIdentity, compare, load_baseline, mak
 from playbook.load.metrics import LatencySummary
 
 IDENTITY = BaselineIdentity(profile="cpu-smollm2", model="smollm2", engine="vllm", engine_version="0.32.0",
-                            workload="synthetic, 64 in / 8 out, 1000 requests at c=1000")  # fmt: skip
+                            workload="synthetic, 16 in / 8 out, 1000 requests at c=1000")  # fmt: skip
 SUMMARY: LatencySummary = TypeAdapter(LatencySummary).validate_python({
     "requests": 5, "successes": 5, "errors_by_kind": {}, "duration_s": 1.0,
     "ttft": {"count": 5, "mean_ms": 100.0, "p50_ms": 100.0, "p90_ms": 150.0, "p95_ms": 200.0, "p99_ms": 300.0},
@@ -93,7 +93,7 @@ def test_a_run_with_other_prompt_lengths_is_not_compared(saved):
 
     assert identity() == IDENTITY
     longer = identity("days.day7.input_tokens=512")
-    with pytest.raises(PlaybookError, match=r"workload: baseline .*64 in.* vs run .*512 in.*playbook baseline save"):
+    with pytest.raises(PlaybookError, match=r"workload: baseline .*16 in.* vs run .*512 in.*playbook baseline save"):
         compare(saved, longer, SUMMARY, 10)
 
 
