@@ -168,9 +168,9 @@ def candidates(
     separates what 16-bit activations cost from what 4-bit weights cost), then each quantized model
     (its dequantized copy where ``dequantized`` has one)."""
     settings, dtype = profile.days.day4, profile.engine_spec.dtype
-    activation = settings.activation_dtype or dtype
+    activation = dequantized_dtype(profile)
     found = [Candidate(f"original ({dtype})", original_dir, dtype, "none")]
-    if activation != dtype and settings.dtype_baseline:
+    if serves_dtype_baseline(profile):
         found.append(Candidate(f"original ({activation})", original_dir, activation, "none"))
     for method, path in quantized.items():
         label = f"{method.upper()} W{settings.bits}A16"
@@ -182,11 +182,16 @@ def candidates(
     return found
 
 
+def serves_dtype_baseline(profile: Profile) -> bool:
+    """Whether the original is served at the quantized servers' activation dtype too: only where that dtype differs
+    from the profile's, and the profile asks for it (``days.day4.dtype_baseline``)."""
+    return dequantized_dtype(profile) != profile.engine_spec.dtype and profile.days.day4.dtype_baseline
+
+
 def dtype_baseline_skipped(profile: Profile) -> str | None:
     """Why the original is not served at the quantized servers' activation dtype (None: it is, or needs not be)."""
-    settings, dtype = profile.days.day4, profile.engine_spec.dtype
-    activation = settings.activation_dtype or dtype
-    if activation == dtype or settings.dtype_baseline:
+    activation = dequantized_dtype(profile)
+    if activation == profile.engine_spec.dtype or serves_dtype_baseline(profile):
         return None
     return (
         f"days.day4.dtype_baseline is false: the original is not served in {activation}, so each quantized "

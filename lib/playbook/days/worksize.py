@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from playbook.core.profiles import Profile
+from playbook.days.day4 import serves_dtype_baseline
 from playbook.days.quality import TASK_CONCURRENCY
 from playbook.sizing.work import Count, MachineSpeed, WorkPlan, plan_work, share_margin
 
@@ -83,8 +84,7 @@ def day3_work(profile: Profile, speed: MachineSpeed) -> tuple[list[Count], Calla
 
 def day4_work(profile: Profile, speed: MachineSpeed) -> tuple[list[Count], Callable[[Mapping[str, int]], float]]:
     s = profile.days.day4
-    dtype = profile.engine_spec.dtype
-    models = 1 + len(s.methods) + (1 if (s.activation_dtype or dtype) != dtype and s.dtype_baseline else 0)
+    models = 1 + len(s.methods) + (1 if serves_dtype_baseline(profile) else 0)
     answer = max(1, int(profile.days.day3.max_tokens * ANSWER_SHARE))
     counts = [
         Count("perplexity_windows", s.perplexity_windows, 4,
