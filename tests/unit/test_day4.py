@@ -16,6 +16,7 @@ from playbook.core.fileio import to_jsonable
 from playbook.core.profiles import Day4Settings, QualityGate, load_profile
 from playbook.days.day4 import dequantized_dtype, fit_table, weight_memory_bytes
 from playbook.days.quality import evaluate_gate, greedy_agreement, perplexity, verdict
+from playbook.days.quant_job import calibration_batch_size
 from playbook.days.quantize import QuantizationConfigError, check_group_size, check_interpreter, job_key
 from playbook.sizing.architecture import ModelShape, load_shape
 from playbook.sizing.memory import quantized_weight_bytes
@@ -45,6 +46,13 @@ def test_job_key_is_stable_and_follows_what_changes_the_checkpoint():
     assert job_key(job, "abc", "lock1") != job_key({**job, "group_size": 32}, "abc", "lock1")
     assert job_key(job, "abc", "lock1") != job_key(job, "abd", "lock1")  # other source weights
     assert job_key(job, "abc", "lock1") != job_key(job, "abc", "lock2")  # other quantizer versions
+
+
+def test_awq_calibrates_in_one_batch_only_when_no_sample_would_be_cut():
+    even, uneven = [[1] * 128] * 16, [[1] * 128] * 15 + [[1] * 90]
+    assert calibration_batch_size("awq", even) == 16
+    assert calibration_batch_size("awq", uneven) == 1  # the collator would cut every sample to 90 tokens
+    assert calibration_batch_size("gptq", even) == 1  # measured: no faster, and its rounding changed
 
 
 def test_perplexity_known_cases():

@@ -134,3 +134,42 @@ def test_another_engines_lora_measurement_runs_end_to_end_against_an_endpoint(tm
 def test_a_day_without_the_engines_lora_parser_says_why_instead_of_running_another_engines():
     assert lora.flags_parser_missing("vllm") is None
     assert "no parser of sglang's LoRA flags" in lora.flags_parser_missing("sglang")
+
+
+def test_training_only_the_top_layers_matches_training_through_the_whole_model():
+    """The shortcut (frozen layers computed once, the loss on answer tokens alone) must give the adapter the
+    whole-model loop gives: same losses, same weights. A tiny random Llama keeps it fast."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    recipe = lora.AdapterRecipe("tiny", "tag", rank=2, steps=6, top_layers=1, learning_rate=1e-2, batch_size=2)
+    shape = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)  # fmt: skip
+    ids = torch.tensor([[5, 6, 7, 8, 9, 0], [10, 11, 12, 13, 0, 0]])
+    mask = (torch.arange(6) < torch.tensor([[6], [4]])).long()
+    labels = torch.tensor([[-100, -100, -100, 8, 9, -100], [-100, -100, 12, 13, -100, -100]])
+    batches = [(ids, labels, mask)]
+
+    def trained(shortcut: bool):
+        torch.manual_seed(0)
+        config = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], layers_to_transform=[2],
+                            init_lora_weights=False, task_type="CAUSAL_LM")  # fmt: skip
+        model = get_peft_model(LlamaForCausalLM(shape), config)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.learning_rate)
+        if shortcut:
+            losses = lora._train_top_layers(model.base_model.model, batches, 2, recipe, optimizer)
+        else:
+            losses = []
+            for _ in range(recipe.steps):
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                losses.append(loss.item())
+        return losses, {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+    (fast_losses, fast), (full_losses, full) = trained(True), trained(False)
+    assert fast_losses == pytest.approx(full_losses, rel=1e-5)
+    assert fast_losses[-1] < fast_losses[0]  # it learned something, so the comparison is not of two no-ops
+    assert all(torch.allclose(fast[k], full[k], atol=1e-6) for k in full)
+    assert fast and all(".layers.2." in k for k in fast)  # LoRA in the top layer only

@@ -98,6 +98,16 @@ def dequantize(job: dict) -> None:
     print(json.dumps(record))
 
 
+def calibration_batch_size(method: str, samples: list[list[int]]) -> int:
+    """AWQ calibrates in one batch when every sample has the same length, else one sample at a time.
+    Why: its grid search runs each layer on the samples ~10 times, and on a CPU one call over 16 x 128
+    tokens is far faster than 16 calls over 128 (AWQ 77.7 s -> 52.9 s on 2 cores, checkpoint identical
+    but for float rounding: 99.9997 % of packed weights equal, 2026-12-05). The batch must not shorten
+    anything: llm-compressor's collator truncates a batch to its shortest sample. GPTQ stays at 1: it
+    gained nothing (34 -> 35 s) and its rounding cascade changed."""
+    return len(samples) if method == "awq" and len({len(ids) for ids in samples}) == 1 else 1
+
+
 def main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
     if job.get("kind") == "dequantize":
@@ -113,12 +123,14 @@ def main(job_path: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(job["source_dir"])
     model = AutoModelForCausalLM.from_pretrained(job["source_dir"], dtype=job["torch_dtype"])
     dataset = calibration_dataset(job, tokenizer)
+    batch_size = calibration_batch_size(job["method"], dataset["input_ids"])
     oneshot(
         model=model,
         dataset=dataset,
         recipe=build_recipe(job),
         max_seq_length=job["max_seq_len"],
         num_calibration_samples=len(dataset),
+        batch_size=batch_size,
     )
     out = Path(job["out_dir"])
     model.save_pretrained(out, save_compressed=True)
@@ -129,6 +141,7 @@ def main(job_path: str) -> None:
         "cpu_pin_memory_workaround": workaround,
         "calibration_samples": len(dataset),
         "calibration_tokens": int(sum(len(x) for x in dataset["input_ids"])),
+        "calibration_batch_size": batch_size,
         "versions": {name: version(name) for name in ("llmcompressor", "compressed-tensors", "torch", "transformers")},
     }
     (out / "quantization.json").write_text(json.dumps(record, indent=2))
