@@ -218,3 +218,27 @@ def test_multi_turn_sessions_fill_their_row_per_engine():
     row = table["Multi-turn chats: TTFT p50 from turn 1 to the last, hit rate after turn 1 (Day 3)"]
     assert row["vllm (measured)"] == "120 → 125 ms over 3 turns, hit rate 70%-80%"
     assert row["sglang (measured)"] == selection.NOT_MEASURED
+
+
+WEEK = Path(__file__).resolve().parents[2] / "reference" / "h200-week-499cf7d"
+
+
+def test_each_engine_column_comes_from_its_own_run_or_the_run_that_measured_it_beside():
+    """The GPU week of one commit: SGLang's Days 3 and 6 were measured inside vLLM's runs, its Day 2 failed."""
+    vllm, sglang = selection.gather_evidence(WEEK / "vllm"), selection.gather_evidence(WEEK / "sglang")
+    table = {row["dimension"]: row for row in selection.evidence_table(vllm, others=[sglang])}
+
+    def cells(dimension):
+        return table[dimension]["vllm (measured)"], table[dimension]["sglang (measured)"]
+
+    assert cells("Constrained output valid rate (Day 3)") == ("90 %", "92 %")  # SGLang's from vLLM's Day 3
+    assert cells("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)") == ("0.89 x", "0.98 x")
+    assert cells("Speculative decoding, best speedup at c=1 (Day 2)") == ("0.84 x", "0.61 x (the day failed)")
+    assert cells("Multi-turn chats: TTFT p50 from turn 1 to the last, hit rate after turn 1 (Day 3)") == (
+        "Day 3 ran without this step", "Day 3 ran without this step")  # fmt: skip
+    assert cells("4-bit quality gate, vs the original (Day 4)") == (selection.NOT_MEASURED,) * 2  # neither ran it
+    assert table["Output tok/s at 1000 concurrent (Day 7)"]["sglang (measured)"] == "5,134 tok/s"
+    alone = {row["dimension"]: row for row in selection.evidence_table(vllm)}
+    # without SGLang's own run, vLLM's Day 2 is not SGLang's; its Day 3 still holds SGLang's rows
+    assert alone["Speculative decoding, best speedup at c=1 (Day 2)"]["sglang (measured)"] == selection.NOT_MEASURED
+    assert alone["Constrained output valid rate (Day 3)"]["sglang (measured)"] == "92 %"

@@ -104,3 +104,31 @@ def test_without_a_verdict_the_profiles_replicas_stand():
     deployment = deployment_for(load_profile("cpu-smollm2"), verdict, CHAT)
     assert verdict.engine is None and deployment.scaling is None
     assert "minReplicas: 1" in deployment.manifest_yaml and "HorizontalPodAutoscaler" not in deployment.manifest_yaml
+
+
+def _day3_beside(profile: str):
+    """vLLM's Day 3 that served the same structured tasks on SGLang after it (a GPU profile's notebook)."""
+    comparison = [{"engine": e, "workload": "structured", "constrained": c, "concurrency": 32, "tpot_p50_ms": t,
+                   "valid_rate": 1.0}
+                  for e, c, t in (("vllm", False, 20.0), ("vllm", True, 25.0),
+                                  ("sglang", False, 20.0), ("sglang", True, 40.0))]  # fmt: skip
+    return parse_day_result(day_metrics(3, {"comparison": comparison}, profile=profile))
+
+
+def test_sglangs_structured_ratio_measured_beside_vllm_is_weighed():
+    workload = selection.Workload(structured_share=0.4, shared_prefix_share=0.0)
+    vllm, sglang = engine("vllm", [1000, 990, 1010]), engine("sglang", [1000, 995, 1005])
+    vllm.days[3] = _day3_beside("cpu-smollm2")
+    verdict = decide_measured(workload, {"vllm": vllm, "sglang": sglang}, 3.5)
+    ratios = {c.engine: c.structured_ratio for c in verdict.capacities}
+    assert ratios == {"vllm": pytest.approx(0.8), "sglang": pytest.approx(0.5)} and not verdict.missing
+
+
+def test_a_structured_ratio_from_another_model_is_not_weighed_and_says_why():
+    workload = selection.Workload(structured_share=0.4, shared_prefix_share=0.0)
+    vllm = engine("vllm", [1000, 990, 1010])  # Day 7 on cpu-smollm2
+    vllm.days[3] = _day3_beside("h100-smollm2")
+    verdict = decide_measured(workload, {"vllm": vllm}, 3.5)
+    (capacity,) = verdict.capacities
+    assert capacity.structured_ratio is None and capacity.mix_tok_s == pytest.approx(1000)
+    assert any("Day 3 measured vllm on h100-smollm2, its capacity is from cpu-smollm2" in m for m in verdict.missing)

@@ -514,6 +514,73 @@ def _sessions_text(day3: Day3Result | None, engine: str) -> str:
     return ttft + (f", hit rate {min(later):.0%}-{max(later):.0%}" if later else ", no cache counters")
 
 
+def _ran(ev: Evidence, engine: str, day: int) -> bool:
+    """Whether this run's day ``day`` served ``engine``: its own engine, or one it measured beside (Days 3, 6)."""
+    if day not in ev.days:
+        return False
+    if ev.engine == engine:
+        return True
+    if day == 3:
+        return engine in ev.day3.engines()
+    return day == 6 and getattr(ev.day6.steps, f"{engine}_multi_lora", None) is not None
+
+
+def _cell(columns: dict[str, Evidence], engine: str, day: int, read) -> str:
+    """``read(evidence, engine)`` on the engine's own run first, then on the other engines' runs: on a GPU profile
+    Days 3 and 6 also serve the same work on SGLang after vLLM, so vLLM's run holds SGLang's numbers too. Where the
+    day served the engine but has no such step (a run of older code), the cell says so rather than 'not measured'."""
+    own = [columns[engine]] if engine in columns else []
+    runs = own + [ev for name, ev in columns.items() if name != engine]
+    for ev in runs:
+        value = read(ev, engine)
+        if value is not None:
+            return value
+    return f"Day {day} ran without this step" if any(_ran(ev, engine, day) for ev in runs) else NOT_MEASURED
+
+
+def _own_day(ev: Evidence, engine: str, day: int, text: str | None) -> str | None:
+    """A day's figure for the run's own engine only, with the day's status where it did not end ok (a failed
+    Day 2 still measured its speedups; the reader must see that the day failed)."""
+    if ev.engine != engine or text is None:
+        return None
+    status = ev.days[day].status
+    return text if status == "ok" else f"{text} (the day {status})"
+
+
+def _day_rows(columns: dict[str, Evidence]) -> list[tuple[str, dict[str, str]]]:
+    """Days 2, 3, 4 and 6, one cell per engine, each from the run that measured that engine."""
+
+    def day3_row(ev: Evidence, engine: str, constrained: bool) -> str | None:
+        row = next(iter(ev.day3.rows(engine, "structured", constrained=constrained)), None) if ev.day3 else None
+        return _fmt(_percent(row.valid_rate), "%") if row and row.valid_rate is not None else None
+
+    def hit_rate(ev: Evidence, engine: str) -> str | None:
+        share = ev.day3.prefix_hit_rate(engine) if ev.day3 else None
+        return _fmt(_percent(share), "%") if share is not None else None
+
+    def sessions(ev: Evidence, engine: str) -> str | None:
+        text = _sessions_text(ev.day3, engine)
+        return None if text == NOT_MEASURED else text
+
+    def lora(ev: Evidence, engine: str) -> str | None:
+        ratio = ev.day6.mixed_over_base(None if engine == ev.engine else engine) if ev.day6 else None
+        return _fmt(ratio, "x", 2) if ratio is not None else None
+
+    cells = {
+        "Speculative decoding, best speedup at c=1 (Day 2)":
+            (2, lambda ev, e: _own_day(ev, e, 2, (x := _spec_speedup(ev)) and _fmt(x, "x", 2))),
+        "Constrained output valid rate (Day 3)": (3, lambda ev, e: day3_row(ev, e, True)),
+        "Prompt-only output valid rate (Day 3)": (3, lambda ev, e: day3_row(ev, e, False)),
+        "Prefix-cache hit rate, shared-prefix workload (Day 3)": (3, hit_rate),
+        "Multi-turn chats: TTFT p50 from turn 1 to the last, hit rate after turn 1 (Day 3)": (3, sessions),
+        "Multi-LoRA: mixed-adapter / base-only throughput (Day 6)": (6, lora),
+        "4-bit quality gate, vs the original (Day 4)":
+            (4, lambda ev, e: _own_day(ev, e, 4, _quantization_summary(ev))),
+    }  # fmt: skip
+    return [(name, {engine: _cell(columns, engine, day, read) for engine in ARTICLE_ENGINES})
+            for name, (day, read) in cells.items()]  # fmt: skip
+
+
 def evidence_table(
     evidence: Evidence,
     reference: MultiGpuSummary | None = None,
@@ -521,32 +588,17 @@ def evidence_table(
     gpu_week: GpuReference | None = None,
     others: Sequence[Evidence] = (),
 ) -> list[dict[str, str]]:
-    """Engine x dimension: measured values where they exist, an explicit gap where they don't."""
-    day3 = evidence.day3
-    constrained = next(iter(day3.rows(BASELINE, "structured", constrained=True)), None) if day3 else None
-    sglang = next(iter(day3.rows(ALTERNATIVE, "structured", constrained=True)), None) if day3 else None
-    hit = day3.prefix_hit_rate(BASELINE) if day3 else None
-    speedup = _spec_speedup(evidence)
+    """Engine x dimension: measured values where they exist, an explicit gap where they don't. Each engine's
+    column comes from its own run (``others``: one run per engine), or from a run that measured it beside."""
+    columns = engine_columns(evidence, others)
     h100_tp1 = reference.variant("qwen7b-tp1") if reference else None
     h100_c256 = h100_tp1.level(256) if h100_tp1 else None
-    rows = [
-        ("Speculative decoding, best speedup at c=1 (Day 2)", _fmt(speedup, "x", 2), NOT_MEASURED),
-        ("Constrained output valid rate (Day 3)", _fmt(_percent(constrained and constrained.valid_rate), "%"),
-         _fmt(_percent(sglang and sglang.valid_rate), "%")),
-        ("Prefix-cache hit rate, shared-prefix workload (Day 3)", _fmt(_percent(hit), "%"), NOT_MEASURED),
-        ("Multi-turn chats: TTFT p50 from turn 1 to the last, hit rate after turn 1 (Day 3)",
-         _sessions_text(day3, BASELINE), _sessions_text(day3, ALTERNATIVE)),
-        ("Multi-LoRA: mixed-adapter / base-only throughput (Day 6)", _fmt(_lora_ratio(evidence), "x", 2),
-         _fmt(_lora_ratio(evidence, ALTERNATIVE), "x", 2)),
-        ("4-bit quality gate, vs the original (Day 4)", _quantization_summary(evidence) or NOT_MEASURED,
-         NOT_MEASURED),
-        ("H100 reference: 7B dummy, tok/s at c=256 (committed)",
-         _fmt(h100_c256 and h100_c256.output_tok_s, "tok/s"), NOT_MEASURED),
-    ]  # fmt: skip
-    rows += _gpu_day3_rows(gpu_day3) + _gpu_week_rows(gpu_week)
-    per_engine = [(d, {BASELINE: v, ALTERNATIVE: s}) for d, v, s in rows]
+    fixed = [("H100 reference: 7B dummy, tok/s at c=256 (committed)",
+              _fmt(h100_c256 and h100_c256.output_tok_s, "tok/s"), NOT_MEASURED)] if reference else []  # fmt: skip
+    fixed += _gpu_day3_rows(gpu_day3) + _gpu_week_rows(gpu_week)
+    per_engine = [(d, {BASELINE: v, ALTERNATIVE: s}) for d, v, s in fixed]
     table = []
-    for dimension, values in _engine_rows(engine_columns(evidence, others)) + per_engine:
+    for dimension, values in _engine_rows(columns) + _day_rows(columns) + per_engine:
         table.append({"dimension": dimension, **{f"{e} (measured)": values.get(e, NOT_MEASURED)
                                                 for e in ARTICLE_ENGINES}})  # fmt: skip
     return table

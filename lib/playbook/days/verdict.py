@@ -22,7 +22,7 @@ module answers from what the days measured, for every engine that has results fo
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,17 +110,34 @@ def _structured_ratio(evidence: Evidence, engine: str) -> float | None:
     return free.tpot_p50_ms / constrained.tpot_p50_ms  # per stream: tokens/s scale as 1 / TPOT
 
 
-def capacity(engine: str, evidence: Evidence, workload: Workload) -> EngineCapacity:
-    """One engine's SLO-meeting capacity for the questionnaire's mix, and what it lacks."""
+def _structured_evidence(engine: str, evidence: Evidence, beside: Sequence[Evidence], workload: Workload,
+                         ) -> tuple[float | None, str | None]:  # fmt: skip
+    """The engine's constrained/prompt-only ratio from its own Day 3, or a Day 3 that measured it beside another
+    engine; and what is missing instead. A ratio measured on another model than the capacity is not weighed:
+    grammar work costs a 135M model's step far more, in share, than a 7B's."""
+    share = f"{workload.structured_share:.0%}"
+    found = next((ev for ev in (evidence, *beside) if _structured_ratio(ev, engine) is not None), None)
+    if found is None:
+        return None, f"structured output ({share} of requests): run Day 3 with engine={engine}"
+    day3, day7 = found.day3.profile, evidence.day7.profile if evidence.day7 else None
+    if day7 and day3 != day7:
+        return None, (f"structured output ({share} of requests): Day 3 measured {engine} on {day3}, its capacity "
+                      f"is from {day7}; a ratio from another model is not weighed")  # fmt: skip
+    return _structured_ratio(found, engine), None
+
+
+def capacity(engine: str, evidence: Evidence, workload: Workload, beside: Sequence[Evidence] = ()) -> EngineCapacity:
+    """One engine's SLO-meeting capacity for the questionnaire's mix, and what it lacks (``beside``: the other
+    engines' runs, whose Day 3 may have measured this engine too)."""
     best = best_level_within_slo(evidence.sweep_levels(), workload.ttft_slo_ms, workload.tpot_slo_ms)
     missing = []
     if best is None:
         why = "no Day 7 level" if not evidence.sweep_levels() else "no Day 7 level within the SLOs"
         missing.append(f"chat capacity ({why}): run Day 7 with engine={engine}")
-    ratio = _structured_ratio(evidence, engine) if workload.structured_share else None
-    if workload.structured_share and ratio is None:
-        share = f"{workload.structured_share:.0%}"
-        missing.append(f"structured output ({share} of requests): run Day 3 with engine={engine}")
+    ratio = None
+    if workload.structured_share:
+        ratio, gap = _structured_evidence(engine, evidence, beside, workload)
+        missing += [gap] if gap else []
     if workload.shared_prefix_share:
         share = f"{workload.shared_prefix_share:.0%}"
         chats = evidence.day3 and any(t.engine == engine for t in evidence.day3.steps.sessions or [])
@@ -140,7 +157,9 @@ def decide_measured(workload: Workload, columns: Mapping[str, Evidence], usd_per
     """The measured verdict over every engine with results, with the article's beside it."""
     first = next(iter(columns.values()), Evidence())
     article = decide(workload, first)
-    caps = tuple(capacity(engine, ev, workload) for engine, ev in columns.items())
+    caps = tuple(
+        capacity(engine, ev, workload, [o for e, o in columns.items() if e != engine]) for engine, ev in columns.items()
+    )
     costs = {c.engine: volume_cost(workload.daily_output_tokens, workload.peak_to_average, c.mix_tok_s, usd_per_hour,
                                    gpus_per_replica) for c in caps if c.mix_tok_s}  # fmt: skip
     missing = tuple(dict.fromkeys(m for c in caps for m in c.missing))  # a class missing for both: said once
