@@ -1,22 +1,26 @@
-"""Assemble a GPU week, one folder per engine, from committed reference runs of one code commit.
+"""Assemble a GPU week, one folder per engine, from committed reference runs of one code commit, and run the
+selection over it.
 
 Why: a lease of 30 device minutes runs one or two days, so the GPU week is measured over several sessions, each
 committed in a folder of its own. The selection report reads one run per engine (``evidence_dir`` and
 ``compare_runs``). This copies each listed day's ``metrics.json`` into ``OUT/<engine>/dayNN/``, with the manifest
 of the engine's Day 7 run (its GPU self-test and versions), and writes ``OUT/sources.json``: where each day came
-from, its profile and status. A day from another commit is refused: the point is one code commit.
+from, its profile and status. A day from another commit is refused: the point is one code commit. Then it runs the
+selection notebook over the folders (``OUT/selection/day08/``: ``metrics.json`` and the rendered ``report.html``)
+with no committed reference of another commit beside them, so every engine column comes from this week.
 
     .venv/bin/python benchmarks/gpu/assemble_week.py benchmarks/gpu/week-499cf7d.json
 
-The spec (JSON): ``{"commit": "<sha>", "out": "reference/<folder>", "days": {"<engine>": {"<day>": "<run
-folder>"}}}``, paths from the repository root. A run folder holds ``manifest.json`` and ``dayNN/``; a day that
-another engine's run measured beside its own (SGLang on vLLM's Days 3 and 6) is not listed: the report finds it
-there.
+The spec (JSON): ``{"commit": "<sha>", "out": "reference/<folder>", "selection_profile": "<profile>", "days":
+{"<engine>": {"<day>": "<run folder>"}}}``, paths from the repository root; the first engine is the evidence run.
+A run folder holds ``manifest.json`` and ``dayNN/``; a day that another engine's run measured beside its own
+(SGLang on vLLM's Days 3 and 6) is not listed: the report finds it there.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -54,6 +58,29 @@ def assemble(spec: dict) -> dict:
     return {"commit": commit, "days": sources}
 
 
+def run_selection(out: Path, engines: list[str], profile: str) -> Path:
+    """The selection notebook over the assembled folders, as the runner would render it; the executed notebook
+    is not kept (the report and metrics.json are)."""
+    import papermill
+
+    from playbook.run.runner import render_html
+
+    notebooks = REPO / "notebooks"
+    day08 = out / "selection" / "day08"
+    shutil.rmtree(day08.parent, ignore_errors=True)
+    day08.mkdir(parents=True)
+    here = {engine: os.path.relpath(out / engine, notebooks) for engine in engines}
+    parameters = {"profile": profile, "evidence_dir": here[engines[0]], "compare_runs": [here[e] for e in engines[1:]],
+                  "gpu_day3_json": "", "gpu_reference_dir": "", "reference_json": "",
+                  "output_dir": os.path.relpath(day08, notebooks)}  # fmt: skip
+    executed = day08 / "notebook.ipynb"
+    papermill.execute_notebook(str(notebooks / "selection_report.ipynb"), str(executed), parameters=parameters,
+                               cwd=str(notebooks), progress_bar=False)  # fmt: skip
+    render_html(executed, day08 / "report.html", f"Day 8: Engine selection over {out.name}")
+    executed.unlink()
+    return day08
+
+
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     out = REPO / spec["out"]
@@ -62,6 +89,9 @@ def main(spec_path: str) -> None:
     for engine, days in record["days"].items():
         listed = ", ".join(f"{d} ({v['profile']}, {v['status']})" for d, v in days.items())
         print(f"{engine}: days {listed}")
+    day08 = run_selection(out, list(record["days"]), spec["selection_profile"])
+    verdict = json.loads((day08 / "metrics.json").read_text())["steps"]["measured_verdict"]
+    print(f"selection: {day08.relative_to(REPO)}: {verdict['engine']}{' (a tie)' if verdict['tie'] else ''}")
 
 
 if __name__ == "__main__":
