@@ -1,0 +1,40 @@
+"""benchmarks/gpu/assemble_week.py: a GPU week is assembled from runs of one code commit only."""
+
+import importlib.util
+import json
+
+import pytest
+
+from playbook.core.profiles import REPO_ROOT
+from tests.support.results import day_metrics
+
+spec = importlib.util.spec_from_file_location("assemble_week", REPO_ROOT / "benchmarks" / "gpu" / "assemble_week.py")
+assemble_week = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(assemble_week)
+
+
+def run_folder(root, name: str, commit: str, days: dict[int, str]):
+    folder = root / name
+    for day, status in days.items():
+        (folder / f"day{day:02d}").mkdir(parents=True)
+        (folder / f"day{day:02d}" / "metrics.json").write_text(json.dumps(day_metrics(day, {}, status=status)))
+    (folder / "manifest.json").write_text(json.dumps({"environment": {"git_commit": commit}}))
+    return str(folder)
+
+
+def test_days_of_one_commit_are_copied_with_where_they_came_from(tmp_path):
+    first = run_folder(tmp_path, "a", "abc123" + "0" * 34, {1: "ok", 2: "failed"})
+    second = run_folder(tmp_path, "b", "abc123" + "0" * 34, {7: "ok"})
+    out = tmp_path / "week"
+    record = assemble_week.assemble({"commit": "abc123", "out": str(out),
+                                     "days": {"vllm": {"1": first, "2": first, "7": second}}})  # fmt: skip
+    assert record["days"]["vllm"]["2"] == {"from": first, "profile": "cpu-smollm2", "status": "failed"}
+    assert sorted(p.name for p in (out / "vllm").iterdir()) == ["day01", "day02", "day07", "manifest.json"]
+
+
+def test_a_run_of_another_commit_is_refused(tmp_path):
+    ours = run_folder(tmp_path, "a", "abc123" + "0" * 34, {1: "ok"})
+    other = run_folder(tmp_path, "b", "def456" + "0" * 34, {7: "ok"})
+    with pytest.raises(SystemExit, match="commit def456000000, not abc123: not one code commit"):
+        assemble_week.assemble({"commit": "abc123", "out": str(tmp_path / "week"),
+                                "days": {"vllm": {"1": ours, "7": other}}})  # fmt: skip
