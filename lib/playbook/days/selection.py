@@ -563,7 +563,7 @@ def _day_rows(columns: dict[str, Evidence]) -> list[tuple[str, dict[str, str]]]:
         return None if text == NOT_MEASURED else text
 
     def lora(ev: Evidence, engine: str) -> str | None:
-        ratio = ev.day6.mixed_over_base(None if engine == ev.engine else engine) if ev.day6 else None
+        ratio = _lora_ratio(ev, None if engine == ev.engine else engine)  # None: the run's own engine
         return _fmt(ratio, "x", 2) if ratio is not None else None
 
     cells = {

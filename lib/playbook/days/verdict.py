@@ -110,20 +110,20 @@ def _structured_ratio(evidence: Evidence, engine: str) -> float | None:
     return free.tpot_p50_ms / constrained.tpot_p50_ms  # per stream: tokens/s scale as 1 / TPOT
 
 
-def _structured_evidence(engine: str, evidence: Evidence, beside: Sequence[Evidence], workload: Workload,
-                         ) -> tuple[float | None, str | None]:  # fmt: skip
+def _structured_ratio_of_runs(engine: str, evidence: Evidence, beside: Sequence[Evidence], workload: Workload,
+                              ) -> tuple[float | None, str | None]:  # fmt: skip
     """The engine's constrained/prompt-only ratio from its own Day 3, or a Day 3 that measured it beside another
     engine; and what is missing instead. A ratio measured on another model than the capacity is not weighed:
     grammar work costs a 135M model's step far more, in share, than a 7B's."""
     share = f"{workload.structured_share:.0%}"
-    found = next((ev for ev in (evidence, *beside) if _structured_ratio(ev, engine) is not None), None)
+    found = next(((ev, r) for ev in (evidence, *beside) if (r := _structured_ratio(ev, engine)) is not None), None)
     if found is None:
         return None, f"structured output ({share} of requests): run Day 3 with engine={engine}"
-    day3, day7 = found.day3.profile, evidence.day7.profile if evidence.day7 else None
-    if day7 and day3 != day7:
-        return None, (f"structured output ({share} of requests): Day 3 measured {engine} on {day3}, its capacity "
-                      f"is from {day7}; a ratio from another model is not weighed")  # fmt: skip
-    return _structured_ratio(found, engine), None
+    (run, ratio), day7 = found, evidence.day7.profile if evidence.day7 else None
+    if day7 and run.day3.profile != day7:
+        return None, (f"structured output ({share} of requests): Day 3 measured {engine} on {run.day3.profile}, its "
+                      f"capacity is from {day7}; a ratio from another model is not weighed")  # fmt: skip
+    return ratio, None
 
 
 def capacity(engine: str, evidence: Evidence, workload: Workload, beside: Sequence[Evidence] = ()) -> EngineCapacity:
@@ -136,7 +136,7 @@ def capacity(engine: str, evidence: Evidence, workload: Workload, beside: Sequen
         missing.append(f"chat capacity ({why}): run Day 7 with engine={engine}")
     ratio = None
     if workload.structured_share:
-        ratio, gap = _structured_evidence(engine, evidence, beside, workload)
+        ratio, gap = _structured_ratio_of_runs(engine, evidence, beside, workload)
         missing += [gap] if gap else []
     if workload.shared_prefix_share:
         share = f"{workload.shared_prefix_share:.0%}"
