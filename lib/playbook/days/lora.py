@@ -122,7 +122,8 @@ def _train_top_layers(causal_lm, batches, first: int, recipe: AdapterRecipe, opt
     """The training steps, on the layers that learn only. Why: LoRA sits in the top layers, so what the
     frozen layers below make of each batch never changes; it is computed once, and each step runs the top
     layers and scores the answer tokens alone (the same loss as ``labels=``: the mean over answer tokens).
-    On 2 cores this took a 40-step adapter from 18.8 s to 7.8 s with bit-identical weights (2026-12-05)."""
+    On 2 cores this took a 40-step adapter from 18.8 s to 7.8 s with bit-identical weights
+    (benchmarks/results/cold-speedups-2026-12-05.txt)."""
     import torch
 
     trunk = causal_lm.model

@@ -101,10 +101,11 @@ def dequantize(job: dict) -> None:
 def calibration_batch_size(method: str, samples: list[list[int]]) -> int:
     """AWQ calibrates in one batch when every sample has the same length, else one sample at a time.
     Why: its grid search runs each layer on the samples ~10 times, and on a CPU one call over 16 x 128
-    tokens is far faster than 16 calls over 128 (AWQ 77.7 s -> 52.9 s on 2 cores, checkpoint identical
-    but for float rounding: 99.9997 % of packed weights equal, 2026-12-05). The batch must not shorten
+    tokens is far faster than 16 calls over 128 (AWQ 74.7 s -> 52.9-54.5 s on 2 cores, the checkpoint
+    identical but for float rounding: 99.9997 % of packed weights equal). The batch must not shorten
     anything: llm-compressor's collator truncates a batch to its shortest sample. GPTQ stays at 1: it
-    gained nothing (34 -> 35 s) and its rounding cascade changed."""
+    gained nothing (34 -> 35 s) and its rounding cascade changed. Measurements:
+    benchmarks/results/cold-speedups-2026-12-05.txt."""
     return len(samples) if method == "awq" and len({len(ids) for ids in samples}) == 1 else 1
 
 
