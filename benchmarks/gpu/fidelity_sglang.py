@@ -1,20 +1,30 @@
-"""Fidelity against SGLang: does the playbook's load generator measure an SGLang server as SGLang's own client does?
+"""Fidelity against SGLang's client: does the playbook's load generator measure a server as ``sglang.bench_serving``
+does?
 
-One SGLang server (the profile's, launched by the playbook), the same prompts and output length for both clients,
-through the same endpoint (/v1/chat/completions, ignore_eos). At each concurrency the playbook's client and
-``python -m sglang.bench_serving`` run alternately, ROUNDS times each; the table gives the medians of the rounds and
-the ratio ours / SGLang's (target 0.95-1.05, as against vLLM's client). Both report whole-run numbers here (the same
-definitions: median TTFT, median TPOT, output tokens / wall time), not Day 7's steady window.
+One server (the profile's engine, launched by the playbook: SGLang on the lent GPU), the same prompts and output
+length for both clients, through the same endpoint (/v1/chat/completions, ignore_eos). At each concurrency the
+playbook's client and ``python -m sglang.bench_serving`` run alternately, ROUNDS times each; the table gives the
+medians of the rounds and the ratio ours / SGLang's (target 0.95-1.05, as against vLLM's client). Both report
+whole-run numbers here (the same definitions: median TTFT, median TPOT, output tokens / wall time), not Day 7's
+steady window.
 
-Cache state is controlled, so both clients measure the same thing: SGLang's radix cache is flushed
-(``POST /flush_cache``) before every round of either client, and no prompt is pre-sent. The first round of
-2026-11-30 pre-sent every prompt once, so both clients met fully cached prompts; it was 23-31 % apart at c=256
-with no record to say why. Now every round's per-request records of both clients are kept (``records/``, gzip:
-ours as ``requests.jsonl``, SGLang's from ``--output-details`` without the generated texts), so a gap can be
-traced to the requests that make it.
+Every round of either client sends the same prompts, so every round starts from a cold prefix cache
+(``playbook.load.cache.cold_round``): SGLang's radix cache is emptied (``POST /flush_cache``); an engine that
+takes a cache salt instead (vLLM) gets a salt no earlier round used, in both clients' requests. The hit rate each
+round met is read from the engine's counters and kept. No prompt is pre-sent. The first round of 2026-11-30
+pre-sent every prompt once, so both clients met fully cached prompts; it was 23-31 % apart at c=256 with no record
+to say why. Now every round's per-request records of both clients are kept (``records/``, gzip: ours as
+``requests.jsonl``, SGLang's from ``--output-details`` without the generated texts), so a gap can be traced to the
+requests that make it.
 
-Runs on the lent GPU through device_fidelity_sglang.sh. Every finished level is appended to OUT/fidelity.jsonl at
-once, so a call that runs out of time still brings back what it measured.
+On the lent GPU through device_fidelity_sglang.sh. On a CPU machine, against vLLM, the same script checks the
+tooling before a lease spends device minutes on it (SGLang's client from its wheel, unpacked; it needs no GPU)::
+
+    .venv/bin/python benchmarks/gpu/fidelity_sglang.py --profile cpu-smollm2 --engine vllm \
+        --client-python .venv/bin/python --client-path /tmp/sgl/src --levels 1,8 --rounds 3 --out outputs/fid
+
+Every finished level is appended to OUT/fidelity.jsonl at once, so a call that runs out of time still brings back
+what it measured.
 """
 
 from __future__ import annotations
@@ -27,43 +37,81 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 from _common import median, print_table
 
 from playbook.core.profiles import load_profile
-from playbook.load.datasets import build_requests
+from playbook.load.cache import cold_round, hit_rate_between, read_counters, with_fields
+from playbook.load.datasets import SampleRequest, build_requests
 from playbook.load.loadgen import LoadConfig, run_load
 from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
 
 
-def sglang_bench(python: str, env: dict[str, str], base_url: str, model: str, tokenizer: str, prompts: Path, n: int,
-                 concurrency: int, output_tokens: int, records: Path) -> dict:  # fmt: skip
+@dataclass(frozen=True)
+class Client:
+    """Where ``sglang.bench_serving`` runs: its interpreter and environment (the SGLang stack's, or an unpacked
+    wheel on PYTHONPATH), and the tokenizer folder it counts with."""
+
+    python: str
+    env: dict[str, str]
+    tokenizer: str
+
+
+@dataclass(frozen=True)
+class Round:
+    """One client's round: how its cache was made cold, the hit rate it met, and its three numbers."""
+
+    client: str
+    cache: str
+    hit_rate: float | None
+    ttft_p50_ms: float
+    tpot_p50_ms: float
+    output_tok_s: float
+
+
+def sglang_args(endpoint: Endpoint, tokenizer: str, prompts: Path, n: int, concurrency: int, output_tokens: int,
+                fields: dict[str, str], out: Path) -> list[str]:  # fmt: skip
+    """``sglang.bench_serving``'s argv for the prompts file: chat completions, ``n`` prompts at ``concurrency``,
+    no warm-up, ``fields`` in every request body (a cache salt), per-request details into ``out``."""
+    args = ["--backend", "sglang-oai-chat", "--base-url", endpoint.base_url, "--model", endpoint.model,
+            "--tokenizer", tokenizer, "--dataset-name", "custom", "--dataset-path", str(prompts),
+            "--sharegpt-output-len", str(output_tokens), "--num-prompts", str(n),
+            "--max-concurrency", str(concurrency), "--warmup-requests", "0", "--output-file", str(out),
+            "--output-details", "--disable-tqdm", "--seed", "0"]  # fmt: skip
+    return [*args, "--extra-request-body", json.dumps(fields)] if fields else args
+
+
+def sglang_bench(client: Client, endpoint: Endpoint, prompts: Path, n: int, concurrency: int, output_tokens: int,
+                 fields: dict[str, str], records: Path) -> dict:  # fmt: skip
     """One ``sglang.bench_serving`` run over the prompts file; its JSONL result line (per-request details, less
     the generated texts, go gzipped to ``records``)."""
+    env = {**client.env, **({"OPENAI_API_KEY": endpoint.api_key} if endpoint.api_key else {})}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.jsonl"
-        args = ["--backend", "sglang-oai-chat", "--base-url", base_url, "--model", model, "--tokenizer", tokenizer,
-                "--dataset-name", "custom", "--dataset-path", str(prompts), "--sharegpt-output-len", str(output_tokens),
-                "--num-prompts", str(n), "--max-concurrency", str(concurrency), "--warmup-requests", "0",
-                "--output-file", str(out), "--output-details", "--disable-tqdm", "--seed", "0"]  # fmt: skip
-        done = subprocess.run([python, "-m", "sglang.bench_serving", *args], capture_output=True, text=True, env=env)
+        argv = sglang_args(endpoint, client.tokenizer, prompts, n, concurrency, output_tokens, fields, out)
+        done = subprocess.run([client.python, "-m", "sglang.bench_serving", *argv], capture_output=True, text=True,
+                              env=env)  # fmt: skip
         if done.returncode != 0 or not out.exists():
             raise RuntimeError(f"sglang.bench_serving failed:\n{done.stdout[-1500:]}\n{done.stderr[-2500:]}")
         result = json.loads(out.read_text().strip().splitlines()[-1])
         details = {k: v for k, v in result.items() if k != "generated_texts"}
         with gzip.open(records, "wt") as sink:
             sink.write(json.dumps(details) + "\n")
+        if result.get("completed") != n:
+            raise RuntimeError(f"sglang.bench_serving completed {result.get('completed')} of {n} requests")
         return result
 
 
-def flush_cache(base_url: str) -> bool:
-    """Empty SGLang's radix cache (refused while requests run: the rounds are sequential, so none does)."""
-    reply = httpx.post(base_url + "/flush_cache", timeout=60)
-    return reply.status_code == 200
+def write_prompts(samples: list[SampleRequest], path: Path) -> Path:
+    """The samples' last user messages as SGLang's ``custom`` dataset (a two-turn conversation a line; the
+    answer's text is unused, its length is ``--sharegpt-output-len``)."""
+    rows = ({"conversations": [{"content": s.messages[-1]["content"]}, {"content": ""}]} for s in samples)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
 
 
 def keep_ours(run_dir: Path, records: Path) -> None:
@@ -71,50 +119,70 @@ def keep_ours(run_dir: Path, records: Path) -> None:
         shutil.copyfileobj(source, sink)
 
 
-def medians(runs: list[tuple[float, float, float]]) -> list[float]:
-    return [median([run[i] for run in runs]) for i in range(3)]
+def medians(rounds: list[Round]) -> list[float]:
+    return [median([getattr(r, name) for r in rounds]) for name in ("ttft_p50_ms", "tpot_p50_ms", "output_tok_s")]
 
 
-def measure_level(base_url, model, python, env, tokenizer, samples, concurrency, args, tmp: Path):
-    """The two clients in turn, ``args.rounds`` times, each round on a flushed cache: (TTFT p50, TPOT p50, tok/s)
-    per round each; every round's per-request records kept under ``args.out/records``."""
+def measure_level(engine: str, endpoint: Endpoint, client: Client, samples: list[SampleRequest], concurrency: int,
+                  args, tmp: Path) -> tuple[list[Round], list[Round]]:  # fmt: skip
+    """The two clients in turn, ``args.rounds`` times, each round from a cold cache; every round's per-request
+    records kept under ``args.out/records``."""
     n = len(samples)
-    prompts = tmp / f"prompts-{concurrency}.jsonl"
-    rows = ({"conversations": [{"content": s.messages[-1]["content"]}, {"content": ""}]} for s in samples)
-    prompts.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    endpoint = Endpoint(base_url, model)
+    prompts = write_prompts(samples, tmp / f"prompts-{concurrency}.jsonl")
     config = LoadConfig(concurrency=concurrency, scrape_interval_s=None)
     records = args.out / "records"
     records.mkdir(parents=True, exist_ok=True)
-    ours, theirs, flushed = [], [], []
+    ours, theirs = [], []
     for r in range(1, args.rounds + 1):
-        flushed.append(flush_cache(base_url))
+        cold, before = cold_round(endpoint, engine, f"ours-c{concurrency}-r{r}"), read_counters(endpoint)
         run_dir = tmp / f"ours-{concurrency}-{r}"
-        s = run_load(endpoint, config, samples, run_dir, desc=f"ours c={concurrency}").summary
+        salted = with_fields(samples, cold.request_fields)
+        s = run_load(endpoint, config, salted, run_dir, desc=f"ours c={concurrency}").summary
         keep_ours(run_dir, records / f"ours-c{concurrency:04d}-r{r}.jsonl.gz")
-        ours.append((s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s))
-        flushed.append(flush_cache(base_url))
-        b = sglang_bench(python, env, base_url, model, tokenizer, prompts, n, concurrency, args.output_tokens,
+        ours.append(Round("ours", cold.how, hit_rate(before, endpoint), s.ttft.p50_ms, s.tpot.p50_ms,
+                          s.output_throughput_tok_s))  # fmt: skip
+        cold, before = cold_round(endpoint, engine, f"sglang-c{concurrency}-r{r}"), read_counters(endpoint)
+        b = sglang_bench(client, endpoint, prompts, n, concurrency, args.output_tokens, cold.request_fields,
                          records / f"sglang-c{concurrency:04d}-r{r}.json.gz")  # fmt: skip
-        theirs.append((b["median_ttft_ms"], b["median_tpot_ms"], b["output_throughput"]))
-    return ours, theirs, flushed
+        theirs.append(Round("sglang.bench_serving", cold.how, hit_rate(before, endpoint), b["median_ttft_ms"],
+                            b["median_tpot_ms"], b["output_throughput"]))  # fmt: skip
+    return ours, theirs
+
+
+def hit_rate(before, endpoint: Endpoint) -> float | None:
+    after = read_counters(endpoint) if before is not None else None
+    return hit_rate_between(before, after).rate if after is not None else None
+
+
+def bench_client(args, profile, tokenizer: str) -> Client:
+    """SGLang's client: ``--client-python`` (with ``--client-path`` on its PYTHONPATH) or the SGLang engine's own."""
+    spec = profile.engines.get("sglang")
+    python = args.client_python or (spec.python if spec else None)
+    if not python:
+        raise SystemExit("--client-python: the profile has no SGLang engine whose Python could run its client")
+    env = {**os.environ, **(spec.env if spec and not args.client_python else {})}
+    if args.client_path:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(args.client_path), env.get("PYTHONPATH")]))
+    return Client(python, env, tokenizer)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="h100-qwen2.5-7b-dummy")
+    parser.add_argument("--engine", default="sglang", help="the server measured (vllm: the CPU tooling check)")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--levels", default="256,1000,64,1", help="the most telling first: a call may run out")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--input-tokens", type=int, default=256)
     parser.add_argument("--output-tokens", type=int, default=128)
+    parser.add_argument("--client-python", default=None, help="the Python that runs sglang.bench_serving")
+    parser.add_argument("--client-path", type=Path, default=None, help="put on that Python's PYTHONPATH")
     parser.add_argument("--out", type=Path, default=Path("fidelity-out"))
     args = parser.parse_args()
 
-    profile = load_profile(args.profile, ["engine=sglang", *args.overrides])
-    spec = profile.engines["sglang"]
-    env = {**os.environ, **spec.env}
+    profile = load_profile(args.profile, [f"engine={args.engine}", *args.overrides])
     model = prepare_model(profile.model)
+    client = bench_client(args, profile, str(model.local_dir))
     levels = [int(c) for c in args.levels.split(",")]
     n_for = {c: (16 if c == 1 else c if c >= 1000 else 4 * c) for c in levels}
     samples = build_requests("synthetic", max(n_for.values()), 0, model.local_dir, input_tokens=args.input_tokens,
@@ -123,20 +191,22 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp, launch(profile, model.model_arg, args.out / "server.log") as server:
         for c in levels:
-            ours, theirs, flushed = measure_level(server.base_url, profile.model.served_name, spec.python, env,
-                                                  model.local_dir, samples[: n_for[c]], c, args, Path(tmp))  # fmt: skip
+            ours, theirs = measure_level(profile.engine, server.endpoint, client, samples[: n_for[c]], c, args,
+                                         Path(tmp))  # fmt: skip
             with (args.out / "fidelity.jsonl").open("a") as sink:
-                sink.write(json.dumps({"concurrency": c, "requests": n_for[c], "ours": ours,
-                                       "sglang_bench_serving": theirs, "cache_flushed": flushed}) + "\n")  # fmt: skip
+                sink.write(json.dumps({"engine": profile.engine, "concurrency": c, "requests": n_for[c],
+                                       "rounds": [asdict(r) for r in ours + theirs]}) + "\n")  # fmt: skip
             mine, sglang = medians(ours), medians(theirs)
             ratios = [a / b if b else float("nan") for a, b in zip(mine, sglang, strict=True)]
-            rows.append([c, n_for[c], *mine, *sglang, *ratios])
+            hits = [max((r.hit_rate or 0.0) for r in rounds) for rounds in (ours, theirs)]
+            rows.append([c, n_for[c], *mine, *sglang, *ratios, *hits])
             print(f"c={c}: ours {mine}, sglang {sglang}", flush=True)
     headers = ["c", "requests", "ours TTFT p50 ms", "ours TPOT p50 ms", "ours tok/s", "SGLang TTFT p50 ms",
-               "SGLang TPOT p50 ms", "SGLang tok/s", "TTFT ratio", "TPOT ratio", "tok/s ratio"]  # fmt: skip
+               "SGLang TPOT p50 ms", "SGLang tok/s", "TTFT ratio", "TPOT ratio", "tok/s ratio",
+               "ours max hit rate", "SGLang max hit rate"]  # fmt: skip
     print(
-        f"\nFidelity against sglang.bench_serving, {args.rounds} rounds a level (medians), {args.input_tokens} in / "
-        f"{args.output_tokens} out, {sys.argv[0]}"
+        f"\nFidelity against sglang.bench_serving on {profile.engine}, {args.rounds} rounds a level (medians), "
+        f"{args.input_tokens} in / {args.output_tokens} out, each round from a cold cache, {sys.argv[0]}"
     )
     print_table(headers, rows)
 

@@ -180,3 +180,50 @@ def test_cache_counters_a_fresh_sglang_has_not_exported_yet_read_as_zero():
     finally:
         server.shutdown()
     assert cache.read_counters(Endpoint("http://127.0.0.1:9", "m", None)) is None  # nothing serves metrics there
+
+
+def serve(handler_status: dict[str, int]):
+    """A tiny HTTP server answering POSTs with the status the test sets; records the paths and auth it got."""
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Flush(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(handler_status["status"])
+            self.end_headers()
+            self.wfile.write(b"busy" if handler_status["status"] != 200 else b"Cache flushed.")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flush)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, seen
+
+
+def test_a_round_that_repeats_prompts_starts_cold_on_each_engine():
+    """SGLang's cache is emptied through its flush endpoint, with the key; vLLM's round gets a salt no other
+    round has, carried in every request; a refused flush stops the comparison instead of measuring hits."""
+    status = {"status": 200}
+    server, seen = serve(status)
+    try:
+        endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", "m", "k3y")
+        flushed = cache.cold_round(endpoint, "sglang", "r1")
+        assert flushed == cache.ColdRound("flushed", {}) and seen == [("/flush_cache", "Bearer k3y")]
+        status["status"] = 400  # SGLang refuses while requests run
+        with pytest.raises(PlaybookError, match="refused to empty its prefix cache"):
+            cache.cold_round(endpoint, "sglang", "r2")
+    finally:
+        server.shutdown()
+    first, second = (cache.cold_round(endpoint, "vllm", "r") for _ in range(2))
+    assert first.how == "salted" and set(first.request_fields) == {"cache_salt"}
+    assert first.request_fields != second.request_fields  # a fresh salt a round
+    samples = build_requests("synthetic", 3, 0, None, input_tokens=8, output_tokens=4)
+    salted = cache.with_fields(samples, first.request_fields)
+    assert all(s.extra_body["cache_salt"] == first.request_fields["cache_salt"] for s in salted)
+    assert cache.with_fields(samples, {}) == samples and samples[0].extra_body is None  # the originals untouched
+    with pytest.raises(PlaybookError, match="neither empty its prefix cache nor salt"):
+        cache.cold_round(endpoint, "trtllm", "r")

@@ -10,17 +10,19 @@ request): if it is, the level is ``contaminated`` and the selection does not use
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from playbook.core.errors import PlaybookError
 from playbook.load.datasets import SampleRequest
 from playbook.serving import serverinfo
 from playbook.serving.endpoint import Endpoint
-from playbook.serving.engines import prefix_cache_counters
+from playbook.serving.engines import get_engine, prefix_cache_counters
 
 CONTAMINATION_MARGIN = 0.05  # hit rate above what the workload shares by construction, in share of prompt tokens
 
@@ -111,3 +113,34 @@ def shared_prefix_share(token_ids: Sequence[Sequence[int]]) -> float:
     common = next((k for k, column in enumerate(zip(*token_ids, strict=False)) if len(set(column)) > 1),
                   min(map(len, token_ids)))  # fmt: skip
     return common / (sum(len(i) for i in token_ids) / len(token_ids))
+
+
+@dataclass(frozen=True)
+class ColdRound:
+    """How a round was made to start from a cold prefix cache, and the fields its every request must carry."""
+
+    how: str  # "flushed" (the engine's flush endpoint answered 200) or "salted" (a fresh salt for this round)
+    request_fields: dict[str, str]  # merged into each request of the round (the salt); empty after a flush
+
+
+def cold_round(endpoint: Endpoint, engine: str, label: str) -> ColdRound:
+    """Start a round that repeats an earlier round's prompts from a cold prefix cache, so every round and every
+    client measures the same work. Where the engine can empty its cache (``cache_flush_path``) it is emptied;
+    where it takes a per-request salt (``cache_salt_field``), the round gets a salt no earlier round used, so no
+    block cached before can match (requests of the same round still share the chat template, as they would
+    after a flush). A flush that is refused, or an engine with neither, is an error: the round would measure
+    cache hits."""
+    adapter = get_engine(engine)
+    if adapter.cache_flush_path is not None:
+        reply = httpx.post(endpoint.base_url + adapter.cache_flush_path, headers=endpoint.headers, timeout=60)
+        if reply.status_code != 200:
+            raise PlaybookError(f"{engine} refused to empty its prefix cache ({reply.status_code}): {reply.text[:200]}")
+        return ColdRound("flushed", {})
+    if adapter.cache_salt_field is not None:
+        return ColdRound("salted", {adapter.cache_salt_field: f"{label}-{secrets.token_hex(8)}"})
+    raise PlaybookError(f"{engine} can neither empty its prefix cache nor salt a request; start a server per round")
+
+
+def with_fields(samples: Sequence[SampleRequest], fields: Mapping[str, str]) -> list[SampleRequest]:
+    """The samples with ``fields`` merged into each request's body."""
+    return [replace(s, extra_body={**(s.extra_body or {}), **fields}) if fields else s for s in samples]

@@ -71,6 +71,10 @@ class EngineAdapter:
     # A request field that keys the request's cached blocks apart from every other request's: a fresh value on each
     # request measures caching off on the running server. None: only a server started without caching can.
     cache_salt_field: ClassVar[str | None] = None
+    # An endpoint that empties the prefix cache when POSTed to while no request runs; None where the engine has none
+    # (vLLM's /reset_prefix_cache exists only in its development mode). A comparison that repeats prompts across
+    # rounds empties the cache here, or salts each round apart with ``cache_salt_field``.
+    cache_flush_path: ClassVar[str | None] = None
     # Speculative decoding. Counters (Prometheus series -> drafts / draft_tokens / accepted_tokens, and the per-
     # position accepted counter): their increase over a workload gives its acceptance. Gauges (series ->
     # acceptance_rate / mean_accepted_length): the engine's own recent value, read once after the workload.

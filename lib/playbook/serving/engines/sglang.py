@@ -44,6 +44,7 @@ class SglangAdapter(EngineAdapter):
     # Counted when a request finishes: its cached prompt tokens (a label per cache tier, summed) and its prompt
     # tokens (docs/references/production_metrics.md of SGLang 0.5).
     prefix_cache_series = ("sglang:cached_tokens_total", "sglang:prompt_tokens_total")
+    cache_flush_path = "/flush_cache"  # refused (non-200) while requests run
     # SGLang 0.5 exports speculative acceptance as gauges of its recent batches, not as counters.
     spec_gauges: ClassVar[Mapping[str, str]] = {
         "sglang:spec_accept_rate": "acceptance_rate",
