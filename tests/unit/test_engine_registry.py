@@ -102,3 +102,57 @@ def test_each_engine_speaks_its_own_constraint_and_grammar_dialect():
                                                                    '{"backend": "guidance"}']  # fmt: skip
     assert get_engine("sglang").grammar_backend_args("guidance") == ["--grammar-backend", "llguidance"]
     assert get_engine("sglang").grammar_backend_args("lm-format-enforcer") is None
+
+
+def test_each_engine_scores_prompt_tokens_in_its_own_dialect():
+    """Day 4's perplexity: vLLM's ``prompt_logprobs`` extension on completions; SGLang's native ``/generate`` with
+    ``return_logprob`` from position 0, whose reply (``meta_info.input_token_logprobs``, SGLang 0.5's
+    ``[logprob, token_id, text]`` per token, the first null) is checked against the ids sent."""
+    import http.server
+    import json
+    import threading
+
+    from playbook.core.errors import EngineFeatureMissing
+    from playbook.days.quality import prompt_token_logprobs
+    from playbook.serving.endpoint import Endpoint
+    from playbook.serving.engines import get_engine
+
+    ids = [5, 7, 11]
+    path, body = get_engine("vllm").prompt_scoring_request("m", ids)
+    assert path == "/v1/completions" and body["prompt"] == ids and body["prompt_logprobs"] == 0
+    vllm_reply = {"choices": [{"prompt_logprobs": [None, {"7": {"logprob": -1.5}, "3": {"logprob": -0.2}},
+                                                   {"11": {"logprob": -0.5}}]}]}  # fmt: skip
+    assert get_engine("vllm").prompt_scores(vllm_reply, ids) == [-1.5, -0.5]
+    path, body = get_engine("sglang").prompt_scoring_request("m", ids)
+    assert path == "/generate" and body["input_ids"] == ids
+    assert body["return_logprob"] is True and body["logprob_start_len"] == 0
+    sglang_reply = {"meta_info": {"input_token_logprobs": [[None, 5, None], [-2.0, 7, None], [-0.25, 11, None]]}}
+    assert get_engine("sglang").prompt_scores(sglang_reply, ids) == [-2.0, -0.25]
+    with pytest.raises(ValueError, match="other tokens"):
+        get_engine("sglang").prompt_scores(sglang_reply, [5, 7, 12])
+    assert get_engine("sglang").prompt_scores({"meta_info": {}}, ids) is None
+    with pytest.raises(EngineFeatureMissing):
+        get_engine("trtllm").prompt_scoring_request("m", ids)
+
+    replies = {"/generate": sglang_reply, "/v1/completions": {"choices": [{"text": "x"}]}}  # vLLM without the extension
+
+    class Server(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(replies[self.path]).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", "m")
+        assert prompt_token_logprobs(endpoint, "sglang", ids) == [-2.0, -0.25]
+        with pytest.raises(EngineFeatureMissing, match="no prompt log-probabilities"):
+            prompt_token_logprobs(endpoint, "vllm", ids)
+    finally:
+        server.shutdown()

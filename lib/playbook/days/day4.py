@@ -256,7 +256,7 @@ def measure_quality(server: Server, inputs: dict[str, Any], settings: Day4Settin
     """``inputs``: the fixed eval set, {"windows": token windows, "prompts": [...], "tasks": [...]}."""
     client = make_client(server)
     return {
-        **measure_perplexity(client, server.model_name, inputs["windows"]),
+        **measure_perplexity(server.endpoint, server.engine, inputs["windows"]),
         "greedy_tokens": greedy_outputs(client, server.model_name, inputs["prompts"], settings.greedy_tokens),
         **task_accuracy(client, server.model_name, server.engine, inputs["tasks"]),
     }

@@ -2,7 +2,7 @@
 quantized model go through exactly the same code path.
 
 * Perplexity on held-out prose (CPython's ``pydoc_data.topics``, which ships everywhere and is
-  never used for calibration): token ids in, the server's ``prompt_logprobs`` out.
+  never used for calibration): token ids in, each prompt token's log-probability out (in the engine's dialect).
 * Greedy agreement: the share of the first N greedy tokens the quantized model shares with
   the original (the common prefix: after the first different token the texts diverge).
 * Task accuracy: Day 3's extraction tasks, scored against their known answers.
@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import httpx
 import openai
 
 from playbook.core.errors import EngineFeatureMissing, PlaybookError
@@ -26,6 +27,8 @@ from playbook.core.profiles import QualityGate
 from playbook.days.structured import Task, score, to_sample
 from playbook.load.datasets import TokenCounter, iter_sharegpt, prose_tokens
 from playbook.load.greedy import prefix_agreement, server_greedy
+from playbook.serving.endpoint import Endpoint
+from playbook.serving.engines import get_engine
 
 
 def perplexity(token_logprobs: list[float]) -> float:
@@ -53,22 +56,21 @@ def windows_source(windows: list[list[int]]) -> dict[str, Any]:
             "windows": len(windows), "tokens": sum(len(w) for w in windows)}  # fmt: skip
 
 
-def prompt_token_logprobs(client: openai.OpenAI, model: str, token_ids: list[int]) -> list[float]:
-    """Log-probability of each prompt token given the ones before it (the first has none).
+def prompt_token_logprobs(endpoint: Endpoint, engine: str, token_ids: list[int]) -> list[float]:
+    """Log-probability of each prompt token given the ones before it (the first has none), in the engine's own
+    dialect (``EngineAdapter.prompt_scoring_request``: vLLM's ``prompt_logprobs``, SGLang's ``/generate``)."""
+    adapter = get_engine(engine)
+    path, body = adapter.prompt_scoring_request(endpoint.model, token_ids)
+    reply = httpx.post(endpoint.base_url + path, json=body, headers=endpoint.headers, timeout=300)
+    reply.raise_for_status()
+    scores = adapter.prompt_scores(reply.json(), token_ids)
+    if scores is None:
+        raise EngineFeatureMissing(f"the {engine} server returned no prompt log-probabilities ({path})")
+    return scores
 
-    vLLM returns, per position, a dict keyed by token id that always holds the actual prompt
-    token; sending ids (not text) means we know which key that is."""
-    reply = client.completions.create(
-        model=model, prompt=token_ids, max_tokens=1, temperature=0, extra_body={"prompt_logprobs": 0}
-    )
-    positions = (reply.choices[0].model_extra or {}).get("prompt_logprobs")
-    if positions is None:
-        raise EngineFeatureMissing("the server returned no prompt_logprobs (vLLM's completions extension)")
-    return [entry[str(tid)]["logprob"] for tid, entry in zip(token_ids[1:], positions[1:], strict=True)]
 
-
-def measure_perplexity(client: openai.OpenAI, model: str, windows: list[list[int]]) -> dict[str, Any]:
-    logprobs = [lp for window in windows for lp in prompt_token_logprobs(client, model, window)]
+def measure_perplexity(endpoint: Endpoint, engine: str, windows: list[list[int]]) -> dict[str, Any]:
+    logprobs = [lp for window in windows for lp in prompt_token_logprobs(endpoint, engine, window)]
     return {"perplexity": perplexity(logprobs), "tokens_scored": len(logprobs), "windows": len(windows)}
 
 

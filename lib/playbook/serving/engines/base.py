@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from playbook.core.errors import EngineFeatureMissing
 from playbook.core.profiles import EngineSpec, HardwareSpec
 
 RELEASE_IN_TAG = re.compile(r"(?<![\d.])v?(\d+\.\d+)\.\d+")
@@ -127,6 +128,16 @@ class EngineAdapter:
     def lora_model(self, base: str, adapter: str) -> str:
         """The request's ``model`` field that selects ``adapter`` (vLLM: the adapter's name)."""
         return adapter
+
+    def prompt_scoring_request(self, model: str, token_ids: list[int]) -> tuple[str, dict[str, object]]:
+        """(path, JSON body) of one request whose reply holds the log-probability of every token of ``token_ids``
+        given the ones before it (Day 4's perplexity). Ids, not text, so every model scores the same tokens."""
+        raise EngineFeatureMissing(f"{self.name}: how its server scores prompt tokens is not known to the playbook")
+
+    def prompt_scores(self, reply: Mapping[str, object], token_ids: list[int]) -> list[float] | None:
+        """From the reply to :meth:`prompt_scoring_request`: the log-probabilities of ``token_ids[1:]`` (the first
+        token has no context); None where the reply holds none."""
+        return None
 
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         raise NotImplementedError

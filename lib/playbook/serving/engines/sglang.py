@@ -74,6 +74,23 @@ class SglangAdapter(EngineAdapter):
         looked up: SGLang answers it with the base model, silently (Day 6 measures it)."""
         return f"{base}:{adapter}"
 
+    def prompt_scoring_request(self, model: str, token_ids: list[int]) -> tuple[str, dict[str, object]]:
+        """SGLang's native ``/generate`` with ``return_logprob`` from position 0: its OpenAI completions return
+        prompt log-probabilities only through ``echo`` with ``logprobs``, which SGLang 0.5 logs as unsupported and
+        points to ``/generate`` for (``serving_completions.py``)."""
+        return "/generate", {"input_ids": token_ids, "sampling_params": {"max_new_tokens": 1, "temperature": 0},
+                             "return_logprob": True, "logprob_start_len": 0}  # fmt: skip
+
+    def prompt_scores(self, reply: Mapping[str, object], token_ids: list[int]) -> list[float] | None:
+        """``meta_info.input_token_logprobs``: ``[logprob, token_id, text]`` per prompt token, the first null. The
+        ids are checked: a reply for other tokens would score another text."""
+        entries = (reply.get("meta_info") or {}).get("input_token_logprobs")  # type: ignore[union-attr]
+        if entries is None:
+            return None
+        if [int(entry[1]) for entry in entries] != token_ids:
+            raise ValueError("SGLang scored other tokens than the ones sent")
+        return [float(entry[0]) for entry in entries[1:]]
+
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         """``--mem-fraction-static`` (not the article's ``--mem_fraction_static`` with ``-- dtype``),
         ``--context-length`` for the window, and ``--enable-metrics``: SGLang serves no ``/metrics`` without it, and

@@ -114,6 +114,18 @@ class VllmAdapter(EngineAdapter):
                     "assertion in lora_expand at startup): set engines.vllm.dtype=float16 for Day 6")  # fmt: skip
         return None
 
+    def prompt_scoring_request(self, model: str, token_ids: list[int]) -> tuple[str, dict[str, object]]:
+        """A completion of one token with vLLM's ``prompt_logprobs`` extension (0: the actual token's only)."""
+        return "/v1/completions", {"model": model, "prompt": token_ids, "max_tokens": 1, "temperature": 0,
+                                   "prompt_logprobs": 0}  # fmt: skip
+
+    def prompt_scores(self, reply: Mapping[str, object], token_ids: list[int]) -> list[float] | None:
+        """Per position, a dict keyed by token id that always holds the actual prompt token (the first is null)."""
+        positions = reply["choices"][0].get("prompt_logprobs")  # type: ignore[index]
+        if positions is None:
+            return None
+        return [entry[str(tid)]["logprob"] for tid, entry in zip(token_ids[1:], positions[1:], strict=True)]
+
     def server_args(self, spec: EngineSpec, target: LaunchTarget) -> list[str]:
         argv = [
             "--model", target.model, "--served-model-name", target.served_name,
