@@ -14,7 +14,9 @@ with no committed reference of another commit beside them, so every engine colum
 The spec (JSON): ``{"commit": "<sha>", "out": "reference/<folder>", "selection_profile": "<profile>", "days":
 {"<engine>": {"<day>": "<run folder>"}}}``, paths from the repository root; the first engine is the evidence run.
 A run folder holds ``manifest.json`` and ``dayNN/``; a day that another engine's run measured beside its own
-(SGLang on vLLM's Days 3 and 6) is not listed: the report finds it there.
+(SGLang on vLLM's Days 3 and 6) is not listed: the report finds it there. A day the week's commit cannot measure
+(a bug found after it) may come from a later commit only when the spec says why: ``"other_commit": {"<engine>":
+{"<day>": "<why>"}}``; ``sources.json`` then records that day's commit and the reason beside it.
 """
 
 from __future__ import annotations
@@ -41,10 +43,9 @@ def assemble(spec: dict) -> dict:
         sources[engine] = {}
         for day, folder in sorted(days.items(), key=lambda kv: int(kv[0])):
             run = REPO / folder
-            if not _commit_of(run).startswith(commit):
-                sys.exit(
-                    f"{folder}: commit {_commit_of(run)[:12] or 'unknown'}, not {commit[:12]}: not one code commit"
-                )
+            found, why = _commit_of(run), spec.get("other_commit", {}).get(engine, {}).get(day)
+            if not found.startswith(commit) and not why:
+                sys.exit(f"{folder}: commit {found[:12] or 'unknown'}, not {commit[:12]}: not one code commit")
             metrics = run / f"day{int(day):02d}" / "metrics.json"
             if not metrics.exists():
                 sys.exit(f"{folder}: no day{int(day):02d}/metrics.json")
@@ -53,6 +54,8 @@ def assemble(spec: dict) -> dict:
             shutil.copyfile(metrics, target / "metrics.json")
             result = json.loads(metrics.read_text())
             sources[engine][day] = {"from": folder, "profile": result["profile"], "status": result["status"]}
+            if not found.startswith(commit):
+                sources[engine][day].update(commit=found, why=why)
         manifest_run = REPO / days.get("7", next(iter(days.values())))
         shutil.copyfile(manifest_run / "manifest.json", out / engine / "manifest.json")
     return {"commit": commit, "days": sources}

@@ -38,3 +38,18 @@ def test_a_run_of_another_commit_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="commit def456000000, not abc123: not one code commit"):
         assemble_week.assemble({"commit": "abc123", "out": str(tmp_path / "week"),
                                 "days": {"vllm": {"1": ours, "7": other}}})  # fmt: skip
+
+
+def test_another_commit_only_for_a_day_the_spec_gives_a_reason_for(tmp_path):
+    ours = run_folder(tmp_path, "a", "abc123" + "0" * 34, {1: "ok"})
+    later = run_folder(tmp_path, "b", "def456" + "0" * 34, {4: "ok"})
+    days = {"sglang": {"1": ours, "4": later}}
+    why = "abc123's Day 4 scores perplexity only through vLLM's extension"
+    record = assemble_week.assemble({"commit": "abc123", "out": str(tmp_path / "week"), "days": days,
+                                     "other_commit": {"sglang": {"4": why}}})  # fmt: skip
+    day4 = record["days"]["sglang"]["4"]
+    assert day4["commit"] == "def456" + "0" * 34 and day4["why"] == why
+    assert "commit" not in record["days"]["sglang"]["1"]
+    with pytest.raises(SystemExit, match="not one code commit"):  # a reason for another day does not cover it
+        assemble_week.assemble({"commit": "abc123", "out": str(tmp_path / "week2"), "days": days,
+                                "other_commit": {"sglang": {"1": why}}})  # fmt: skip
