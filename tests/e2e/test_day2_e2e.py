@@ -22,7 +22,9 @@ def test_day2_ngram_vs_no_speculation(run_day_notebook):
     code = next(a for a in steps["acceptance"] if a["workload"] == "code-edit")
     assert code["drafts"] > 0 and 0 < code["acceptance_rate"] <= 1, "acceptance comes from the server's counters"
     assert len(code["acceptance_by_position"]) == 4
-    assert steps["lossless_ngram-k4"]["prompts"] == 4
+    lossless = steps["lossless_ngram-k4"]
+    assert lossless["prompts"] == 4 and lossless["ties"] == sum(p["tie"] for p in lossless["partings"])
+    assert lossless["lossless_share"] == pytest.approx(lossless["match_rate"] + lossless["ties"] / 4)
     assert steps["conclusion"] and steps["conclusion"][0].startswith("ngram-k4 on ")
     assert "draft_model" in " ".join(metrics["skipped"]), "methods that cannot run here say why"
     for run in ("run_none", "run_ngram-k4"):  # the planner's KV estimate against the engine's own number

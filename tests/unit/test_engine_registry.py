@@ -113,7 +113,7 @@ def test_each_engine_scores_prompt_tokens_in_its_own_dialect():
     import threading
 
     from playbook.core.errors import EngineFeatureMissing
-    from playbook.days.quality import prompt_token_logprobs
+    from playbook.load.greedy import prompt_token_logprobs
     from playbook.serving.endpoint import Endpoint
     from playbook.serving.engines import get_engine
 

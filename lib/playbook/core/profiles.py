@@ -264,6 +264,14 @@ class Day2Settings(StrictModel):
     lossless_prompts: int = Field(6, ge=1, description="Prompts compared greedy, with and without speculation.")
     lossless_max_tokens: int = Field(48, ge=1)
     min_lossless_match: float = Field(1.0, ge=0, le=1, description="Share of identical greedy outputs required.")
+    lossless_tie_logit_bound: float = Field(
+        64.0,
+        gt=0,
+        description="Where a speculative greedy output parts from the plain one, the two tokens' log-probabilities "
+        "(scored by the speculative server's prefill) within one step of the served dtype at a logit of this "
+        "size count as a tie, not a loss: 64 gives 0.0625 in float16, 0.5 in bfloat16, 8e-6 in float32. SmolLM2's "
+        "parting tokens had logits of 17-33 (benchmarks/results/sglang-ngram-ties-2026-12-05.txt).",
+    )
     not_run: list[str] = Field(default_factory=list, description="Methods this profile cannot run, with the reason.")
 
     @field_validator("methods")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ import pandas as pd
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day2Settings, Profile, SpecMethod
 from playbook.load.datasets import SampleRequest, build_requests
+from playbook.load.greedy import prompt_token_logprobs
 from playbook.load.sweep import PromptPool
 from playbook.reports.plots import concurrency_axis
 from playbook.serving import serverinfo
+from playbook.serving.endpoint import Endpoint
 from playbook.serving.engines import get_engine
 from playbook.serving.launcher import Server
 from playbook.sizing.memory import check_fits, plan_for
@@ -170,6 +173,47 @@ def lossless_match(baseline: list[list[int]], speculative: list[list[int]]) -> f
     return sum(a == b for a, b in zip(baseline, speculative, strict=True)) / len(baseline)
 
 
+MANTISSA_BITS = {"float32": 23, "float16": 10, "bfloat16": 7}
+Parting = dict[str, Any]  # where two greedy outputs part: the token, both candidates' log-probabilities, tie or not
+
+
+def dtype_step(dtype: str, magnitude: float) -> float:
+    """The spacing of ``dtype``'s values near ``magnitude``: two logits closer than this may round to one value,
+    and a different summation order (a verify pass over several positions, a decode pass over one) may order them
+    either way. Unknown dtypes are treated as float32."""
+    return 2.0 ** (math.floor(math.log2(magnitude)) - MANTISSA_BITS.get(dtype, 23))
+
+
+def parting(endpoint: Endpoint, engine: str, prompt_ids: list[int], plain: list[int], speculative: list[int],
+            step: float) -> Parting | None:  # fmt: skip
+    """Where a speculative greedy output first differs from the plain one, the two tokens' log-probabilities after
+    the shared prefix, scored by ``endpoint`` (a prefill: no speculation in it), and whether they are within
+    ``step`` of each other: a tie the dtype cannot order, not a token the method changed. None where they agree."""
+    at = next((i for i, (a, b) in enumerate(zip(plain, speculative, strict=False)) if a != b), None)
+    if at is None:
+        return None
+    context = prompt_ids + plain[:at]
+    plain_lp = prompt_token_logprobs(endpoint, engine, [*context, plain[at]])[-1]
+    spec_lp = prompt_token_logprobs(endpoint, engine, [*context, speculative[at]])[-1]
+    margin = abs(plain_lp - spec_lp)
+    return {"token": at, "plain_token": plain[at], "speculative_token": speculative[at], "plain_logprob": plain_lp,
+            "speculative_logprob": spec_lp, "margin": margin, "step": step, "tie": margin <= step}  # fmt: skip
+
+
+def parting_sentence(method: str, p: Parting, dtype: str) -> str:
+    """One parting, as the report prints it."""
+    return (f"{method}: parts at token {p['token']}: {p['plain_token']} (plain) vs {p['speculative_token']}, "
+            f"log-probabilities {p['plain_logprob']:.4f} / {p['speculative_logprob']:.4f}, margin {p['margin']:.4f} "
+            f"{'within' if p['tie'] else 'beyond'} one {dtype} step ({p['step']:.2g}): "
+            f"{'a tie' if p['tie'] else 'a changed token'}")  # fmt: skip
+
+
+def lossless_share(baseline: list[list[int]], speculative: list[list[int]], partings: list[Parting | None]) -> float:
+    """Share of prompts identical with and without speculation, or parted only at a tie."""
+    ties = sum(1 for p in partings if p and p["tie"])
+    return lossless_match(baseline, speculative) + (ties / len(baseline) if baseline else 0.0)
+
+
 def speedup_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows (method, workload, concurrency, output_tok_s, tpot_p50_ms) -> speedup vs 'none'."""
     frame = pd.DataFrame(rows)
@@ -223,6 +267,8 @@ class MethodRun:
     rows: list[dict[str, Any]]
     acceptance: dict[str, Acceptance]
     greedy_token_ids: list[list[int]]
+    # with speculation: where each greedy output parts from the plain run's (None where identical), scored
+    lossless_partings: list[Parting | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -237,10 +283,10 @@ def measure_method(
     workloads: dict[str, list[SampleRequest]],
     lossless_prompts: list[str],
     out_dir: Path,
+    baseline: list[list[int]] | None = None,
 ) -> MethodRun:
-    """Launch the engine with ``method``, load it at every concurrency, read its counters, stop it."""
-    from playbook.load.client import make_client
-    from playbook.load.greedy import server_greedy
+    """Launch the engine with ``method``, load it at every concurrency, read its counters, take the greedy outputs
+    (where they part from ``baseline``, the plain run's, score the parting tokens), stop it."""
     from playbook.load.loadgen import LoadConfig, run_load
     from playbook.serving.pool import variant_server
 
@@ -266,8 +312,25 @@ def measure_method(
                              **s.row("ok", "output_tok_s", "tpot_p50_ms", "ttft_p50_ms", "e2e_p50_ms")})  # fmt: skip
             if method is not None:
                 acceptance[workload] = Acceptance.measure(server, before)
-        client = make_client(server)
-        greedy = [server_greedy(client, profile.model.served_name, p, settings.lossless_max_tokens)[1]
-                  for p in lossless_prompts]  # fmt: skip
+        greedy, partings = greedy_outputs(variant, server, lossless_prompts, baseline if method else None)
         argv = list(server.argv)
-    return MethodRun(name, argv, plan.kv_capacity_tokens, reported, rows, acceptance, greedy)
+    return MethodRun(name, argv, plan.kv_capacity_tokens, reported, rows, acceptance, greedy, partings)
+
+
+def greedy_outputs(
+    profile: Profile, server: Server, prompts: list[str], baseline: list[list[int]] | None
+) -> tuple[list[list[int]], list[Parting | None]]:
+    """The greedy token ids for ``prompts``; with a ``baseline``, where each output parts from it (``parting``)."""
+    from playbook.load.client import make_client
+    from playbook.load.greedy import server_greedy
+
+    settings, model = profile.days.day2, profile.model.served_name
+    client = make_client(server)
+    answers = [server_greedy(client, model, p, settings.lossless_max_tokens) for p in prompts]
+    if not baseline:
+        return [list(a[1]) for a in answers], []
+    step = dtype_step(profile.engine_spec.dtype, settings.lossless_tie_logit_bound)
+    endpoint = server.endpoint.with_model(model)
+    partings = [parting(endpoint, server.engine, list(prompt_ids), plain, list(ids), step)
+                for (prompt_ids, ids, _), plain in zip(answers, baseline, strict=True)]  # fmt: skip
+    return [list(a[1]) for a in answers], partings

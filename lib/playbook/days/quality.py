@@ -19,16 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
 import openai
 
-from playbook.core.errors import EngineFeatureMissing, PlaybookError
+from playbook.core.errors import PlaybookError
 from playbook.core.profiles import QualityGate
 from playbook.days.structured import Task, score, to_sample
 from playbook.load.datasets import TokenCounter, iter_sharegpt, prose_tokens
-from playbook.load.greedy import prefix_agreement, server_greedy
+from playbook.load.greedy import prefix_agreement, prompt_token_logprobs, server_greedy
 from playbook.serving.endpoint import Endpoint
-from playbook.serving.engines import get_engine
 
 
 def perplexity(token_logprobs: list[float]) -> float:
@@ -54,19 +52,6 @@ def windows_source(windows: list[list[int]]) -> dict[str, Any]:
     digest = hashlib.sha256(json.dumps(windows).encode()).hexdigest()[:12]
     return {"text": f"pydoc_data.topics of Python {platform.python_version()}", "windows_sha256": digest,
             "windows": len(windows), "tokens": sum(len(w) for w in windows)}  # fmt: skip
-
-
-def prompt_token_logprobs(endpoint: Endpoint, engine: str, token_ids: list[int]) -> list[float]:
-    """Log-probability of each prompt token given the ones before it (the first has none), in the engine's own
-    dialect (``EngineAdapter.prompt_scoring_request``: vLLM's ``prompt_logprobs``, SGLang's ``/generate``)."""
-    adapter = get_engine(engine)
-    path, body = adapter.prompt_scoring_request(endpoint.model, token_ids)
-    reply = httpx.post(endpoint.base_url + path, json=body, headers=endpoint.headers, timeout=300)
-    reply.raise_for_status()
-    scores = adapter.prompt_scores(reply.json(), token_ids)
-    if scores is None:
-        raise EngineFeatureMissing(f"the {engine} server returned no prompt log-probabilities ({path})")
-    return scores
 
 
 def measure_perplexity(endpoint: Endpoint, engine: str, windows: list[list[int]]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Greedy decoding through a server, token ids in and out, and how far two decodes agree.
 
 Day 1 checks the engine against transformers with it, Day 2 checks speculation is
-lossless, Day 4 checks quantization: one helper below the days, so no day imports another.
+lossless, Day 4 checks quantization: one helper below the days, so no day imports another. Scoring
+given tokens (each one's log-probability after the ones before it) is here too: Day 4's perplexity,
+and Day 2's look at the token where two greedy outputs part.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import httpx
 import openai
 
 from playbook.core.errors import EngineFeatureMissing
+from playbook.serving.endpoint import Endpoint
+from playbook.serving.engines import get_engine
 
 
 def prefix_agreement(a: list[int], b: list[int]) -> tuple[int, float]:
@@ -61,3 +65,16 @@ def _native_generate(client: openai.OpenAI, prompt_ids: list[int], max_tokens: i
         return None, ""
     data = response.json()
     return data.get("output_ids"), data.get("text", "")
+
+
+def prompt_token_logprobs(endpoint: Endpoint, engine: str, token_ids: list[int]) -> list[float]:
+    """Log-probability of each prompt token given the ones before it (the first has none), in the engine's own
+    dialect (``EngineAdapter.prompt_scoring_request``: vLLM's ``prompt_logprobs``, SGLang's ``/generate``)."""
+    adapter = get_engine(engine)
+    path, body = adapter.prompt_scoring_request(endpoint.model, token_ids)
+    reply = httpx.post(endpoint.base_url + path, json=body, headers=endpoint.headers, timeout=300)
+    reply.raise_for_status()
+    scores = adapter.prompt_scores(reply.json(), token_ids)
+    if scores is None:
+        raise EngineFeatureMissing(f"the {engine} server returned no prompt log-probabilities ({path})")
+    return scores
