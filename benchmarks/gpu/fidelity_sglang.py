@@ -43,7 +43,7 @@ from pathlib import Path
 from _common import median, print_table
 
 from playbook.core.profiles import load_profile
-from playbook.load.cache import cold_round, hit_rate_between, read_counters, with_fields
+from playbook.load.cache import cold_round, measured_use, read_counters, with_fields
 from playbook.load.datasets import SampleRequest, build_requests
 from playbook.load.loadgen import LoadConfig, run_load
 from playbook.serving.endpoint import Endpoint
@@ -139,19 +139,15 @@ def measure_level(engine: str, endpoint: Endpoint, client: Client, samples: list
         salted = with_fields(samples, cold.request_fields)
         s = run_load(endpoint, config, salted, run_dir, desc=f"ours c={concurrency}").summary
         keep_ours(run_dir, records / f"ours-c{concurrency:04d}-r{r}.jsonl.gz")
-        ours.append(Round("ours", cold.how, hit_rate(before, endpoint), s.ttft.p50_ms, s.tpot.p50_ms,
-                          s.output_throughput_tok_s))  # fmt: skip
+        hits = measured_use(endpoint, before, None, False).hit_rate
+        ours.append(Round("ours", cold.how, hits, s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s))
         cold, before = cold_round(endpoint, engine, f"sglang-c{concurrency}-r{r}"), read_counters(endpoint)
         b = sglang_bench(client, endpoint, prompts, n, concurrency, args.output_tokens, cold.request_fields,
                          records / f"sglang-c{concurrency:04d}-r{r}.json.gz")  # fmt: skip
-        theirs.append(Round("sglang.bench_serving", cold.how, hit_rate(before, endpoint), b["median_ttft_ms"],
-                            b["median_tpot_ms"], b["output_throughput"]))  # fmt: skip
+        hits = measured_use(endpoint, before, None, False).hit_rate
+        theirs.append(Round("sglang.bench_serving", cold.how, hits, b["median_ttft_ms"], b["median_tpot_ms"],
+                            b["output_throughput"]))  # fmt: skip
     return ours, theirs
-
-
-def hit_rate(before, endpoint: Endpoint) -> float | None:
-    after = read_counters(endpoint) if before is not None else None
-    return hit_rate_between(before, after).rate if after is not None else None
 
 
 def bench_client(args, profile, tokenizer: str) -> Client:

@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from playbook.core.profiles import load_profile
 from playbook.days import day2
+from playbook.load.greedy import prefix_agreement
 from playbook.sizing.models import prepare_model
 
 
@@ -40,7 +41,9 @@ def lossless_prompts(profile) -> tuple[list[str], str]:
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    """The first position where ``a`` and ``b`` differ; None where they agree as far as both go."""
+    common, _ = prefix_agreement(a, b)
+    return None if common >= min(len(a), len(b)) else common
 
 
 @torch.no_grad()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import time
 from pathlib import Path
 
 from playbook.core.profiles import load_profile
@@ -32,21 +31,18 @@ from playbook.sizing.models import prepare_model
 
 
 def checkpoints(profile, quant_python: str | None, log_dir: Path) -> list[tuple[str, Path, bool, float]]:
-    """(method, folder, made now, seconds) for each of the profile's Day 4 methods, quantizing what is missing."""
+    """(method, folder, made now, seconds) for each of the profile's Day 4 methods: Day 4's own lookup
+    (``quantize.quantize``), which quantizes only what its key does not find."""
     settings = profile.days.day4
     if quant_python:  # where the quantizer runs is not part of the key
         settings = settings.model_copy(update={"quant_python": str(Path(quant_python).resolve())})
     prepared = prepare_model(profile.model)
+    log_dir.mkdir(parents=True, exist_ok=True)  # the quantizer's log opens here only when it runs
     found = []
     for method in settings.methods:
-        folder, _ = quantize.checkpoint_dir(settings, method, prepared.local_dir, prepared.sha256, seed=profile.seed)
-        cached = quantize.is_cached(settings, method, prepared.local_dir, prepared.sha256, profile.seed)
-        started = time.perf_counter()
         made = quantize.quantize(settings, method, prepared.local_dir, prepared.sha256, log_dir / f"{method}.log",
                                  seed=profile.seed)  # fmt: skip
-        if Path(made.path) != folder:
-            raise SystemExit(f"{method}: made {made.path}, but Day 4 will look for {folder}")
-        found.append((method, folder, not cached, time.perf_counter() - started))
+        found.append((method, Path(made.path), not made.cached, made.seconds))
     return found
 
 

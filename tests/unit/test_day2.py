@@ -181,37 +181,29 @@ def test_a_dtype_step_is_the_spacing_of_its_values_near_a_logit():
 
 def test_a_parting_within_one_step_is_a_tie_a_wider_one_a_changed_token():
     """The speculative server scores both candidates after the shared prefix (SGLang's /generate reply shape)."""
-    import http.server
-    import threading
-
     from playbook.serving.endpoint import Endpoint
+    from tests.support.http import QuietHandler, serving
 
     last_token_logprob = {7: -0.50, 8: -0.52, 9: -1.75}  # 7 and 8 nearly tied, 9 far behind
 
-    class Generate(http.server.BaseHTTPRequestHandler):
+    class Generate(QuietHandler):
         def do_POST(self):
             ids = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["input_ids"]
             entries = [[None, ids[0], None], *([-0.1, t, None] for t in ids[1:-1]), [last_token_logprob[ids[-1]],
                                                                                        ids[-1], None]]  # fmt: skip
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(json.dumps({"meta_info": {"input_token_logprobs": entries}}).encode())
+            self.reply(200, json.dumps({"meta_info": {"input_token_logprobs": entries}}).encode())
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Generate)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        endpoint, step = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", "m"), day2.dtype_step("float16", 64)
+    with serving(Generate) as url:
+        endpoint, step = Endpoint(url, "m"), day2.dtype_step("float16", 64)
         assert day2.parting(endpoint, "sglang", [1, 2], [5, 7, 3], [5, 7, 3], step) is None  # identical
         tie = day2.parting(endpoint, "sglang", [1, 2], [5, 7, 3], [5, 8, 4], step)
         assert tie["token"] == 1 and tie["tie"] is True and tie["margin"] == pytest.approx(0.02)
         changed = day2.parting(endpoint, "sglang", [1, 2], [5, 7, 3], [5, 9, 3], step)
         assert changed["tie"] is False and changed["margin"] == pytest.approx(1.25)
-    finally:
-        server.shutdown()
     plain, spec = [[5, 7, 3], [1], [2]], [[5, 8, 4], [1], [3]]
     assert day2.lossless_share(plain, spec, [tie, None, changed]) == pytest.approx(2 / 3)  # one match, one tie
+    record = day2.lossless_record(plain, day2.MethodRun("ngram-k4", [], 0, None, [], {}, spec, [tie, None, changed]))
+    assert record["match_rate"] == pytest.approx(1 / 3) and record["ties"] == 1 and record["prompts"] == 3
+    assert record["partings"] == [tie, changed] and record["lossless_share"] == pytest.approx(2 / 3)
     assert "a tie" in day2.parting_sentence("ngram-k4", tie, "float16")
     assert "a changed token" in day2.parting_sentence("ngram-k4", changed, "float16")

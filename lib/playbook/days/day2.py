@@ -22,7 +22,7 @@ import pandas as pd
 from playbook.core.errors import PlaybookError
 from playbook.core.profiles import Day2Settings, Profile, SpecMethod
 from playbook.load.datasets import SampleRequest, build_requests
-from playbook.load.greedy import prompt_token_logprobs
+from playbook.load.greedy import prefix_agreement, prompt_token_logprobs
 from playbook.load.sweep import PromptPool
 from playbook.reports.plots import concurrency_axis
 from playbook.serving import serverinfo
@@ -188,9 +188,10 @@ def parting(endpoint: Endpoint, engine: str, prompt_ids: list[int], plain: list[
             step: float) -> Parting | None:  # fmt: skip
     """Where a speculative greedy output first differs from the plain one, the two tokens' log-probabilities after
     the shared prefix, scored by ``endpoint`` (a prefill: no speculation in it), and whether they are within
-    ``step`` of each other: a tie the dtype cannot order, not a token the method changed. None where they agree."""
-    at = next((i for i, (a, b) in enumerate(zip(plain, speculative, strict=False)) if a != b), None)
-    if at is None:
+    ``step`` of each other: a tie the dtype cannot order, not a token the method changed. None where they agree
+    (or one only ends earlier: no token to score)."""
+    at, _ = prefix_agreement(plain, speculative)
+    if at >= min(len(plain), len(speculative)):
         return None
     context = prompt_ids + plain[:at]
     plain_lp = prompt_token_logprobs(endpoint, engine, [*context, plain[at]])[-1]
@@ -212,6 +213,16 @@ def lossless_share(baseline: list[list[int]], speculative: list[list[int]], part
     """Share of prompts identical with and without speculation, or parted only at a tie."""
     ties = sum(1 for p in partings if p and p["tie"])
     return lossless_match(baseline, speculative) + (ties / len(baseline) if baseline else 0.0)
+
+
+def lossless_record(baseline: list[list[int]], run: MethodRun) -> dict[str, Any]:
+    """The lossless check of one method against the plain run, as the day records it: the identical share, the
+    ties, the share that counts (identical or tied) and every parting."""
+    partings = [p for p in run.lossless_partings if p]
+    return {"match_rate": lossless_match(baseline, run.greedy_token_ids), "prompts": len(baseline),
+            "ties": sum(p["tie"] for p in partings),
+            "lossless_share": lossless_share(baseline, run.greedy_token_ids, run.lossless_partings),
+            "partings": partings}  # fmt: skip
 
 
 def speedup_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -327,10 +338,11 @@ def greedy_outputs(
     settings, model = profile.days.day2, profile.model.served_name
     client = make_client(server)
     answers = [server_greedy(client, model, p, settings.lossless_max_tokens) for p in prompts]
+    greedy = [list(ids) for _, ids, _ in answers]
     if not baseline:
-        return [list(a[1]) for a in answers], []
+        return greedy, []
     step = dtype_step(profile.engine_spec.dtype, settings.lossless_tie_logit_bound)
     endpoint = server.endpoint.with_model(model)
-    partings = [parting(endpoint, server.engine, list(prompt_ids), plain, list(ids), step)
-                for (prompt_ids, ids, _), plain in zip(answers, baseline, strict=True)]  # fmt: skip
-    return [list(a[1]) for a in answers], partings
+    partings = [parting(endpoint, server.engine, list(prompt_ids), plain, ids, step)
+                for (prompt_ids, _, _), ids, plain in zip(answers, greedy, baseline, strict=True)]  # fmt: skip
+    return greedy, partings
