@@ -108,14 +108,13 @@ def test_each_engine_scores_prompt_tokens_in_its_own_dialect():
     """Day 4's perplexity: vLLM's ``prompt_logprobs`` extension on completions; SGLang's native ``/generate`` with
     ``return_logprob`` from position 0, whose reply (``meta_info.input_token_logprobs``, SGLang 0.5's
     ``[logprob, token_id, text]`` per token, the first null) is checked against the ids sent."""
-    import http.server
     import json
-    import threading
 
     from playbook.core.errors import EngineFeatureMissing
     from playbook.load.greedy import prompt_token_logprobs
     from playbook.serving.endpoint import Endpoint
     from playbook.serving.engines import get_engine
+    from tests.support.http import QuietHandler, serving
 
     ids = [5, 7, 11]
     path, body = get_engine("vllm").prompt_scoring_request("m", ids)
@@ -136,23 +135,13 @@ def test_each_engine_scores_prompt_tokens_in_its_own_dialect():
 
     replies = {"/generate": sglang_reply, "/v1/completions": {"choices": [{"text": "x"}]}}  # vLLM without the extension
 
-    class Server(http.server.BaseHTTPRequestHandler):
+    class Server(QuietHandler):
         def do_POST(self):
             json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(json.dumps(replies[self.path]).encode())
+            self.reply(200, json.dumps(replies[self.path]).encode())
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", "m")
+    with serving(Server) as url:
+        endpoint = Endpoint(url, "m")
         assert prompt_token_logprobs(endpoint, "sglang", ids) == [-2.0, -0.25]
         with pytest.raises(EngineFeatureMissing, match="no prompt log-probabilities"):
             prompt_token_logprobs(endpoint, "vllm", ids)
-    finally:
-        server.shutdown()

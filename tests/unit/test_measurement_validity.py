@@ -14,6 +14,7 @@ from playbook.load.rounds import Spread, compare, level_rows
 from playbook.reports.results import parse_day_result
 from playbook.serving.endpoint import Endpoint
 from playbook.serving.engines import Sample, prefix_cache_counters
+from tests.support.http import QuietHandler, serving
 from tests.support.results import day_metrics
 
 
@@ -153,71 +154,40 @@ def test_the_shared_share_is_what_every_prompt_begins_with():
 def test_cache_counters_a_fresh_sglang_has_not_exported_yet_read_as_zero():
     """SGLang exports its cache counters from the first request on: the first level of a run reads them as zero
     before and gets its hit rate; a server with no /metrics at all still has none."""
-    import http.server
-    import threading
-
     body = {"text": "# TYPE sglang:num_running_reqs gauge\nsglang:num_running_reqs 0.0\n"}
 
-    class Metrics(http.server.BaseHTTPRequestHandler):
+    class Metrics(QuietHandler):
         def do_GET(self):
             found = self.path == "/metrics"
-            self.send_response(200 if found else 404)
-            self.end_headers()
-            self.wfile.write(body["text"].encode() if found else b"")
+            self.reply(200 if found else 404, body["text"].encode() if found else b"")
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", "m", None)
+    with serving(Metrics) as url:
+        endpoint = Endpoint(url, "m", None)
         before = cache.read_counters(endpoint)
         assert before == cache.CacheCounters(0.0, 0.0)
         body["text"] += SGLANG_METRICS  # the level ran: the counters appear
         use = cache.measured_use(endpoint, before, 0.1, False)
         assert use.hit_rate == 3168.0 / 4096.0 and use.contaminated is True
-    finally:
-        server.shutdown()
     assert cache.read_counters(Endpoint("http://127.0.0.1:9", "m", None)) is None  # nothing serves metrics there
-
-
-def serve(handler_status: dict[str, int]):
-    """A tiny HTTP server answering POSTs with the status the test sets; records the paths and auth it got."""
-    import http.server
-    import threading
-
-    seen: list[tuple[str, str | None]] = []
-
-    class Flush(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            seen.append((self.path, self.headers.get("Authorization")))
-            self.send_response(handler_status["status"])
-            self.end_headers()
-            self.wfile.write(b"busy" if handler_status["status"] != 200 else b"Cache flushed.")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flush)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, seen
 
 
 def test_a_round_that_repeats_prompts_starts_cold_on_each_engine():
     """SGLang's cache is emptied through its flush endpoint, with the key; vLLM's round gets a salt no other
     round has, carried in every request; a refused flush stops the comparison instead of measuring hits."""
-    status = {"status": 200}
-    server, seen = serve(status)
-    try:
-        endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", "m", "k3y")
+    status, seen = {"status": 200}, []
+
+    class Flush(QuietHandler):
+        def do_POST(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.reply(status["status"], b"busy" if status["status"] != 200 else b"Cache flushed.")
+
+    with serving(Flush) as url:
+        endpoint = Endpoint(url, "m", "k3y")
         flushed = cache.cold_round(endpoint, "sglang", "r1")
         assert flushed == cache.ColdRound("flushed", {}) and seen == [("/flush_cache", "Bearer k3y")]
         status["status"] = 400  # SGLang refuses while requests run
         with pytest.raises(PlaybookError, match="refused to empty its prefix cache"):
             cache.cold_round(endpoint, "sglang", "r2")
-    finally:
-        server.shutdown()
     first, second = (cache.cold_round(endpoint, "vllm", "r") for _ in range(2))
     assert first.how == "salted" and set(first.request_fields) == {"cache_salt"}
     assert first.request_fields != second.request_fields  # a fresh salt a round
