@@ -207,3 +207,18 @@ def test_a_parting_within_one_step_is_a_tie_a_wider_one_a_changed_token():
     assert record["partings"] == [tie, changed] and record["lossless_share"] == pytest.approx(2 / 3)
     assert "a tie" in day2.parting_sentence("ngram-k4", tie, "float16")
     assert "a changed token" in day2.parting_sentence("ngram-k4", changed, "float16")
+
+
+def test_a_parting_the_server_cannot_score_is_recorded_as_a_changed_token_not_a_lost_method():
+    from playbook.serving.endpoint import Endpoint
+    from tests.support.http import QuietHandler, serving
+
+    class Refusing(QuietHandler):
+        def do_POST(self):
+            self.reply(400, b'{"error": "return_logprob is not supported"}')
+
+    with serving(Refusing) as url:
+        parted = day2.parting(Endpoint(url, "m"), "sglang", [1, 2], [5, 7, 3], [5, 8, 4], 0.0625)
+    assert parted["token"] == 1 and parted["tie"] is False and "400" in parted["error"]
+    assert "margin" not in parted and "not scored" in day2.parting_sentence("ngram-k4", parted, "float16")
+    assert day2.lossless_share([[5, 7, 3]], [[5, 8, 4]], [parted]) == 0.0

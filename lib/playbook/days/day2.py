@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import matplotlib.pyplot as plt
 import pandas as pd
 
@@ -194,15 +195,24 @@ def parting(endpoint: Endpoint, engine: str, prompt_ids: list[int], plain: list[
     if at >= min(len(plain), len(speculative)):
         return None
     context = prompt_ids + plain[:at]
-    plain_lp = prompt_token_logprobs(endpoint, engine, [*context, plain[at]])[-1]
-    spec_lp = prompt_token_logprobs(endpoint, engine, [*context, speculative[at]])[-1]
+    found = {"token": at, "plain_token": plain[at], "speculative_token": speculative[at], "step": step}
+    try:
+        plain_lp = prompt_token_logprobs(endpoint, engine, [*context, plain[at]])[-1]
+        spec_lp = prompt_token_logprobs(endpoint, engine, [*context, speculative[at]])[-1]
+    except (httpx.HTTPError, PlaybookError, ValueError, KeyError, TypeError, IndexError) as error:
+        # A server that cannot score the tokens leaves the parting unexplained: it counts as a changed token, and
+        # the method's load levels, measured before, are kept.
+        return {**found, "tie": False, "error": f"{type(error).__name__}: {error}"[:300]}
     margin = abs(plain_lp - spec_lp)
-    return {"token": at, "plain_token": plain[at], "speculative_token": speculative[at], "plain_logprob": plain_lp,
-            "speculative_logprob": spec_lp, "margin": margin, "step": step, "tie": margin <= step}  # fmt: skip
+    return {**found, "plain_logprob": plain_lp, "speculative_logprob": spec_lp, "margin": margin,
+            "tie": margin <= step}  # fmt: skip
 
 
 def parting_sentence(method: str, p: Parting, dtype: str) -> str:
     """One parting, as the report prints it."""
+    if "error" in p:
+        return (f"{method}: parts at token {p['token']}: {p['plain_token']} (plain) vs {p['speculative_token']}, "
+                f"not scored ({p['error']}): counted as a changed token")  # fmt: skip
     return (f"{method}: parts at token {p['token']}: {p['plain_token']} (plain) vs {p['speculative_token']}, "
             f"log-probabilities {p['plain_logprob']:.4f} / {p['speculative_logprob']:.4f}, margin {p['margin']:.4f} "
             f"{'within' if p['tie'] else 'beyond'} one {dtype} step ({p['step']:.2g}): "
