@@ -12,7 +12,7 @@ import httpx
 import openai
 
 from playbook.core.errors import EngineFeatureMissing
-from playbook.serving.endpoint import Endpoint
+from playbook.serving.endpoint import Endpoint, auth_headers
 from playbook.serving.engines import get_engine
 
 
@@ -59,8 +59,7 @@ def _native_generate(client: openai.OpenAI, prompt_ids: list[int], max_tokens: i
     """SGLang's ``/generate`` (beside ``/v1``): greedy ids for ``prompt_ids``; ``(None, "")`` where it is missing."""
     root = str(client.base_url).rstrip("/").removesuffix("/v1")
     body = {"input_ids": prompt_ids, "sampling_params": {"temperature": 0, "max_new_tokens": max_tokens}}
-    headers = {"Authorization": f"Bearer {client.api_key}"} if client.api_key else {}
-    response = httpx.post(root + "/generate", json=body, headers=headers, timeout=300)
+    response = httpx.post(root + "/generate", json=body, headers=auth_headers(client.api_key), timeout=300)
     if response.status_code != 200:
         return None, ""
     data = response.json()
