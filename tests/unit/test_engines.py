@@ -67,6 +67,10 @@ def test_sglang_argv_uses_real_flags():
     assert "--mem-fraction-static" in argv and "--context-length" in argv
     assert "--mem_fraction_static" not in argv and "--" not in argv
     assert "--enable-metrics" in argv  # no /metrics without it: no queue, cache or speculation series
+    assert not any(a.startswith("--cuda-graph") for a in argv)
+    eager = get_engine("sglang").argv(spec.model_copy(update={"enforce_eager": True}), LaunchTarget("m", "m", "h", 1))
+    pairs = dict(zip(eager[::2], eager[1::2], strict=False)) | dict(zip(eager[1::2], eager[2::2], strict=False))
+    assert pairs["--cuda-graph-backend-decode"] == pairs["--cuda-graph-backend-prefill"] == "disabled"
 
 
 def test_missing_interpreter_names_the_fix():

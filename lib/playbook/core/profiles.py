@@ -176,7 +176,9 @@ class EngineSpec(StrictModel):
     max_num_seqs: int | None = Field(None, ge=1)
     enable_prefix_caching: bool | None = None
     enforce_eager: bool = Field(
-        False, description="vLLM: --enforce-eager, no torch.compile (CPU: starts in ~30 s instead of ~80 s)."
+        False,
+        description="vLLM: --enforce-eager, no torch.compile (CPU: starts in ~30 s instead of ~80 s); SGLang: "
+        "no CUDA graph in decode or prefill (its piecewise prefill capture ran past 233 s on a W4A16 checkpoint).",
     )
     speculative: SpecMethod | None = Field(None, description="Speculative decoding for this server (Day 2 sets it).")
     extra_args: list[str] = Field(default_factory=list, description="Passed verbatim as argv items (never a shell).")

@@ -106,6 +106,8 @@ class SglangAdapter(EngineAdapter):
             argv += ["--max-running-requests", str(spec.max_num_seqs)]
         if spec.enable_prefix_caching is False:
             argv.append("--disable-radix-cache")
+        if spec.enforce_eager:  # no CUDA graphs in either phase (0.5.14's flags; --disable-cuda-graph is deprecated)
+            argv += ["--cuda-graph-backend-decode", "disabled", "--cuda-graph-backend-prefill", "disabled"]
         if spec.speculative is not None:
             argv += speculative_args(spec.speculative)
         return argv
