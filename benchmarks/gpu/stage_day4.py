@@ -2,7 +2,7 @@
 
 The lent GPU has no llm-compressor (its own environment, too large to carry), so Day 4 there serves checkpoints
 made on this machine. Day 4 looks a checkpoint up by a key over the job (method, bits, group size, AWQ grid,
-calibration texts, seed, dtype), the source weights' hash and the quantizer's lock
+calibration texts, seed, dtype), the source weights' hash and the quantizer (its lock and job script)
 (``playbook.days.quantize.checkpoint_dir``). A checkpoint made under other settings is not found, and the day
 then needs the quantizer it does not have. So this script asks the GPU profile itself, with the lease's
 overrides, which checkpoints its Day 4 will look for, makes any that are missing here, and packs exactly those

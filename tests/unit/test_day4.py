@@ -48,6 +48,19 @@ def test_job_key_is_stable_and_follows_what_changes_the_checkpoint():
     assert job_key(job, "abc", "lock1") != job_key(job, "abc", "lock2")  # other quantizer versions
 
 
+def test_the_quantizers_fingerprint_follows_its_lock_and_its_job_script(tmp_path, monkeypatch):
+    """A changed quant_job.py makes other checkpoints from the same settings: it must not find the old ones."""
+    from playbook.days import quantize
+
+    before = quantize._quantizer_fingerprint()
+    assert before == quantize._quantizer_fingerprint()  # stable
+    script = tmp_path / "quant_job.py"
+    script.write_bytes(quantize.JOB_SCRIPT.read_bytes() + b"\n# changed\n")
+    monkeypatch.setattr(quantize, "JOB_SCRIPT", script)
+    after = quantize._quantizer_fingerprint()
+    assert after != before and after.split("+")[0] == before.split("+")[0]  # the lock's part is unchanged
+
+
 def test_awq_calibrates_in_one_batch_only_when_no_sample_would_be_cut():
     even, uneven = [[1] * 128] * 16, [[1] * 128] * 15 + [[1] * 90]
     assert calibration_batch_size("awq", even) == 16

@@ -96,10 +96,10 @@ def build_job(settings: Day4Settings, method: str, source_dir: str, torch_dtype:
     }  # fmt: skip
 
 
-def job_key(job: dict[str, Any], source_sha256: str, tool_lock: str) -> str:
-    """Same source weights + same job + same tool versions = same checkpoint: reuse it."""
+def job_key(job: dict[str, Any], source_sha256: str, quantizer: str) -> str:
+    """Same source weights + same job + same quantizer (its lock and job script) = same checkpoint: reuse it."""
     payload = {k: v for k, v in job.items() if k not in ("source_dir", "out_dir")}
-    blob = json.dumps([payload, source_sha256, tool_lock], sort_keys=True).encode()
+    blob = json.dumps([payload, source_sha256, quantizer], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -116,9 +116,12 @@ class QuantizedModel:
         return asdict(self)
 
 
-def _tool_lock() -> str:
+def _quantizer_fingerprint() -> str:
+    """The quantizer as it will run: its environment's lock and the job script it is given. A change to either can
+    change the checkpoint, so either one gives the job a new key instead of reusing a checkpoint made the old way."""
     lock = REPO_ROOT / "requirements" / "quant.lock.txt"
-    return hashlib.sha256(lock.read_bytes()).hexdigest()[:12] if lock.exists() else "unlocked"
+    locked = hashlib.sha256(lock.read_bytes()).hexdigest()[:12] if lock.exists() else "unlocked"
+    return f"{locked}+{hashlib.sha256(JOB_SCRIPT.read_bytes()).hexdigest()[:12]}"
 
 
 def checkpoint_dir(
@@ -128,7 +131,7 @@ def checkpoint_dir(
     """Where this job's checkpoint lives in the cache (whether or not it exists yet), and the job."""
     job = build_job(settings, method, source_dir, torch_dtype, seed)
     name = f"{Path(source_dir).name}-{method}-w{settings.bits}g{settings.group_size}"
-    return cache_root() / "quantized" / f"{name}-{job_key(job, source_sha256, _tool_lock())}", job
+    return cache_root() / "quantized" / f"{name}-{job_key(job, source_sha256, _quantizer_fingerprint())}", job
 
 
 def dequantized_dir(checkpoint: str | Path, torch_dtype: str) -> Path:
