@@ -24,7 +24,7 @@ from playbook.core.errors import PlaybookError
 from playbook.core.profiles import load_profile
 from playbook.days import quantize
 from playbook.days.context import variant_profile
-from playbook.days.day4 import dequantized_dtype
+from playbook.days.day4 import dequantized_dtype, starts_eager
 from playbook.load.client import make_client
 from playbook.load.greedy import prompt_token_logprobs, server_greedy
 from playbook.serving.launcher import launch
@@ -36,9 +36,8 @@ KERNEL_LINES = re.compile(r"marlin|wna16|linearkernel|compressed.tensors|thread 
 
 def probe(profile, method: str, folder: str, out: Path) -> dict:
     """One start on ``folder`` at Day 4's activation dtype: the answer and a prompt score, or the failure."""
-    settings = profile.days.day4
     variant = variant_profile(profile, profile.engine, dtype=dequantized_dtype(profile),
-                              enforce_eager=settings.enforce_eager or profile.engine_spec.enforce_eager)  # fmt: skip
+                              enforce_eager=starts_eager(profile))  # fmt: skip
     log = out / f"server-{method}.log"
     record: dict = {"method": method, "checkpoint": Path(folder).name, "dtype": variant.engine_spec.dtype}
     try:
@@ -50,8 +49,9 @@ def probe(profile, method: str, folder: str, out: Path) -> dict:
         prompt_ids, answer_ids, text = server_greedy(make_client(server), profile.model.served_name, PROMPT, 16)
         scores = prompt_token_logprobs(server.endpoint.with_model(profile.model.served_name), server.engine,
                                        [*prompt_ids, *answer_ids])  # fmt: skip
-        record.update(status="served", answer=text, answer_tokens=len(answer_ids),
-                      mean_answer_logprob=sum(scores[-len(answer_ids):]) / max(1, len(answer_ids)))  # fmt: skip
+        answer_scores = scores[len(prompt_ids) - 1 :]  # scores start at the second prompt token
+        mean = sum(answer_scores) / len(answer_scores) if answer_scores else None
+        record.update(status="served", answer=text, answer_tokens=len(answer_ids), mean_answer_logprob=mean)
     except Exception as exc:  # a server that dies on its first request: the reason is the probe's answer
         record.update(status="failed on a request", error=f"{type(exc).__name__}: {exc}"[-1500:],
                       log_tail=log.read_text(errors="replace").splitlines()[-25:])  # fmt: skip

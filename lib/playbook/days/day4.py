@@ -199,13 +199,17 @@ def dtype_baseline_skipped(profile: Profile) -> str | None:
     )
 
 
+def starts_eager(profile: Profile) -> bool:
+    """Whether Day 4's servers start without compilation or CUDA graphs: the day's own setting or the engine's."""
+    return profile.days.day4.enforce_eager or profile.engine_spec.enforce_eager
+
+
 def run_candidate(
     ctx: DayContext, candidate: Candidate, inputs: dict[str, Any], baseline_tokens: list[list[int]] | None
 ) -> dict[str, Any]:
     """Serve one model, measure quality and speed, stop it. A server that fails is recorded as such
     (with its log's tail) and the next model still runs."""
     settings = ctx.profile.days.day4
-    eager = settings.enforce_eager or ctx.profile.engine_spec.enforce_eager
     slug = candidate.label.split(" (")[0].split(" ")[0].lower() + "-" + candidate.dtype
     slug += "-dequantized" if candidate.checkpoint else ""
     weights = candidate.checkpoint or candidate.path  # a dequantized copy is sized as the 4-bit checkpoint it expands
@@ -214,7 +218,9 @@ def run_candidate(
                               "disk_bytes": safetensors_bytes(Path(weights)),
                               "weight_memory_bytes": weight_memory_bytes(weights, candidate.dtype)}  # fmt: skip
     try:
-        server = launch_variant(ctx, candidate.path, slug, dtype=candidate.dtype, enforce_eager=eager)
+        server = launch_variant(
+            ctx, candidate.path, slug, dtype=candidate.dtype, enforce_eager=starts_eager(ctx.profile)
+        )
     except PlaybookError as exc:
         return {**result, "status": "failed", "error": str(exc)[-1500:]}
     try:
