@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -162,6 +161,51 @@ def bench_client(args, profile, tokenizer: str) -> Client:
     return Client(python, env, tokenizer)
 
 
+HEADERS = ["c", "requests", "ours TTFT p50 ms", "ours TPOT p50 ms", "ours tok/s", "SGLang TTFT p50 ms",
+           "SGLang TPOT p50 ms", "SGLang tok/s", "TTFT ratio", "TPOT ratio", "tok/s ratio", "ours max hit rate",
+           "SGLang max hit rate"]  # fmt: skip
+
+
+def level_row(line: dict) -> list:
+    """One ``fidelity.jsonl`` line as a table row: each client's medians over its rounds, the ratios ours / SGLang's,
+    and the highest hit rate either client met (a cold round should meet ~0)."""
+    rounds = [Round(**r) for r in line["rounds"]]
+    ours = [r for r in rounds if r.client == "ours"]
+    theirs = [r for r in rounds if r.client != "ours"]
+    mine, sglang = medians(ours), medians(theirs)
+    ratios = [a / b if b else float("nan") for a, b in zip(mine, sglang, strict=True)]
+    hits = [max((r.hit_rate or 0.0) for r in side) if side else float("nan") for side in (ours, theirs)]
+    return [line["concurrency"], line["requests"], *mine, *sglang, *ratios, *hits]
+
+
+def print_fidelity(lines: list[dict], rounds: int, input_tokens: int, output_tokens: int) -> None:
+    engine = lines[0]["engine"] if lines else "?"
+    print(
+        f"\nFidelity against sglang.bench_serving on {engine}, {rounds} rounds a level (medians), "
+        f"{input_tokens} in / {output_tokens} out, each round from a cold cache"
+    )
+    print_table(HEADERS, [level_row(line) for line in lines])
+
+
+def render(path: Path) -> None:
+    """The table of a finished or partial check from its ``fidelity.jsonl`` alone (a call that ran out of time
+    prints no table; its finished levels are all in the file)."""
+    lines = [json.loads(text) for text in path.read_text().splitlines() if text.strip()]
+    rounds = max((len(line["rounds"]) // 2 for line in lines), default=0)
+    print_fidelity(lines, rounds, *lengths_of(path.parent))
+
+
+def lengths_of(folder: Path) -> tuple[str, str]:
+    """The input and output lengths the check ran with, from its log's argv line; "?" where the log is missing."""
+    log = folder / "fidelity.log"
+    found = {"in": "?", "out": "?"}
+    if log.exists():
+        for text in log.read_text(errors="replace").splitlines():
+            if text.startswith("lengths:"):
+                found = dict(part.split("=") for part in text.split()[1:])
+    return found["in"], found["out"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="h100-qwen2.5-7b-dummy")
@@ -174,7 +218,11 @@ def main() -> None:
     parser.add_argument("--client-python", default=None, help="the Python that runs sglang.bench_serving")
     parser.add_argument("--client-path", type=Path, default=None, help="put on that Python's PYTHONPATH")
     parser.add_argument("--out", type=Path, default=Path("fidelity-out"))
+    parser.add_argument("--render", type=Path, default=None, metavar="FIDELITY_JSONL",
+                        help="print the table of an earlier check's fidelity.jsonl and stop (no server)")  # fmt: skip
     args = parser.parse_args()
+    if args.render:
+        return render(args.render)
 
     profile = load_profile(args.profile, [f"engine={args.engine}", *args.overrides])
     model = prepare_model(profile.model)
@@ -184,27 +232,19 @@ def main() -> None:
     samples = build_requests("synthetic", max(n_for.values()), 0, model.local_dir, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    print(f"lengths: in={args.input_tokens} out={args.output_tokens}", flush=True)
+    lines = []
     with tempfile.TemporaryDirectory() as tmp, launch(profile, model.model_arg, args.out / "server.log") as server:
         for c in levels:
             ours, theirs = measure_level(profile.engine, server.endpoint, client, samples[: n_for[c]], c, args,
                                          Path(tmp))  # fmt: skip
+            line = {"engine": profile.engine, "concurrency": c, "requests": n_for[c],
+                    "rounds": [asdict(r) for r in ours + theirs]}  # fmt: skip
             with (args.out / "fidelity.jsonl").open("a") as sink:
-                sink.write(json.dumps({"engine": profile.engine, "concurrency": c, "requests": n_for[c],
-                                       "rounds": [asdict(r) for r in ours + theirs]}) + "\n")  # fmt: skip
-            mine, sglang = medians(ours), medians(theirs)
-            ratios = [a / b if b else float("nan") for a, b in zip(mine, sglang, strict=True)]
-            hits = [max((r.hit_rate or 0.0) for r in rounds) for rounds in (ours, theirs)]
-            rows.append([c, n_for[c], *mine, *sglang, *ratios, *hits])
-            print(f"c={c}: ours {mine}, sglang {sglang}", flush=True)
-    headers = ["c", "requests", "ours TTFT p50 ms", "ours TPOT p50 ms", "ours tok/s", "SGLang TTFT p50 ms",
-               "SGLang TPOT p50 ms", "SGLang tok/s", "TTFT ratio", "TPOT ratio", "tok/s ratio",
-               "ours max hit rate", "SGLang max hit rate"]  # fmt: skip
-    print(
-        f"\nFidelity against sglang.bench_serving on {profile.engine}, {args.rounds} rounds a level (medians), "
-        f"{args.input_tokens} in / {args.output_tokens} out, each round from a cold cache, {sys.argv[0]}"
-    )
-    print_table(headers, rows)
+                sink.write(json.dumps(line) + "\n")
+            lines.append(line)
+            print(f"c={c}: ours {medians(ours)}, sglang {medians(theirs)}", flush=True)
+    print_fidelity(lines, args.rounds, args.input_tokens, args.output_tokens)
 
 
 if __name__ == "__main__":
