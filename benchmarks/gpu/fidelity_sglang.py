@@ -178,11 +178,13 @@ def level_row(line: dict) -> list:
     return [line["concurrency"], line["requests"], *mine, *sglang, *ratios, *hits]
 
 
-def print_fidelity(lines: list[dict], rounds: int, input_tokens: int, output_tokens: int) -> None:
-    engine = lines[0]["engine"] if lines else "?"
+def print_fidelity(lines: list[dict]) -> None:
+    """The table of the levels in ``lines`` (``fidelity.jsonl``'s), with the rounds and lengths they carry."""
+    first = lines[0] if lines else {}
+    rounds = max((sum(r["client"] == "ours" for r in line["rounds"]) for line in lines), default=0)
     print(
-        f"\nFidelity against sglang.bench_serving on {engine}, {rounds} rounds a level (medians), "
-        f"{input_tokens} in / {output_tokens} out, each round from a cold cache"
+        f"\nFidelity against sglang.bench_serving on {first.get('engine', '?')}, {rounds} rounds a level (medians), "
+        f"{first.get('input_tokens', '?')} in / {first.get('output_tokens', '?')} out, each round from a cold cache"
     )
     print_table(HEADERS, [level_row(line) for line in lines])
 
@@ -191,19 +193,9 @@ def render(path: Path) -> None:
     """The table of a finished or partial check from its ``fidelity.jsonl`` alone (a call that ran out of time
     prints no table; its finished levels are all in the file)."""
     lines = [json.loads(text) for text in path.read_text().splitlines() if text.strip()]
-    rounds = max((len(line["rounds"]) // 2 for line in lines), default=0)
-    print_fidelity(lines, rounds, *lengths_of(path.parent))
-
-
-def lengths_of(folder: Path) -> tuple[str, str]:
-    """The input and output lengths the check ran with, from its log's argv line; "?" where the log is missing."""
-    log = folder / "fidelity.log"
-    found = {"in": "?", "out": "?"}
-    if log.exists():
-        for text in log.read_text(errors="replace").splitlines():
-            if text.startswith("lengths:"):
-                found = dict(part.split("=") for part in text.split()[1:])
-    return found["in"], found["out"]
+    if any("rounds" not in line for line in lines):
+        raise SystemExit(f"--render {path}: written before per-round records (2026-12-05); its README has its table")
+    print_fidelity(lines)
 
 
 def main() -> None:
@@ -232,19 +224,19 @@ def main() -> None:
     samples = build_requests("synthetic", max(n_for.values()), 0, model.local_dir, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"lengths: in={args.input_tokens} out={args.output_tokens}", flush=True)
     lines = []
     with tempfile.TemporaryDirectory() as tmp, launch(profile, model.model_arg, args.out / "server.log") as server:
         for c in levels:
             ours, theirs = measure_level(profile.engine, server.endpoint, client, samples[: n_for[c]], c, args,
                                          Path(tmp))  # fmt: skip
             line = {"engine": profile.engine, "concurrency": c, "requests": n_for[c],
+                    "input_tokens": args.input_tokens, "output_tokens": args.output_tokens,
                     "rounds": [asdict(r) for r in ours + theirs]}  # fmt: skip
             with (args.out / "fidelity.jsonl").open("a") as sink:
                 sink.write(json.dumps(line) + "\n")
             lines.append(line)
             print(f"c={c}: ours {medians(ours)}, sglang {medians(theirs)}", flush=True)
-    print_fidelity(lines, args.rounds, args.input_tokens, args.output_tokens)
+    print_fidelity(lines)
 
 
 if __name__ == "__main__":

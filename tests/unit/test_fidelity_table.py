@@ -6,6 +6,8 @@ import json
 import math
 import sys
 
+import pytest
+
 from playbook.core.profiles import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the script imports benchmarks/_common.py as a top-level module
@@ -41,15 +43,20 @@ def test_a_level_one_client_never_finished_has_no_ratio_rather_than_a_wrong_one(
     assert all(math.isnan(value) for value in row[5:11])
 
 
-def test_render_prints_every_finished_level_with_the_lengths_from_the_log(tmp_path, capsys):
-    lines = [{"engine": "sglang", "concurrency": c, "requests": 4 * c,
+def test_render_prints_every_finished_level_with_the_lengths_it_ran_with(tmp_path, capsys):
+    lines = [{"engine": "sglang", "concurrency": c, "requests": 4 * c, "input_tokens": 256, "output_tokens": 128,
               "rounds": [round_of("ours", 10, 5, 100), round_of("sglang.bench_serving", 10, 5, 100)]}
              for c in (256, 64)]  # fmt: skip
     (tmp_path / "fidelity.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    (tmp_path / "fidelity.log").write_text("lengths: in=256 out=128\nc=256: ...\n")
     fidelity.render(tmp_path / "fidelity.jsonl")
     printed = capsys.readouterr().out
     assert "1 rounds a level" in printed and "256 in / 128 out" in printed
     assert [
         row.split("|")[1].strip() for row in printed.splitlines() if row.startswith("| 2") or row.startswith("| 6")
     ] == ["256", "64"]
+
+
+def test_render_refuses_a_file_of_the_older_format_in_one_line(tmp_path):
+    (tmp_path / "fidelity.jsonl").write_text(json.dumps({"concurrency": 256, "requests": 1024, "ours": []}) + "\n")
+    with pytest.raises(SystemExit, match="before per-round records"):
+        fidelity.render(tmp_path / "fidelity.jsonl")
