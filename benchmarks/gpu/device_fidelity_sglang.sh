@@ -26,7 +26,7 @@ if [ ! -f /root/fidelity.started ]; then
     export PLAYBOOK_CACHE=/root/playbook-cache PYTHONUNBUFFERED=1 TQDM_DISABLE=1
     export PYTHONPATH=$PWD/lib:$PWD/benchmarks:/tmp/nb:/tmp/vllm
     py=$(command -v python3)
-    python3 benchmarks/gpu/fidelity_sglang.py --out "$0" "$@" \
+    python3 benchmarks/gpu/fidelity_sglang.py --out "$0" --gpu-check "$@" \
       --set "engines.sglang.python=$py" --set "engines.sglang.env.PYTHONPATH=$PWD/lib:/tmp/sglang:/tmp/nb" \
       --set "engines.sglang.extra_args=[--attention-backend, triton, --enable-metrics]" \
       --set "hardware.device_name=$(python3 -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"cpu\")")" \
@@ -39,6 +39,6 @@ waited=0
 while [ ! -f /root/fidelity.done ] && [ "$waited" -lt "$wait_s" ]; do sleep 5; waited=$((waited + 5)); done
 if [ -f /root/fidelity.done ]; then echo "fidelity check exit $(cat /root/fidelity.done) after ${waited} s"
 else echo "fidelity check still running after ${waited} s: bringing back the finished levels"; fi
-for f in fidelity.jsonl fidelity.log server.log gpu.csv; do [ -f "$work/$f" ] && cp "$work/$f" "$OUT/"; done
+for f in fidelity.jsonl fidelity.log server.log gpu.csv gpu_check.json; do [ -f "$work/$f" ] && cp "$work/$f" "$OUT/"; done
 [ -d "$work/records" ] && tar -czf "$OUT/records.tar.gz" -C "$work" records
 grep -v "^\[" "$work/fidelity.log" | tail -40

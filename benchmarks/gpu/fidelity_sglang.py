@@ -23,8 +23,10 @@ tooling before a lease spends device minutes on it (SGLang's client from its whe
     .venv/bin/python benchmarks/gpu/fidelity_sglang.py --profile cpu-smollm2 --engine vllm \
         --client-python .venv/bin/python --client-path /tmp/sgl/src --levels 1,8 --rounds 3 --out outputs/fid
 
-Every finished level is appended to OUT/fidelity.jsonl at once, so a call that runs out of time still brings back
-what it measured.
+After every round the level's line, with the rounds so far, is appended to OUT/fidelity.jsonl (``"complete"``
+false until its last round), so a call that runs out of time still brings back every round it finished, hit rates
+included; ``--render`` reads the last line of each level. A check written before that (2026-12-05, sixth lease) kept
+a cut level only in its records: ``--records DIR`` rebuilds the rounds from them, without the hit rates.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
-import shutil
+import re
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
@@ -44,7 +47,8 @@ from _common import median, print_table
 from playbook.core.profiles import load_profile
 from playbook.load.cache import cold_round, measured_use, read_counters, with_fields
 from playbook.load.datasets import SampleRequest, build_requests
-from playbook.load.loadgen import LoadConfig, run_load
+from playbook.load.loadgen import LoadConfig, read_records, run_load
+from playbook.load.metrics import summarize
 from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
@@ -97,9 +101,8 @@ def sglang_bench(client: Client, endpoint: Endpoint, prompts: Path, n: int, conc
         if done.returncode != 0 or not out.exists():
             raise RuntimeError(f"sglang.bench_serving failed:\n{done.stdout[-1500:]}\n{done.stderr[-2500:]}")
         result = json.loads(out.read_text().strip().splitlines()[-1])
-        details = {k: v for k, v in result.items() if k != "generated_texts"}
         with gzip.open(records, "wt") as sink:
-            sink.write(json.dumps(details) + "\n")
+            sink.write(json.dumps(slim_sglang(result)) + "\n")
         if result.get("completed") != n:
             raise RuntimeError(f"sglang.bench_serving completed {result.get('completed')} of {n} requests")
         return result
@@ -113,19 +116,48 @@ def write_prompts(samples: list[SampleRequest], path: Path) -> Path:
     return path
 
 
+def slim_ours(record: dict) -> dict:
+    """One of our request records as kept: without the generated text (noise from dummy weights, most of the
+    bytes) and with its inter-token latencies to the microsecond."""
+    return {**{k: v for k, v in record.items() if k != "output_text"},
+            "itl_ms": [round(x, 3) for x in record.get("itl_ms") or []]}  # fmt: skip
+
+
+def slim_sglang(result: dict) -> dict:
+    """``sglang.bench_serving``'s result as kept: without the generated texts and the server's arguments (the
+    server log has them once), its inter-token latencies (seconds) to the microsecond."""
+    kept = {k: v for k, v in result.items() if k not in ("generated_texts", "server_info")}
+    return {**kept, "itls": [[round(x, 6) for x in request] for request in result.get("itls") or []]}
+
+
 def keep_ours(run_dir: Path, records: Path) -> None:
-    with (run_dir / "requests.jsonl").open("rb") as source, gzip.open(records, "wb") as sink:
-        shutil.copyfileobj(source, sink)
+    with (run_dir / "requests.jsonl").open() as source, gzip.open(records, "wt") as sink:
+        for line in source:
+            if line.strip():
+                sink.write(json.dumps(slim_ours(json.loads(line))) + "\n")
 
 
 def medians(rounds: list[Round]) -> list[float]:
     return [median([getattr(r, name) for r in rounds]) for name in ("ttft_p50_ms", "tpot_p50_ms", "output_tok_s")]
 
 
+def level_line(engine: str, concurrency: int, requests: int, args, rounds: list[Round], complete: bool) -> dict:
+    """A level's ``fidelity.jsonl`` line: its lengths, whether all its rounds ran, and the rounds so far."""
+    return {"engine": engine, "concurrency": concurrency, "requests": requests, "input_tokens": args.input_tokens,
+            "output_tokens": args.output_tokens, "complete": complete,
+            "rounds": [asdict(r) for r in rounds]}  # fmt: skip
+
+
+def append_line(out: Path, line: dict) -> None:
+    with (out / "fidelity.jsonl").open("a") as sink:
+        sink.write(json.dumps(line) + "\n")
+
+
 def measure_level(engine: str, endpoint: Endpoint, client: Client, samples: list[SampleRequest], concurrency: int,
                   args, tmp: Path) -> tuple[list[Round], list[Round]]:  # fmt: skip
     """The two clients in turn, ``args.rounds`` times, each round from a cold cache; every round's per-request
-    records kept under ``args.out/records``."""
+    records kept under ``args.out/records``, and the level's line appended after each round (a call cut mid-level
+    keeps the rounds it finished)."""
     n = len(samples)
     prompts = write_prompts(samples, tmp / f"prompts-{concurrency}.jsonl")
     config = LoadConfig(concurrency=concurrency, scrape_interval_s=None)
@@ -146,7 +178,22 @@ def measure_level(engine: str, endpoint: Endpoint, client: Client, samples: list
         hits = measured_use(endpoint, before, None, False).hit_rate
         theirs.append(Round("sglang.bench_serving", cold.how, hits, b["median_ttft_ms"], b["median_tpot_ms"],
                             b["output_throughput"]))  # fmt: skip
+        append_line(args.out, level_line(engine, concurrency, n, args, ours + theirs, r == args.rounds))
     return ours, theirs
+
+
+def write_gpu_check(out: Path) -> dict:
+    """The card's identity and self-test (matrix products, copy bandwidth, clocks) into ``out/gpu_check.json``
+    before the server starts, as the runner's manifest keeps it: a check on a card that fails it does not count.
+    A self-test that cannot run is kept as its error, and the check goes on (its records are still worth having)."""
+    from playbook.sizing.gpu_check import check_gpu
+
+    try:
+        found = check_gpu()
+    except Exception as error:  # any failure of the self-test is recorded, not fatal
+        found = {"error": f"{type(error).__name__}: {error}"}
+    (out / "gpu_check.json").write_text(json.dumps(found, indent=1) + "\n")
+    return found
 
 
 def bench_client(args, profile, tokenizer: str) -> Client:
@@ -161,21 +208,22 @@ def bench_client(args, profile, tokenizer: str) -> Client:
     return Client(python, env, tokenizer)
 
 
-HEADERS = ["c", "requests", "ours TTFT p50 ms", "ours TPOT p50 ms", "ours tok/s", "SGLang TTFT p50 ms",
-           "SGLang TPOT p50 ms", "SGLang tok/s", "TTFT ratio", "TPOT ratio", "tok/s ratio", "ours max hit rate",
-           "SGLang max hit rate"]  # fmt: skip
+HEADERS = ["c", "requests", "rounds ours/SGLang", "ours TTFT p50 ms", "ours TPOT p50 ms", "ours tok/s",
+           "SGLang TTFT p50 ms", "SGLang TPOT p50 ms", "SGLang tok/s", "TTFT ratio", "TPOT ratio", "tok/s ratio",
+           "ours max hit rate", "SGLang max hit rate"]  # fmt: skip
 
 
 def level_row(line: dict) -> list:
     """One ``fidelity.jsonl`` line as a table row: each client's medians over its rounds, the ratios ours / SGLang's,
-    and the highest hit rate either client met (a cold round should meet ~0)."""
+    the highest hit rate either client met (a cold round meets only the chat template's shared prefix), NaN where
+    none was read (rounds rebuilt from records)."""
     rounds = [Round(**r) for r in line["rounds"]]
     ours = [r for r in rounds if r.client == "ours"]
     theirs = [r for r in rounds if r.client != "ours"]
     mine, sglang = medians(ours), medians(theirs)
     ratios = [a / b if b else float("nan") for a, b in zip(mine, sglang, strict=True)]
-    hits = [max((r.hit_rate or 0.0) for r in side) if side else float("nan") for side in (ours, theirs)]
-    return [line["concurrency"], line["requests"], *mine, *sglang, *ratios, *hits]
+    hits = [max((r.hit_rate for r in side if r.hit_rate is not None), default=math.nan) for side in (ours, theirs)]
+    return [line["concurrency"], line["requests"], f"{len(ours)}/{len(theirs)}", *mine, *sglang, *ratios, *hits]
 
 
 def print_fidelity(lines: list[dict]) -> None:
@@ -189,13 +237,54 @@ def print_fidelity(lines: list[dict]) -> None:
     print_table(HEADERS, [level_row(line) for line in lines])
 
 
+def latest_lines(lines: list[dict]) -> list[dict]:
+    """The last line of each level, in the order the levels ran (a level's line is appended after every round)."""
+    latest: dict[int, dict] = {}
+    for line in lines:
+        latest[line["concurrency"]] = line
+    return list(latest.values())
+
+
 def render(path: Path) -> None:
     """The table of a finished or partial check from its ``fidelity.jsonl`` alone (a call that ran out of time
-    prints no table; its finished levels are all in the file)."""
+    prints no table; every round it finished is in the file)."""
     lines = [json.loads(text) for text in path.read_text().splitlines() if text.strip()]
     if any("rounds" not in line for line in lines):
         raise SystemExit(f"--render {path}: written before per-round records (2026-12-05); its README has its table")
-    print_fidelity(lines)
+    print_fidelity(latest_lines(lines))
+
+
+RECORD_NAME = re.compile(r"(ours|sglang)-c(\d+)-r(\d+)\.jsonl?\.gz$")
+
+
+def round_from_records(path: Path) -> tuple[int, int, int, Round]:
+    """(concurrency, round, requests, Round) of one kept record file, with the numbers each client reports:
+    ours through the load generator's own ``summarize``, SGLang's from its result. The hit rate was never in the
+    records: None."""
+    client, concurrency, number = RECORD_NAME.search(path.name).groups()
+    if client == "ours":
+        records = read_records(path)
+        s = summarize(records)
+        found = Round("ours", "records", None, s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s)
+        return int(concurrency), int(number), len(records), found
+    with gzip.open(path, "rt") as source:
+        b = json.loads(source.read())
+    found = Round("sglang.bench_serving", "records", None, b["median_ttft_ms"], b["median_tpot_ms"],
+                  b["output_throughput"])  # fmt: skip
+    return int(concurrency), int(number), b["completed"], found
+
+
+def lines_from_records(folder: Path, args) -> list[dict]:
+    """Each level's line rebuilt from the per-round records in ``folder`` (for a level cut before the check wrote
+    its line): the rounds in the order they ran, ours before SGLang's in each."""
+    found = sorted((round_from_records(p) for p in folder.iterdir() if RECORD_NAME.search(p.name)),
+                   key=lambda item: (item[0], item[1], item[3].client != "ours"))  # fmt: skip
+    if not found:
+        raise SystemExit(f"--records {folder}: no ours-cNNNN-rN.jsonl.gz or sglang-cNNNN-rN.json.gz in it")
+    levels: dict[int, list] = {}
+    for concurrency, _, requests, found_round in found:
+        levels.setdefault(concurrency, [requests, []])[1].append(found_round)
+    return [level_line("sglang", c, requests, args, rounds, False) for c, (requests, rounds) in levels.items()]
 
 
 def main() -> None:
@@ -210,11 +299,16 @@ def main() -> None:
     parser.add_argument("--client-python", default=None, help="the Python that runs sglang.bench_serving")
     parser.add_argument("--client-path", type=Path, default=None, help="put on that Python's PYTHONPATH")
     parser.add_argument("--out", type=Path, default=Path("fidelity-out"))
+    parser.add_argument("--gpu-check", action="store_true", help="self-test the GPU first (gpu_check.json)")
     parser.add_argument("--render", type=Path, default=None, metavar="FIDELITY_JSONL",
                         help="print the table of an earlier check's fidelity.jsonl and stop (no server)")  # fmt: skip
+    parser.add_argument("--records", type=Path, default=None, metavar="DIR",
+                        help="print the table rebuilt from a check's records/ (no hit rates) and stop")  # fmt: skip
     args = parser.parse_args()
     if args.render:
         return render(args.render)
+    if args.records:
+        return print_fidelity(lines_from_records(args.records, args))
 
     profile = load_profile(args.profile, [f"engine={args.engine}", *args.overrides])
     model = prepare_model(profile.model)
@@ -224,17 +318,15 @@ def main() -> None:
     samples = build_requests("synthetic", max(n_for.values()), 0, model.local_dir, input_tokens=args.input_tokens,
                              output_tokens=args.output_tokens)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.gpu_check:
+        found = write_gpu_check(args.out)
+        print(f"GPU self-test: {' '.join(found.get('verdict') or [found.get('error', 'nothing to compare with')])}")
     lines = []
     with tempfile.TemporaryDirectory() as tmp, launch(profile, model.model_arg, args.out / "server.log") as server:
         for c in levels:
             ours, theirs = measure_level(profile.engine, server.endpoint, client, samples[: n_for[c]], c, args,
                                          Path(tmp))  # fmt: skip
-            line = {"engine": profile.engine, "concurrency": c, "requests": n_for[c],
-                    "input_tokens": args.input_tokens, "output_tokens": args.output_tokens,
-                    "rounds": [asdict(r) for r in ours + theirs]}  # fmt: skip
-            with (args.out / "fidelity.jsonl").open("a") as sink:
-                sink.write(json.dumps(line) + "\n")
-            lines.append(line)
+            lines.append(level_line(profile.engine, c, n_for[c], args, ours + theirs, True))
             print(f"c={c}: ours {medians(ours)}, sglang {medians(theirs)}", flush=True)
     print_fidelity(lines)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import math
 import random
@@ -505,9 +506,11 @@ def set_aside_earlier_run(out: Path) -> Path | None:
 
 
 def read_records(path: str | Path) -> list[RequestRecord]:
-    """Records back from a JSONL file (a truncated last line is ignored)."""
+    """Records back from a JSONL file, gzipped if its name ends in .gz (a truncated last line is ignored)."""
+    path = Path(path)
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
     records = []
-    for line in Path(path).read_text().splitlines():
+    for line in text.splitlines():
         try:
             data = json.loads(line)
         except ValueError:
