@@ -16,7 +16,9 @@ The spec (JSON): ``{"commit": "<sha>", "out": "reference/<folder>", "selection_p
 A run folder holds ``manifest.json`` and ``dayNN/``; a day that another engine's run measured beside its own
 (SGLang on vLLM's Days 3 and 6) is not listed: the report finds it there. A day the week's commit cannot measure
 (a bug found after it) may come from a later commit only when the spec says why: ``"other_commit": {"<engine>":
-{"<day>": "<why>"}}``; ``sources.json`` then records that day's commit and the reason beside it.
+{"<day>": "<why>"}}``; ``sources.json`` then records that day's commit and the reason beside it. A day an engine
+could not run at all is listed with its reason and the committed folder that shows it: ``"not_run": {"<engine>":
+{"<day>": {"why": "...", "evidence": "reference/<folder>"}}}``; ``sources.json`` records it as ``not run``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def _commit_of(run: Path) -> str:
 def assemble(spec: dict) -> dict:
     """Copy the days, check their commit, return what ``sources.json`` records."""
     out, commit = REPO / spec["out"], spec["commit"]
+    skipped = {engine: {day: not_run(engine, day, entry, spec["days"].get(engine, {})) for day, entry in days.items()}
+               for engine, days in spec.get("not_run", {}).items()}  # fmt: skip
     sources: dict[str, dict[str, dict]] = {}
     for engine, days in spec["days"].items():
         sources[engine] = {}
@@ -58,7 +62,19 @@ def assemble(spec: dict) -> dict:
                 sources[engine][day].update(commit=found, why=why)
         manifest_run = REPO / days.get("7", next(iter(days.values())))
         shutil.copyfile(manifest_run / "manifest.json", out / engine / "manifest.json")
+    for engine, days in skipped.items():
+        sources.setdefault(engine, {}).update(days)
     return {"commit": commit, "days": sources}
+
+
+def not_run(engine: str, day: str, entry: dict, run_days: dict) -> dict:
+    """A day the engine could not run, as ``sources.json`` keeps it: the reason and the folder that shows it, which
+    must be committed; a day both run and not run is refused."""
+    if day in run_days:
+        sys.exit(f"not_run.{engine}.{day}: the spec also lists a run of that day ({run_days[day]}): keep one")
+    if not entry.get("why") or not (REPO / entry.get("evidence", "")).is_dir() or not entry.get("evidence"):
+        sys.exit(f"not_run.{engine}.{day}: give a 'why' and an 'evidence' folder that exists, e.g. reference/<run>")
+    return {"status": "not run", "why": entry["why"], "evidence": entry["evidence"]}
 
 
 def run_selection(out: Path, engines: list[str], profile: str) -> Path:
@@ -90,7 +106,7 @@ def main(spec_path: str) -> None:
     record = assemble(spec)
     (out / "sources.json").write_text(json.dumps(record, indent=1) + "\n")
     for engine, days in record["days"].items():
-        listed = ", ".join(f"{d} ({v['profile']}, {v['status']})" for d, v in days.items())
+        listed = ", ".join(f"{d} ({v.get('profile', 'no run')}, {v['status']})" for d, v in days.items())
         print(f"{engine}: days {listed}")
     day08 = run_selection(out, list(record["days"]), spec["selection_profile"])
     verdict = json.loads((day08 / "metrics.json").read_text())["steps"]["measured_verdict"]

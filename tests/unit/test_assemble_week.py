@@ -53,3 +53,29 @@ def test_another_commit_only_for_a_day_the_spec_gives_a_reason_for(tmp_path):
     with pytest.raises(SystemExit, match="not one code commit"):  # a reason for another day does not cover it
         assemble_week.assemble({"commit": "abc123", "out": str(tmp_path / "week2"), "days": days,
                                 "other_commit": {"sglang": {"1": why}}})  # fmt: skip
+
+
+def test_a_day_an_engine_could_not_run_is_kept_with_its_reason_and_evidence(tmp_path):
+    ours = run_folder(tmp_path, "a", "abc123" + "0" * 34, {1: "ok"})
+    evidence = {"why": "SGLang 0.5.14 never finished a forward pass on the W4A16 checkpoint", "evidence": ours}
+    spec = {"commit": "abc123", "out": str(tmp_path / "week"), "days": {"sglang": {"1": ours}},
+            "not_run": {"sglang": {"4": evidence}}}  # fmt: skip
+    record = assemble_week.assemble(spec)
+    assert record["days"]["sglang"]["4"] == {"status": "not run", **evidence}
+    assert not (tmp_path / "week" / "sglang" / "day04").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "days", "message"),
+    [
+        ({"why": "hangs", "evidence": "no/such/folder"}, {}, "an 'evidence' folder that exists"),
+        ({"evidence": "."}, {}, "give a 'why'"),
+        ({"why": "hangs", "evidence": "."}, {"4": "a"}, "also lists a run of that day"),
+    ],
+)
+def test_a_day_not_run_without_reason_or_evidence_or_also_run_is_refused(tmp_path, entry, days, message):
+    ours = run_folder(tmp_path, "a", "abc123" + "0" * 34, {1: "ok"})
+    run_days = {"1": ours, **{day: ours for day in days}}
+    with pytest.raises(SystemExit, match=message):
+        assemble_week.assemble({"commit": "abc123", "out": str(tmp_path / "week"),
+                                "days": {"sglang": run_days}, "not_run": {"sglang": {"4": entry}}})  # fmt: skip
