@@ -25,6 +25,9 @@ __all__ = ["DayContext", "launch_variant", "start_day", "start_server"]
 
 
 def start_day(day: int, profile: str, overrides: list[str] | None, output_dir: str | None) -> DayContext:
+    # a report shows every cell whole: pandas cuts text at 50 characters, which hid reasons and second results
+    # behind "..." (155 cells in the committed references before 2026-12-05)
+    pd.set_option("display.max_colwidth", None)
     loaded = load_profile(profile, overrides)
     out = Path(output_dir) if output_dir is not None else interactive_day_dir(day)
     out.mkdir(parents=True, exist_ok=True)
