@@ -18,7 +18,8 @@ A run folder holds ``manifest.json`` and ``dayNN/``; a day that another engine's
 (a bug found after it) may come from a later commit only when the spec says why: ``"other_commit": {"<engine>":
 {"<day>": "<why>"}}``; ``sources.json`` then records that day's commit and the reason beside it. A day an engine
 could not run at all is listed with its reason and the committed folder that shows it: ``"not_run": {"<engine>":
-{"<day>": {"why": "...", "evidence": "reference/<folder>"}}}``; ``sources.json`` records it as ``not run``.
+{"<day>": {"why": "...", "evidence": "reference/<folder>"}}}``; ``sources.json`` records it as ``not run``, and
+``OUT/<engine>/not_run.json`` keeps it where the selection report reads it (the day's cells say why).
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def assemble(spec: dict) -> dict:
         shutil.copyfile(manifest_run / "manifest.json", out / engine / "manifest.json")
     for engine, days in skipped.items():
         sources.setdefault(engine, {}).update(days)
+        # beside the engine's days, where the selection report reads them (its cells say why, not "not measured")
+        (out / engine).mkdir(parents=True, exist_ok=True)
+        kept = {day: {"why": e["why"], "evidence": e["evidence"]} for day, e in days.items()}
+        (out / engine / "not_run.json").write_text(json.dumps(kept, indent=1) + "\n")
     return {"commit": commit, "days": sources}
 
 

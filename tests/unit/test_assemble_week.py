@@ -63,6 +63,7 @@ def test_a_day_an_engine_could_not_run_is_kept_with_its_reason_and_evidence(tmp_
     record = assemble_week.assemble(spec)
     assert record["days"]["sglang"]["4"] == {"status": "not run", **evidence}
     assert not (tmp_path / "week" / "sglang" / "day04").exists()
+    assert json.loads((tmp_path / "week" / "sglang" / "not_run.json").read_text()) == {"4": evidence}
 
 
 @pytest.mark.parametrize(

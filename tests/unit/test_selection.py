@@ -238,7 +238,10 @@ def test_each_engine_column_comes_from_its_own_run_or_the_run_that_measured_it_b
     assert cells("Speculative decoding, best speedup at c=1 (Day 2)") == ("0.84 x", "0.88 x")
     assert cells("Multi-turn chats: TTFT p50 from turn 1 to the last, hit rate after turn 1 (Day 3)") == (
         "Day 3 ran without this step", "Day 3 ran without this step")  # fmt: skip
-    assert cells("4-bit quality gate, vs the original (Day 4)") == (selection.NOT_MEASURED,) * 2  # neither ran it
+    vllm_day4, sglang_day4 = cells("4-bit quality gate, vs the original (Day 4)")
+    assert vllm_day4 == selection.NOT_MEASURED  # not run from this commit
+    assert sglang_day4.startswith("could not run: SGLang 0.5.14 loads Day 4's W4A16 checkpoint")  # not_run.json
+    assert sglang_day4.endswith("(reference/h100-2026-12-05b/w4a16-probe)")
     assert table["Output tok/s at 1000 concurrent (Day 7)"]["sglang (measured)"] == "5,134 tok/s"
     alone = {row["dimension"]: row for row in selection.evidence_table(vllm)}
     # without SGLang's own run, vLLM's Day 2 is not SGLang's; its Day 3 still holds SGLang's rows
@@ -254,3 +257,17 @@ def test_a_failed_day_still_shows_its_measured_figure_and_says_it_failed(tmp_pat
     vllm, sglang = selection.gather_evidence(WEEK / "vllm"), selection.gather_evidence(run)
     table = {row["dimension"]: row for row in selection.evidence_table(vllm, others=[sglang])}
     assert table["Speculative decoding, best speedup at c=1 (Day 2)"]["sglang (measured)"] == "0.61 x (the day failed)"
+
+
+def test_a_day_an_engine_could_not_run_says_why_in_its_own_column_only(tmp_path):
+    (tmp_path / "not_run.json").write_text(json.dumps({"4": {"why": "no kernel for it", "evidence": "reference/x"}}))
+    shutil.copyfile(WEEK / "sglang" / "manifest.json", tmp_path / "manifest.json")
+    sglang = selection.gather_evidence(tmp_path)
+    assert sglang.engine == "sglang" and sglang.not_run == {4: "could not run: no kernel for it (reference/x)"}
+    vllm = Evidence({}, "run", "vllm")
+    table = {row["dimension"]: row for row in selection.evidence_table(vllm, others=[sglang])}
+    day4 = table["4-bit quality gate, vs the original (Day 4)"]
+    assert day4["sglang (measured)"] == "could not run: no kernel for it (reference/x)"
+    assert day4["vllm (measured)"] == selection.NOT_MEASURED
+    assert table["Multi-LoRA: mixed-adapter / base-only throughput (Day 6)"]["sglang (measured)"] == (
+        selection.NOT_MEASURED)  # fmt: skip

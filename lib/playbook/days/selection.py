@@ -9,6 +9,7 @@ number from the article is ever shown as ours: its claims sit in their own colum
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,9 @@ class Evidence:
     # An engine comparison's rows (alternating rounds, side by side on one GPU), in place of this run's Day 7 sweep.
     sweep: list[SweepRow] | None = None
     sweep_source: str | None = None
+    # Days this engine could not run, with why and where that is shown (an assembled GPU week's ``not_run.json``):
+    # its cells say so instead of "not measured", since "cannot serve it" is itself a finding for the selection.
+    not_run: dict[int, str] = field(default_factory=dict)
 
     def _day(self, number: int, kind: type[R]) -> R | None:
         result = self.days.get(number)
@@ -160,7 +164,16 @@ def gather_evidence(run_dir: Path) -> Evidence:
         days[result.day] = result
     manifest = Path(run_dir) / "manifest.json"
     engine = read_manifest(manifest).engine if manifest.exists() else None
-    return Evidence(days, str(run_dir), engine or BASELINE)
+    return Evidence(days, str(run_dir), engine or BASELINE, not_run=read_not_run(Path(run_dir) / "not_run.json"))
+
+
+def read_not_run(path: Path) -> dict[int, str]:
+    """``{"<day>": {"why": ..., "evidence": ...}}`` (written by ``benchmarks/gpu/assemble_week.py``) as day -> the
+    sentence its cells show; no file, no such days."""
+    if not path.exists():
+        return {}
+    entries = json.loads(path.read_text())
+    return {int(day): f"could not run: {e['why']} ({e['evidence']})" for day, e in entries.items()}
 
 
 def engine_columns(evidence: Evidence, others: Sequence[Evidence] = ()) -> dict[str, Evidence]:
@@ -530,6 +543,8 @@ def _cell(columns: dict[str, Evidence], engine: str, day: int, read) -> str:
     Days 3 and 6 also serve the same work on SGLang after vLLM, so vLLM's run holds SGLang's numbers too. Where the
     day served the engine but has no such step (a run of older code), the cell says so rather than 'not measured'."""
     own = [columns[engine]] if engine in columns else []
+    if own and day in own[0].not_run:
+        return own[0].not_run[day]
     runs = own + [ev for name, ev in columns.items() if name != engine]
     for ev in runs:
         value = read(ev, engine)
