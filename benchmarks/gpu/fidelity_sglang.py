@@ -39,6 +39,7 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,7 +67,9 @@ class Client:
 
 @dataclass(frozen=True)
 class Round:
-    """One client's round: how its cache was made cold, the hit rate it met, and its three numbers."""
+    """One client's round: how its cache was made cold, the hit rate it met, its three numbers, and the seconds the
+    round took from the caller's side, setup included (SGLang's client took about 70 s a round beyond its requests
+    on the H100 of 2026-12-05; None in files written before this was kept)."""
 
     client: str
     cache: str
@@ -74,6 +77,7 @@ class Round:
     ttft_p50_ms: float
     tpot_p50_ms: float
     output_tok_s: float
+    round_s: float | None = None
 
 
 def sglang_args(endpoint: Endpoint, tokenizer: str, prompts: Path, n: int, concurrency: int, output_tokens: int,
@@ -91,21 +95,33 @@ def sglang_args(endpoint: Endpoint, tokenizer: str, prompts: Path, n: int, concu
 def sglang_bench(client: Client, endpoint: Endpoint, prompts: Path, n: int, concurrency: int, output_tokens: int,
                  fields: dict[str, str], records: Path) -> dict:  # fmt: skip
     """One ``sglang.bench_serving`` run over the prompts file; its JSONL result line (per-request details, less
-    the generated texts, go gzipped to ``records``)."""
-    env = {**client.env, **({"OPENAI_API_KEY": endpoint.api_key} if endpoint.api_key else {})}
+    the generated texts, go gzipped to ``records``, its printed output beside them as ``.log``). No model hub is
+    reachable where it runs, so it is told so (``HF_HUB_OFFLINE``) rather than left to wait on a lookup."""
+    env = {**client.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+           **({"OPENAI_API_KEY": endpoint.api_key} if endpoint.api_key else {})}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.jsonl"
         argv = sglang_args(endpoint, client.tokenizer, prompts, n, concurrency, output_tokens, fields, out)
-        done = subprocess.run([client.python, "-m", "sglang.bench_serving", *argv], capture_output=True, text=True,
-                              env=env)  # fmt: skip
-        if done.returncode != 0 or not out.exists():
-            raise RuntimeError(f"sglang.bench_serving failed:\n{done.stdout[-1500:]}\n{done.stderr[-2500:]}")
+        returncode, printed = run_timed([client.python, "-m", "sglang.bench_serving", *argv], env)
+        records.with_name(records.name.replace(".json.gz", ".log")).write_text(printed[-40000:])
+        if returncode != 0 or not out.exists():
+            raise RuntimeError(f"sglang.bench_serving failed:\n{printed[-4000:]}")
         result = json.loads(out.read_text().strip().splitlines()[-1])
         with gzip.open(records, "wt") as sink:
             sink.write(json.dumps(slim_sglang(result)) + "\n")
         if result.get("completed") != n:
             raise RuntimeError(f"sglang.bench_serving completed {result.get('completed')} of {n} requests")
         return result
+
+
+def run_timed(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``argv``; its output (stdout and stderr) with each line stamped with the seconds since the start, so a
+    round's log shows where a client's own setup time goes."""
+    began, lines = time.monotonic(), []
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as process:
+        for line in process.stdout:
+            lines.append(f"[{time.monotonic() - began:7.1f} s] {line}")
+    return process.returncode, "".join(lines)
 
 
 def write_prompts(samples: list[SampleRequest], path: Path) -> Path:
@@ -168,16 +184,19 @@ def measure_level(engine: str, endpoint: Endpoint, client: Client, samples: list
         cold, before = cold_round(endpoint, engine, f"ours-c{concurrency}-r{r}"), read_counters(endpoint)
         run_dir = tmp / f"ours-{concurrency}-{r}"
         salted = with_fields(samples, cold.request_fields)
+        began = time.monotonic()
         s = run_load(endpoint, config, salted, run_dir, desc=f"ours c={concurrency}").summary
+        took = time.monotonic() - began
         keep_ours(run_dir, records / f"ours-c{concurrency:04d}-r{r}.jsonl.gz")
         hits = measured_use(endpoint, before, None, False).hit_rate
-        ours.append(Round("ours", cold.how, hits, s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s))
+        ours.append(Round("ours", cold.how, hits, s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s, took))
         cold, before = cold_round(endpoint, engine, f"sglang-c{concurrency}-r{r}"), read_counters(endpoint)
+        began = time.monotonic()
         b = sglang_bench(client, endpoint, prompts, n, concurrency, args.output_tokens, cold.request_fields,
                          records / f"sglang-c{concurrency:04d}-r{r}.json.gz")  # fmt: skip
         hits = measured_use(endpoint, before, None, False).hit_rate
         theirs.append(Round("sglang.bench_serving", cold.how, hits, b["median_ttft_ms"], b["median_tpot_ms"],
-                            b["output_throughput"]))  # fmt: skip
+                            b["output_throughput"], time.monotonic() - began))  # fmt: skip
         append_line(args.out, level_line(engine, concurrency, n, args, ours + theirs, r == args.rounds))
     return ours, theirs
 

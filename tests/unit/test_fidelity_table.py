@@ -128,3 +128,11 @@ def test_a_self_test_that_cannot_run_is_kept_as_its_error_and_the_check_goes_on(
     found = fidelity.write_gpu_check(tmp_path)
     assert "nvidia-smi" in found["error"]
     assert json.loads((tmp_path / "gpu_check.json").read_text()) == found
+
+
+def test_a_clients_output_comes_back_with_the_seconds_each_line_took():
+    script = "import time; print('set up', flush=True); time.sleep(0.3); print('done'); raise SystemExit(3)"
+    code, printed = fidelity.run_timed([sys.executable, "-c", script], {})
+    first, second = printed.splitlines()
+    assert code == 3 and first.endswith("] set up") and second.endswith("] done")
+    assert float(second[1:].split(" s]")[0]) - float(first[1:].split(" s]")[0]) >= 0.3
