@@ -25,9 +25,11 @@ __all__ = ["DayContext", "launch_variant", "start_day", "start_server"]
 
 
 def start_day(day: int, profile: str, overrides: list[str] | None, output_dir: str | None) -> DayContext:
-    # a report shows every cell whole: pandas cuts text at 50 characters, which hid reasons and second results
-    # behind "..." (155 cells in the committed references before 2026-12-05)
+    # a report shows every cell and column: pandas cuts text at 50 characters and drops the middle columns of a
+    # table wider than 20, which hid reasons, second results and Day 7's TPOT tail behind "..." (155 cells in the
+    # committed references before 2026-12-05)
     pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
     loaded = load_profile(profile, overrides)
     out = Path(output_dir) if output_dir is not None else interactive_day_dir(day)
     out.mkdir(parents=True, exist_ok=True)
