@@ -77,9 +77,10 @@ def not_run(engine: str, day: str, entry: dict, run_days: dict) -> dict:
     must be committed; a day both run and not run is refused."""
     if day in run_days:
         sys.exit(f"not_run.{engine}.{day}: the spec also lists a run of that day ({run_days[day]}): keep one")
-    if not entry.get("why") or not (REPO / entry.get("evidence", "")).is_dir() or not entry.get("evidence"):
+    evidence = entry.get("evidence")
+    if not entry.get("why") or not evidence or not (REPO / evidence).is_dir():
         sys.exit(f"not_run.{engine}.{day}: give a 'why' and an 'evidence' folder that exists, e.g. reference/<run>")
-    return {"status": "not run", "why": entry["why"], "evidence": entry["evidence"]}
+    return {"status": "not run", "why": entry["why"], "evidence": evidence}
 
 
 def run_selection(out: Path, engines: list[str], profile: str) -> Path:

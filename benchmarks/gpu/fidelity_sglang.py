@@ -49,7 +49,7 @@ from playbook.core.profiles import load_profile
 from playbook.load.cache import cold_round, measured_use, read_counters, with_fields
 from playbook.load.datasets import SampleRequest, build_requests
 from playbook.load.loadgen import LoadConfig, read_records, run_load
-from playbook.load.metrics import summarize
+from playbook.load.metrics import LatencySummary, summarize
 from playbook.serving.endpoint import Endpoint
 from playbook.serving.launcher import launch
 from playbook.sizing.models import prepare_model
@@ -78,6 +78,18 @@ class Round:
     tpot_p50_ms: float
     output_tok_s: float
     round_s: float | None = None
+
+
+def our_round(summary: LatencySummary, cache: str, hit_rate: float | None, round_s: float | None = None) -> Round:
+    """Our client's round from its summary: the live check and the rebuild from records read the same fields."""
+    return Round("ours", cache, hit_rate, summary.ttft.p50_ms, summary.tpot.p50_ms, summary.output_throughput_tok_s,
+                 round_s)  # fmt: skip
+
+
+def sglang_round(result: dict, cache: str, hit_rate: float | None, round_s: float | None = None) -> Round:
+    """SGLang's client's round from its result, for the live check and the rebuild from records alike."""
+    return Round("sglang.bench_serving", cache, hit_rate, result["median_ttft_ms"], result["median_tpot_ms"],
+                 result["output_throughput"], round_s)  # fmt: skip
 
 
 def sglang_args(endpoint: Endpoint, tokenizer: str, prompts: Path, n: int, concurrency: int, output_tokens: int,
@@ -189,14 +201,13 @@ def measure_level(engine: str, endpoint: Endpoint, client: Client, samples: list
         took = time.monotonic() - began
         keep_ours(run_dir, records / f"ours-c{concurrency:04d}-r{r}.jsonl.gz")
         hits = measured_use(endpoint, before, None, False).hit_rate
-        ours.append(Round("ours", cold.how, hits, s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s, took))
+        ours.append(our_round(s, cold.how, hits, took))
         cold, before = cold_round(endpoint, engine, f"sglang-c{concurrency}-r{r}"), read_counters(endpoint)
         began = time.monotonic()
         b = sglang_bench(client, endpoint, prompts, n, concurrency, args.output_tokens, cold.request_fields,
                          records / f"sglang-c{concurrency:04d}-r{r}.json.gz")  # fmt: skip
         hits = measured_use(endpoint, before, None, False).hit_rate
-        theirs.append(Round("sglang.bench_serving", cold.how, hits, b["median_ttft_ms"], b["median_tpot_ms"],
-                            b["output_throughput"], time.monotonic() - began))  # fmt: skip
+        theirs.append(sglang_round(b, cold.how, hits, time.monotonic() - began))
         append_line(args.out, level_line(engine, concurrency, n, args, ours + theirs, r == args.rounds))
     return ours, theirs
 
@@ -283,14 +294,10 @@ def round_from_records(path: Path) -> tuple[int, int, int, Round]:
     client, concurrency, number = RECORD_NAME.search(path.name).groups()
     if client == "ours":
         records = read_records(path)
-        s = summarize(records)
-        found = Round("ours", "records", None, s.ttft.p50_ms, s.tpot.p50_ms, s.output_throughput_tok_s)
-        return int(concurrency), int(number), len(records), found
+        return int(concurrency), int(number), len(records), our_round(summarize(records), "records", None)
     with gzip.open(path, "rt") as source:
-        b = json.loads(source.read())
-    found = Round("sglang.bench_serving", "records", None, b["median_ttft_ms"], b["median_tpot_ms"],
-                  b["output_throughput"])  # fmt: skip
-    return int(concurrency), int(number), b["completed"], found
+        result = json.loads(source.read())
+    return int(concurrency), int(number), result["completed"], sglang_round(result, "records", None)
 
 
 def lines_from_records(folder: Path, args) -> list[dict]:
