@@ -20,8 +20,16 @@ GPU_PY ?= 3.12
 UV ?= $(VENV)/bin/uv
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PIP_LOCKED = pip install -q --require-hashes
+# Room before an install: a fresh .venv is about 4 GB, .venvs/quant 1.5 GB, and the model cache 2.3 GB. A full disk
+# fails pip minutes in, buried under its retries; this says so in one line first. SETUP_FREE_GB=0 skips it.
+SETUP_FREE_GB ?= 8
+define need_disk
+@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); [ "$$free" -ge $(SETUP_FREE_GB) ] || { echo "make: $$free GB free \
+on $$(df -P . | awk 'NR==2 {print $$6}'), setup needs about $(SETUP_FREE_GB) GB (SETUP_FREE_GB): free some disk, or set \
+SETUP_FREE_GB=<GB> to try with less" >&2; exit 1; }
+endef
 
-.PHONY: setup gpu-setup run test unit lint lab lab-setup strip lock lock-cpu lock-gpu clean-venv browser
+.PHONY: disk-check setup gpu-setup run test unit lint lab lab-setup strip lock lock-cpu lock-gpu clean-venv browser
 
 ifeq ($(ACCEL),nvidia)
 setup: gpu-setup
@@ -38,6 +46,7 @@ gpu-setup:
 
 # --no-deps: the lock is complete but for what requirements/cpu.excludes.txt leaves out on purpose.
 $(STAMP): $(LOCK) pyproject.toml
+	$(need_disk)
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/$(PIP_LOCKED) --no-deps -r $(LOCK) || $(VENV)/bin/$(PIP_LOCKED) --no-deps -r $(LOCK) --extra-index-url $(TORCH_INDEX)
 	$(VENV)/bin/pip install -q --no-deps -e .
@@ -45,10 +54,14 @@ $(STAMP): $(LOCK) pyproject.toml
 	@touch $@
 
 $(QSTAMP): $(QLOCK)
+	$(need_disk)
 	@test -x $(QVENV)/bin/python || $(PY) -m venv $(QVENV)
 	$(QVENV)/bin/$(PIP_LOCKED) -r $(QLOCK) || $(QVENV)/bin/$(PIP_LOCKED) -r $(QLOCK) --extra-index-url $(TORCH_INDEX)
 	@rm -f $(QVENV)/.installed-*
 	@touch $@
+
+disk-check:
+	$(need_disk)
 
 run: setup
 	$(VENV)/bin/playbook run --profile $(PROFILE) --days $(DAYS)

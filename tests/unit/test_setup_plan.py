@@ -79,6 +79,29 @@ def test_make_setup_for_a_gpu_profile_never_installs_the_cpu_lock():
     )
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_setup_refuses_in_one_line_when_the_disk_is_short_and_passes_when_it_is_not():
+    """A full disk once failed CI's pip install after 17 minutes, its error under hundreds of retry lines."""
+    short = subprocess.run(["make", "-s", "disk-check", "SETUP_FREE_GB=1000000"], cwd=REPO_ROOT, capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    assert short.returncode != 0
+    said = [line for line in short.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(said) == 1 and "SETUP_FREE_GB" in said[0] and "GB free on /" in said[0], short.stderr
+    room = subprocess.run(["make", "-s", "disk-check", "SETUP_FREE_GB=0"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert room.returncode == 0 and room.stderr == ""
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_each_cpu_install_checks_the_disk_before_pip_runs():
+    plan = subprocess.run(["make", "-n", "-W", "requirements/cpu.lock.txt", "-W", "requirements/quant.lock.txt",
+                           "setup", "PROFILE=cpu-smollm2"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=True).stdout.splitlines()  # fmt: skip
+    for lock in ("cpu.lock.txt", "quant.lock.txt"):
+        pip = next(i for i, line in enumerate(plan) if "pip install" in line and lock in line)
+        assert any("df -Pk" in line for line in plan[:pip]), f"no disk check before {lock}'s install"
+
+
 def _excluded() -> set[str]:
     text = (REPO_ROOT / "requirements" / "cpu.excludes.txt").read_text()
     return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
