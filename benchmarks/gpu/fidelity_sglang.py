@@ -313,6 +313,31 @@ def lines_from_records(folder: Path, args) -> list[dict]:
     return [level_line("sglang", c, requests, args, rounds, False) for c, (requests, rounds) in levels.items()]
 
 
+def wave_windows(records: list, concurrency: int) -> tuple[list[tuple[float, float]], float]:
+    """When each wave of a closed loop went out, in seconds from the round's first send: the sends sorted and cut
+    into blocks of ``concurrency`` (the first block is the opening burst, each later one the requests that the
+    previous wave's ends released), each block's first and last send; and the round's last end. Requests of one
+    output length keep such a loop in waves, and how the waves drift from round to round moves its numbers
+    (c = 256 on 2026-12-05). SGLang's client keeps no send times, so only our rounds can be read this way."""
+    first = min(r.start_unix_s for r in records)
+    sends = sorted(r.start_unix_s - first for r in records)
+    blocks = [sends[i : i + concurrency] for i in range(0, len(sends), concurrency)]
+    end = max(r.start_unix_s - first + r.e2e_ms / 1000 for r in records if r.e2e_ms is not None)
+    return [(block[0], block[-1]) for block in blocks], end
+
+
+def print_waves(folder: Path) -> None:
+    """Each of our kept rounds above c = 1 as its waves (``--records DIR --waves``; at c = 1 a wave is a request)."""
+    found = sorted((int(m.group(2)), int(m.group(3)), p) for p in folder.iterdir()
+                   if (m := RECORD_NAME.search(p.name)) and m.group(1) == "ours" and int(m.group(2)) > 1)  # fmt: skip
+    if not found:
+        raise SystemExit(f"--records {folder} --waves: no ours-cNNNN-rN.jsonl.gz in it")
+    for concurrency, number, path in found:
+        windows, end = wave_windows(read_records(path), concurrency)
+        sent = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in windows)
+        print(f"c={concurrency} round {number}: waves sent at {sent} s; last end {end:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="h100-qwen2.5-7b-dummy")
@@ -330,7 +355,11 @@ def main() -> None:
                         help="print the table of an earlier check's fidelity.jsonl and stop (no server)")  # fmt: skip
     parser.add_argument("--records", type=Path, default=None, metavar="DIR",
                         help="print the table rebuilt from a check's records/ (no hit rates) and stop")  # fmt: skip
+    parser.add_argument("--waves", action="store_true",
+                        help="with --records: when each wave of our rounds went out, and when each ended")  # fmt: skip
     args = parser.parse_args()
+    if args.waves:
+        return print_waves(args.records) if args.records else parser.error("--waves reads --records DIR")
     if args.render:
         return render(args.render)
     if args.records:

@@ -117,6 +117,26 @@ def test_rounds_rebuilt_from_records_give_each_clients_numbers_and_no_hit_rate(t
     assert (theirs.ttft_p50_ms, theirs.tpot_p50_ms, theirs.output_tok_s) == (25.0, 12.0, 44.0)
 
 
+def test_waves_are_the_sends_in_blocks_of_the_concurrency_with_the_rounds_last_end(tmp_path, capsys):
+    def record(i, start, e2e):
+        return {"request_id": i, "start_unix_s": start, "ttft_ms": 5.0, "itl_ms": [], "e2e_ms": e2e,
+                "prompt_tokens": 256, "completion_tokens": 1, "success": True}  # fmt: skip
+
+    sends = [(100.0, 900.0), (100.02, 950.0), (101.1, 500.0), (100.95, 700.0), (102.0, 300.0)]  # c = 2: 2 + 2 + 1
+    with gzip.open(tmp_path / "ours-c0002-r1.jsonl.gz", "wt") as sink:
+        sink.write("".join(json.dumps(record(i, s, e)) + "\n" for i, (s, e) in enumerate(sends)))
+    with gzip.open(tmp_path / "ours-c0001-r1.jsonl.gz", "wt") as sink:  # a loop of one has no waves: not shown
+        sink.write(json.dumps(record(0, 100.0, 10.0)) + "\n")
+    windows, end = fidelity.wave_windows(fidelity.read_records(tmp_path / "ours-c0002-r1.jsonl.gz"), 2)
+    assert [(round(a, 2), round(b, 2)) for a, b in windows] == [(0.0, 0.02), (0.95, 1.1), (2.0, 2.0)]
+    assert end == pytest.approx(2.3)  # the last send, 2.0 s in, ended 300 ms later
+    fidelity.print_waves(tmp_path)
+    assert capsys.readouterr().out == "c=2 round 1: waves sent at 0.00-0.02, 0.95-1.10, 2.00-2.00 s; last end 2.30 s\n"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no ours-cNNNN"):
+        fidelity.print_waves(tmp_path / "empty")
+
+
 def test_a_records_folder_without_records_is_refused_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match="no ours-cNNNN"):
         fidelity.lines_from_records(tmp_path, SimpleNamespace(input_tokens=256, output_tokens=128))
