@@ -22,11 +22,15 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PIP_LOCKED = pip install -q --require-hashes
 # Room before an install: a fresh .venv is about 4 GB, .venvs/quant 1.5 GB, and the model cache 2.3 GB. A full disk
 # fails pip minutes in, buried under its retries; this says so in one line first. SETUP_FREE_GB=0 skips it.
+# The quant venv's install asks only for what is still to come (SETUP_FREE_GB less the .venv's VENV_GB): asking for
+# all of it again refused clones that had room for the rest.
 SETUP_FREE_GB ?= 8
+VENV_GB := 4
+# $(1): the GB this install and what follows it need.
 define need_disk
-@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); [ "$$free" -ge $(SETUP_FREE_GB) ] || { echo "make: $$free GB free \
-on $$(df -P . | awk 'NR==2 {print $$6}'), setup needs about $(SETUP_FREE_GB) GB (SETUP_FREE_GB): free some disk, or set \
-SETUP_FREE_GB=<GB> to try with less" >&2; exit 1; }
+@need=$$(( $(1) )); [ "$$need" -gt 0 ] || need=0; free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); \
+[ "$$free" -ge "$$need" ] || { echo "make: $$free GB free on $$(df -P . | awk 'NR==2 {print $$6}'), setup needs \
+about $$need GB more (SETUP_FREE_GB): free some disk, or set SETUP_FREE_GB=<GB> to try with less" >&2; exit 1; }
 endef
 
 .PHONY: disk-check setup gpu-setup run test unit lint lab lab-setup strip lock lock-cpu lock-gpu clean-venv browser
@@ -46,7 +50,7 @@ gpu-setup:
 
 # --no-deps: the lock is complete but for what requirements/cpu.excludes.txt leaves out on purpose.
 $(STAMP): $(LOCK) pyproject.toml
-	$(need_disk)
+	$(call need_disk,$(SETUP_FREE_GB))
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/$(PIP_LOCKED) --no-deps -r $(LOCK) || $(VENV)/bin/$(PIP_LOCKED) --no-deps -r $(LOCK) --extra-index-url $(TORCH_INDEX)
 	$(VENV)/bin/pip install -q --no-deps -e .
@@ -54,14 +58,14 @@ $(STAMP): $(LOCK) pyproject.toml
 	@touch $@
 
 $(QSTAMP): $(QLOCK)
-	$(need_disk)
+	$(call need_disk,$(SETUP_FREE_GB) - $(VENV_GB))
 	@test -x $(QVENV)/bin/python || $(PY) -m venv $(QVENV)
 	$(QVENV)/bin/$(PIP_LOCKED) -r $(QLOCK) || $(QVENV)/bin/$(PIP_LOCKED) -r $(QLOCK) --extra-index-url $(TORCH_INDEX)
 	@rm -f $(QVENV)/.installed-*
 	@touch $@
 
 disk-check:
-	$(need_disk)
+	$(call need_disk,$(SETUP_FREE_GB))
 
 run: setup
 	$(VENV)/bin/playbook run --profile $(PROFILE) --days $(DAYS)

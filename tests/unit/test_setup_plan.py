@@ -103,6 +103,22 @@ def test_each_cpu_install_checks_the_disk_before_pip_runs():
         assert any("df -Pk" in line for line in plan[:pip]), f"no disk check before {lock}'s install"
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_the_quant_install_asks_only_for_the_room_still_to_come():
+    """Once .venv is in, asking for all of SETUP_FREE_GB again refused clones with room for the quant venv."""
+    free = shutil.disk_usage(REPO_ROOT).free // 2**30
+    plan = subprocess.run(["make", "-n", "-W", "requirements/cpu.lock.txt", "-W", "requirements/quant.lock.txt",
+                           "setup", "PROFILE=cpu-smollm2", f"SETUP_FREE_GB={free + 2}"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    checks = [line for line in plan if "df -Pk" in line]
+    assert len(checks) == 2, plan
+    first, quant = (
+        subprocess.run(["sh", "-c", line], cwd=REPO_ROOT, capture_output=True, text=True) for line in checks
+    )
+    assert first.returncode != 0 and f"about {free + 2} GB" in first.stderr, first.stderr
+    assert quant.returncode == 0 and quant.stderr == "", quant.stderr
+
+
 def _excluded() -> set[str]:
     text = (REPO_ROOT / "requirements" / "cpu.excludes.txt").read_text()
     return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
