@@ -25,6 +25,9 @@ PIP_LOCKED = pip install -q --require-hashes
 # The quant venv's install asks only for what is still to come (SETUP_FREE_GB less the .venv's VENV_GB): asking for
 # all of it again refused clones that had room for the rest.
 SETUP_FREE_GB ?= 8
+ifeq ($(shell echo '$(SETUP_FREE_GB)' | grep -Ex '[0-9]+'),)
+$(error SETUP_FREE_GB=$(SETUP_FREE_GB): give a whole number of GB, such as SETUP_FREE_GB=8 (0 skips the disk check))
+endif
 VENV_GB := 4
 # $(1): the GB this install and what follows it need.
 define need_disk

@@ -91,6 +91,10 @@ def test_setup_refuses_in_one_line_when_the_disk_is_short_and_passes_when_it_is_
     room = subprocess.run(["make", "-s", "disk-check", "SETUP_FREE_GB=0"], cwd=REPO_ROOT, capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert room.returncode == 0 and room.stderr == ""
+    odd = subprocess.run(["make", "-s", "disk-check", "SETUP_FREE_GB=8.5"], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert odd.returncode != 0 and odd.stderr.count("\n") == 1, odd.stderr
+    assert "SETUP_FREE_GB=8.5: give a whole number" in odd.stderr
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
