@@ -3,10 +3,11 @@
 SGLang's client took about 70 s a round beyond its requests on 2026-12-05 (H100), and its printed output of that
 lease was not kept. The server log was: every round starts with ``POST /flush_cache`` (the cold cache), each client
 then asks ``GET /v1/models`` (SGLang's client as its ready check, once its process has started and imported), and
-sends its requests. So the log splits each round into three phases: the client's start (flush to the ready check),
-its setup (the ready check to the first request's prefill: in SGLang's client ``check_chat_template``, the
-tokenizer, the dataset) and its requests (that prefill to the last answer; an access-log line is written when its
-answer ends, so the first prefill, not the first such line, marks the first arrival)::
+sends its requests. So the log splits each round into: the client's start (flush to the ready check), its setup
+(the ready check to the first request's prefill: in SGLang's client ``check_chat_template``, the tokenizer, the
+dataset) and its admissions (that prefill to the last request's access-log line). The server writes a streamed
+request's access-log line when its answer starts, not when it ends (on 2026-12-05, c = 1000's 1,000 lines came
+within 6 s of a 19 s round), so the last column is not the round's length (each client's records have that). Run as::
 
     PYTHONPATH=benchmarks .venv/bin/python benchmarks/gpu/client_phases.py \\
         reference/h100-2026-12-05b/fidelity-sglang/records-c1-rerun/server.log.gz
@@ -30,8 +31,8 @@ STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\]")
 
 @dataclass
 class Phases:
-    """One client's round: seconds from the flush to its ready check, to its first prefill, and on to its last
-    answer."""
+    """One client's round: seconds from the flush to its ready check, to its first prefill, and on to the access-log
+    line of its last request (written when that answer starts)."""
 
     flushed: datetime
     ready: datetime | None = None
@@ -70,7 +71,7 @@ def print_phases(log: Path) -> None:
         rounds = phases_of(source)
     if not rounds:
         raise SystemExit(f"{log}: no round (a flush, a GET /v1/models, then requests) in it")
-    print("| pair | client | start s | setup s | requests | requests s |\n|---|---|---|---|---|---|")
+    print("| pair | client | start s | setup s | requests | admissions s |\n|---|---|---|---|---|---|")
     for i, found in enumerate(rounds):
         start, setup, sending = found.seconds()
         client = "ours" if i % 2 == 0 else "SGLang's"

@@ -1,5 +1,5 @@
 """benchmarks/gpu/client_phases.py: each round of the fidelity check split, from the SGLang server's log, into the
-client's start, its setup and its requests (the 70 s a round of SGLang's client on 2026-12-05)."""
+client's start, its setup and its admissions (the 70 s a round of SGLang's client on 2026-12-05)."""
 
 import gzip
 import importlib.util
@@ -35,7 +35,7 @@ LOG = """[2026-12-05 16:21:26] INFO:     127.0.0.1:1 - "POST /flush_cache HTTP/1
 
 def test_each_round_splits_into_start_setup_and_requests_and_a_round_that_sent_nothing_is_left_out():
     rounds = phases.phases_of(LOG.splitlines())
-    # the first prefill marks the first arrival (an access-log line comes at the answer's end); a second ready check
+    # the first prefill marks the first arrival (the server logs a request when its answer starts); a second ready check
     # does not move it; a round with no ready check starts at its flush; a round with no answer is left out
     assert [(r.seconds(), r.requests) for r in rounds] == [((0, 1, 11), 2), ((22, 47, 12), 2), ((0, 2, 0), 1)]
 
