@@ -1,16 +1,13 @@
 """benchmarks/gpu/assemble_week.py: a GPU week is assembled from runs of one code commit only."""
 
-import importlib.util
 import json
 
 import pytest
 
-from playbook.core.profiles import REPO_ROOT
 from tests.support.results import day_metrics
+from tests.support.scripts import load_gpu_script
 
-spec = importlib.util.spec_from_file_location("assemble_week", REPO_ROOT / "benchmarks" / "gpu" / "assemble_week.py")
-assemble_week = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(assemble_week)
+assemble_week = load_gpu_script("assemble_week")
 
 
 def run_folder(root, name: str, commit: str, days: dict[int, str]):

@@ -2,17 +2,12 @@
 client's start, its setup and its admissions (the 70 s a round of SGLang's client on 2026-12-05)."""
 
 import gzip
-import importlib.util
-import sys
 
 import pytest
 
-from playbook.core.profiles import REPO_ROOT
+from tests.support.scripts import load_gpu_script
 
-spec = importlib.util.spec_from_file_location("client_phases", REPO_ROOT / "benchmarks" / "gpu" / "client_phases.py")
-phases = importlib.util.module_from_spec(spec)
-sys.modules["client_phases"] = phases  # its dataclass looks its module up
-spec.loader.exec_module(phases)
+phases = load_gpu_script("client_phases")
 
 LOG = """[2026-12-05 16:21:26] INFO:     127.0.0.1:1 - "POST /flush_cache HTTP/1.1" 200 OK
 [2026-12-05 16:21:26] INFO:     127.0.0.1:2 - "GET /v1/models HTTP/1.1" 200 OK

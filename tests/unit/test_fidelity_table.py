@@ -2,7 +2,6 @@
 wait still yields the rows of its finished levels."""
 
 import gzip
-import importlib.util
 import json
 import math
 import shutil
@@ -11,15 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from playbook.core.profiles import REPO_ROOT
+from tests.support.scripts import load_gpu_script
 
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))  # the script imports benchmarks/_common.py as a top-level module
-spec = importlib.util.spec_from_file_location(
-    "fidelity_sglang", REPO_ROOT / "benchmarks" / "gpu" / "fidelity_sglang.py"
-)
-fidelity = importlib.util.module_from_spec(spec)
-sys.modules["fidelity_sglang"] = fidelity  # its dataclasses look their module up
-spec.loader.exec_module(fidelity)
+fidelity = load_gpu_script("fidelity_sglang")
 
 
 def round_of(client, ttft, tpot, tok_s, hit=0.0):

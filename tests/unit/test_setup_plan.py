@@ -97,11 +97,16 @@ def test_setup_refuses_in_one_line_when_the_disk_is_short_and_passes_when_it_is_
     assert "SETUP_FREE_GB=8.5: give a whole number" in odd.stderr
 
 
+def _cpu_setup_plan(*settings: str) -> list[str]:
+    """The commands `make setup` would run on the CPU default with both locks changed (`make -n`), one a line."""
+    return subprocess.run(["make", "-n", "-W", "requirements/cpu.lock.txt", "-W", "requirements/quant.lock.txt",
+                           "setup", "PROFILE=cpu-smollm2", *settings], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=True).stdout.splitlines()  # fmt: skip
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_each_cpu_install_checks_the_disk_before_pip_runs():
-    plan = subprocess.run(["make", "-n", "-W", "requirements/cpu.lock.txt", "-W", "requirements/quant.lock.txt",
-                           "setup", "PROFILE=cpu-smollm2"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=True).stdout.splitlines()  # fmt: skip
+    plan = _cpu_setup_plan()
     for lock in ("cpu.lock.txt", "quant.lock.txt"):
         pip = next(i for i, line in enumerate(plan) if "pip install" in line and lock in line)
         assert any("df -Pk" in line for line in plan[:pip]), f"no disk check before {lock}'s install"
@@ -111,9 +116,7 @@ def test_each_cpu_install_checks_the_disk_before_pip_runs():
 def test_the_quant_install_asks_only_for_the_room_still_to_come():
     """Once .venv is in, asking for all of SETUP_FREE_GB again refused clones with room for the quant venv."""
     free = shutil.disk_usage(REPO_ROOT).free // 2**30
-    plan = subprocess.run(["make", "-n", "-W", "requirements/cpu.lock.txt", "-W", "requirements/quant.lock.txt",
-                           "setup", "PROFILE=cpu-smollm2", f"SETUP_FREE_GB={free + 2}"], cwd=REPO_ROOT,
-                          capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    plan = _cpu_setup_plan(f"SETUP_FREE_GB={free + 2}")
     checks = [line for line in plan if "df -Pk" in line]
     assert len(checks) == 2, plan
     first, quant = (
